@@ -1,0 +1,5 @@
+"""``python -m layerforge``."""
+
+from layerforge.cli import main
+
+raise SystemExit(main())

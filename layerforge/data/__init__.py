@@ -1,0 +1,1 @@
+"""Data tables: runtimes, architectures, limits and ABI policy."""

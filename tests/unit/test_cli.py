@@ -1,0 +1,69 @@
+"""The CLI's contract: exit codes and one clear line per bad input, never a traceback."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from layerforge.cli import main
+
+
+def _run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def test_version_and_help(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = _run(capsys, "--version")
+    assert code == 0 and "layerforge" in out
+    code, out, _ = _run(capsys, "build", "--help")
+    assert code == 0 and "--runtime" in out and "--max-unzipped" in out
+
+
+def test_unknown_runtime_flag_is_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = _run(capsys, "build", "--runtime", "python2.7")
+    assert code == 2
+    assert "python2.7" in err and "Traceback" not in err
+
+
+def test_unknown_arch_flag_is_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = _run(capsys, "build", "--arch", "sparc")
+    assert code == 2 and "sparc" in err
+
+
+def test_unparsable_requirement_is_one_error_line(
+    capsys: pytest.CaptureFixture[str], chdir_tmp: Path
+) -> None:
+    code, out, err = _run(capsys, "build", "numpy>=>1")
+    assert code == 2
+    assert "ERROR cannot parse requirement 'numpy>=>1'" in err
+    assert "Traceback" not in err + out
+
+
+def test_missing_requirements_file(capsys: pytest.CaptureFixture[str], chdir_tmp: Path) -> None:
+    code, _, err = _run(capsys, "build", "-r", "nope.txt")
+    assert code == 2 and "cannot read requirements file" in err
+
+
+def test_bad_pyproject_setting_is_usage_error_in_json_too(
+    capsys: pytest.CaptureFixture[str], chdir_tmp: Path
+) -> None:
+    (chdir_tmp / "pyproject.toml").write_text('[tool.layerforge]\nruntime = "python9"\n')
+    code, out, err = _run(capsys, "build", "--json")
+    assert code == 2
+    assert '"exit_code": 2' in out and "unknown runtime" in out
+    assert "unknown runtime 'python9'" in err
+
+
+def test_bad_size_is_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = _run(capsys, "build", "--max-unzipped", "lots")
+    assert code == 2 and "250MiB" in err
+
+
+def test_docker_backend_not_yet_available_says_what_to_do(
+    capsys: pytest.CaptureFixture[str], chdir_tmp: Path
+) -> None:
+    code, _, err = _run(capsys, "build", "--backend", "docker", "six")
+    assert code == 2 and "--backend cross" in err
