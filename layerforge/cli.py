@@ -14,8 +14,15 @@ from layerforge import __version__
 from layerforge.build import build_layer
 from layerforge.console import Renderer
 from layerforge.errors import LayerforgeError
-from layerforge.runtimes import Architecture, runtimes
-from layerforge.spec import Backend, load_pyproject_settings, spec_from_settings
+from layerforge.runtimes import Architecture, get_runtime, runtimes
+from layerforge.spec import (
+    DEFAULT_ARCH,
+    DEFAULT_RUNTIME,
+    Backend,
+    load_pyproject_settings,
+    spec_from_settings,
+)
+from layerforge.verify import verify_layer
 
 __all__ = ["cli", "main"]
 
@@ -129,6 +136,42 @@ def build(config: Path, json_output: bool, **flags: Any) -> None:
             with renderer.progress() as sink:
                 result = build_layer(spec, on_event=sink)
         renderer.build_result(result)
+
+
+@cli.command("verify-abi")
+@click.argument("targets", nargs=-1, required=True, type=click.Path(path_type=Path))
+@runtime_option
+@arch_option
+@click.option(
+    "--function-size",
+    callback=parse_size,
+    default=None,
+    metavar="SIZE",
+    help="Unzipped size of the function code, deducted from the 250 MiB budget.",
+)
+@json_option
+def verify_abi(
+    targets: tuple[Path, ...],
+    runtime: str | None,
+    arch: str | None,
+    function_size: int | None,
+    json_output: bool,
+) -> None:
+    """Prove statically that a layer zip, folder or wheels will load on a runtime.
+
+    Exit 0 when it will load, 1 when any error-level finding exists, 2 for usage errors.
+    """
+    renderer = Renderer(json_output=json_output)
+    with _reported(renderer):
+        report = verify_layer(
+            list(targets),
+            get_runtime(runtime or DEFAULT_RUNTIME),
+            Architecture.parse(arch or DEFAULT_ARCH),
+            function_size=function_size or 0,
+        )
+        renderer.verify_report(report)
+    if not report.passed:
+        raise SystemExit(1)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

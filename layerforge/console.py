@@ -22,6 +22,7 @@ from rich.table import Table
 from layerforge.build.result import BuildResult
 from layerforge.errors import LayerforgeError
 from layerforge.events import Event, EventKind, EventSink
+from layerforge.verify import Report, Severity
 
 __all__ = ["Renderer", "format_bytes"]
 
@@ -32,7 +33,9 @@ _STEP_TITLES = {
     "bytecode": "Compiling hash-based bytecode",
     "drift": "Checking for newer releases",
     "zip": "Writing the deterministic zip",
+    "verify": "Verifying ELF files",
 }
+_SEVERITY_STYLE = {Severity.ERROR: "bold red", Severity.WARNING: "yellow", Severity.INFO: "dim"}
 
 
 def format_bytes(count: int) -> str:
@@ -123,6 +126,35 @@ class Renderer:
             f"  manifest {result.manifest}  ({result.duration_seconds:.1f} s)",
             highlight=False,
         )
+
+    def verify_report(self, report: Report) -> None:
+        if self.json_output:
+            self.json(report.to_dict())
+            return
+        if report.findings:
+            self.out.print(_findings_table(report))
+        style = "green" if report.passed else "bold red"
+        verdict = "PASS" if report.passed else "FAIL"
+        self.out.print(
+            f"[{style}]{verdict}[/] {report.summary} ({report.seconds:.2f} s)", highlight=False
+        )
+
+
+def _findings_table(report: Report) -> Table:
+    table = Table(title=f"Findings for {report.runtime} / {report.architecture}")
+    for column in ("severity", "rule", "file", "required", "allowed", "fix"):
+        table.add_column(column, overflow="fold")
+    for finding in report.findings:
+        style = _SEVERITY_STYLE[finding.severity]
+        table.add_row(
+            f"[{style}]{finding.severity.value}[/]",
+            finding.rule.value,
+            f"{finding.file}\n[dim]{finding.message}[/]",
+            finding.required,
+            finding.allowed,
+            finding.fix,
+        )
+    return table
 
 
 def _packages_table(result: BuildResult) -> Table:

@@ -20,10 +20,11 @@ from layerforge.build.index import PackageIndex
 from layerforge.build.interpreter import find_interpreter
 from layerforge.build.inventory import distribution_sizes
 from layerforge.build.result import BuildResult, DriftEntry, ResolvedDistribution, StepReport
-from layerforge.errors import BudgetExceededError, BuildError, UsageError
+from layerforge.errors import BudgetExceededError, BuildError, CheckFailedError, UsageError
 from layerforge.events import Event, EventKind, EventSink, emit_to
 from layerforge.runtimes import LIMITS, supported_tags
 from layerforge.spec import Backend, LayerSpec
+from layerforge.verify import Report, Severity, verify_layer
 
 __all__ = ["Installer", "build_layer", "manifest_path_for"]
 
@@ -146,6 +147,23 @@ def _check_budget(spec: LayerSpec, unzipped: int) -> None:
         )
 
 
+def _verify(spec: LayerSpec, layer: Path, sink: EventSink) -> Report:
+    """The verify-abi rules on what was built; errors fail the build before it is placed."""
+    sink(Event(EventKind.STARTED, "verify"))
+    report = verify_layer([layer], spec.runtime, spec.architecture, on_event=sink)
+    sink(Event(EventKind.FINISHED, "verify", report.summary))
+    if not report.passed:
+        errors = [f for f in report.findings if f.severity is Severity.ERROR]
+        lines = [f"{f.rule.value}: {f.file}: {f.message} {f.required}" for f in errors[:10]]
+        raise CheckFailedError(
+            f"the built layer would not load on {spec.runtime.name}/{spec.architecture.value}: "
+            f"{len(errors)} verification errors",
+            hint="the last good layer was kept; see layerforge verify-abi for every finding",
+            details="\n".join(lines),
+        )
+    return report
+
+
 def _result(
     *,
     spec: LayerSpec,
@@ -155,6 +173,7 @@ def _result(
     steps: list[StepReport],
     drift: list[DriftEntry],
     warnings: list[str],
+    report: Report,
 ) -> BuildResult:
     return BuildResult(
         output=str(spec.output),
@@ -175,6 +194,12 @@ def _result(
         unzipped_budget=LIMITS.unzipped_bytes,
         direct_upload_limit=LIMITS.direct_upload_zip_bytes,
         warnings=warnings + [s.detail for s in steps if not s.applied],
+        verification={
+            "passed": report.passed,
+            "errors": report.count(Severity.ERROR),
+            "warnings": report.count(Severity.WARNING),
+            "summary": report.summary,
+        },
     )
 
 
@@ -204,6 +229,7 @@ def _build_fresh(
     sink(Event(EventKind.STARTED, "zip"))
     archive = write_layer_zip(tree, work / "layer.zip", sink=sink)
     sink(Event(EventKind.FINISHED, "zip", archive.sha256))
+    report = _verify(spec, archive.path, sink)
     result = _result(
         spec=spec,
         installer=installer,
@@ -212,6 +238,7 @@ def _build_fresh(
         steps=steps,
         drift=drift,
         warnings=warnings,
+        report=report,
     )
     return archive.path, result
 

@@ -71,6 +71,7 @@ class BuildResult:
     unzipped_budget: int
     direct_upload_limit: int
     warnings: list[str] = field(default_factory=list)
+    verification: dict[str, Any] = field(default_factory=dict)
     cached: bool = False
     duration_seconds: float = 0.0
 

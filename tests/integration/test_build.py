@@ -10,7 +10,6 @@ import struct
 import subprocess
 import sys
 import zipfile
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -30,25 +29,6 @@ def build_json(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, dic
     code = main(["build", "--json", *argv])
     out = capsys.readouterr().out
     return code, json.loads(out)
-
-
-@pytest.fixture(scope="module")
-def private_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    folder = tmp_path_factory.mktemp("layerforge-cache")
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("LAYERFORGE_CACHE_DIR", str(folder))
-        patch.chdir(folder)
-        yield folder
-
-
-@pytest.fixture(scope="module")
-def seed_build(private_cache: Path) -> dict[str, Any]:
-    """The default build (payload pins, python3.11, x86_64), made once through the CLI."""
-    output = private_cache / "dist" / "seed.zip"
-    code = main(["build", "--json", "--output", str(output)])
-    assert code == 0
-    manifest: dict[str, Any] = json.loads(output.with_name("seed.manifest.json").read_text())
-    return manifest
 
 
 def test_default_build_resolves_the_seed_pins_for_python311_x86_64(
