@@ -1,0 +1,173 @@
+"""``lambda_handler``: validate the event, analyse, write to /tmp, upload to S3, respond.
+
+Event (all optional): ``rows`` (1 .. 5,000,000; default 10,000), ``seed`` (0 .. 2**32-1;
+default random, reported), ``bucket`` (else ``ARTIFACT_BUCKET``), ``prefix`` (else
+``ARTIFACT_PREFIX``, else ``automated-analysis``). Artifacts go to
+``<prefix>/<UTC timestamp>-<short request id>/``. Every milestone is one JSON log line.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import secrets
+import sys
+import time
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+
+from analytics_payload.headless import configure_headless
+
+_HEADLESS = configure_headless()  # before anything imports matplotlib.pyplot
+
+from analytics_payload import analysis, storage  # noqa: E402
+
+__all__ = ["InvalidEventError", "Params", "lambda_handler", "parse_event"]
+
+MAX_ROWS = 5_000_000
+DEFAULT_ROWS = 10_000
+DEFAULT_PREFIX = "automated-analysis"
+_BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+_PREFIX = re.compile(r"^[A-Za-z0-9!_.*'()-]+(/[A-Za-z0-9!_.*'()-]+)*$")
+
+
+class InvalidEventError(ValueError):
+    """The event cannot be processed; nothing was generated or uploaded."""
+
+
+@dataclass(frozen=True)
+class Params:
+    rows: int
+    seed: int
+    bucket: str
+    prefix: str
+
+
+def log(event: str, **fields: Any) -> None:
+    """One structured log line (CloudWatch keeps stdout)."""
+    print(json.dumps({"event": event, **fields}, default=str), file=sys.stdout, flush=True)
+
+
+def _integer(event: Mapping[str, Any], name: str, default: int, low: int, high: int) -> int:
+    value = event.get(name, default)
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise InvalidEventError(f"{name} must be an integer, got {value!r}")
+    if not low <= value <= high:
+        raise InvalidEventError(f"{name} must be between {low:,} and {high:,}, got {value:,}")
+    return value
+
+
+def parse_event(event: Any, environ: Mapping[str, str]) -> Params:
+    """Validated parameters, or InvalidEventError saying what is wrong."""
+    if isinstance(event, str):
+        try:
+            event = json.loads(event) if event.strip() else {}
+        except ValueError:
+            raise InvalidEventError("the event is not JSON") from None
+    if event is None:
+        event = {}
+    if not isinstance(event, Mapping):
+        raise InvalidEventError(f"the event must be a JSON object, got {type(event).__name__}")
+    rows = _integer(event, "rows", DEFAULT_ROWS, 1, MAX_ROWS)
+    seed = _integer(event, "seed", secrets.randbits(32), 0, 2**32 - 1)
+    bucket = event.get("bucket") or environ.get("ARTIFACT_BUCKET")
+    if not bucket:
+        raise InvalidEventError("no bucket: pass 'bucket' in the event or set ARTIFACT_BUCKET")
+    if not isinstance(bucket, str) or not _BUCKET.match(bucket):
+        raise InvalidEventError(f"not a valid S3 bucket name: {bucket!r}")
+    prefix = event.get("prefix") or environ.get("ARTIFACT_PREFIX") or DEFAULT_PREFIX
+    if not isinstance(prefix, str) or len(prefix) > 200 or not _PREFIX.match(prefix):
+        raise InvalidEventError(
+            f"not a usable key prefix: {prefix!r} (letters, digits, !_.*'()- and single /)"
+        )
+    if ".." in prefix.split("/"):
+        raise InvalidEventError(f"not a usable key prefix: {prefix!r}")
+    return Params(rows=rows, seed=seed, bucket=bucket, prefix=prefix)
+
+
+_CLIENT: Any = None
+
+
+def s3_client() -> Any:
+    """One S3 client per container (reused while warm). Honours AWS_ENDPOINT_URL."""
+    global _CLIENT  # noqa: PLW0603 - the one cached client per warm container
+    if _CLIENT is None:
+        import boto3
+
+        _CLIENT = boto3.client("s3")
+    return _CLIENT
+
+
+def _error(request_id: str, kind: str, message: str, **extra: Any) -> dict[str, Any]:
+    log("failed", request_id=request_id, error=kind, message=message, **extra)
+    return {"status": "error", "request_id": request_id,
+            "error": {"type": kind, "message": message, **extra}}  # fmt: skip
+
+
+def _run(params: Params, request_id: str, started: float) -> dict[str, Any]:
+    timings: dict[str, float] = {}
+
+    def lap(name: str, since: float) -> float:
+        now = time.perf_counter()
+        timings[name] = round((now - since) * 1000, 1)
+        return now
+
+    now = datetime.now(timezone.utc)
+    run_prefix = f"{params.prefix}/{now:%Y%m%dT%H%M%SZ}-{request_id.replace('-', '')[:8]}"
+    with storage.work_folder() as folder:
+        mark = time.perf_counter()
+        frame = analysis.generate(params.rows, params.seed)
+        mark = lap("generate_ms", mark)
+        stats = analysis.summarise(frame, seed=params.seed, generated_at=now)
+        mark = lap("statistics_ms", mark)
+        png = analysis.render_figure(frame, seed=params.seed)
+        mark = lap("plot_ms", mark)
+        artifacts = storage.write_artifacts(folder, frame, stats, png)
+        for artifact in artifacts:
+            log("artifact_written", request_id=request_id, **artifact.describe(),
+                path=str(artifact.path))  # fmt: skip
+        mark = lap("write_ms", mark)
+        try:
+            uploaded = storage.upload_artifacts(
+                s3_client(), params.bucket, run_prefix, artifacts,
+                lambda record: log("uploaded", request_id=request_id, bucket=params.bucket,
+                                   **record),
+            )  # fmt: skip
+        except storage.UploadFailedError as failure:
+            return _error(request_id, "UploadFailed", str(failure), artifact=failure.artifact,
+                          uploaded=failure.uploaded, bucket=params.bucket)  # fmt: skip
+        lap("upload_ms", mark)
+    timings["total_ms"] = round((time.perf_counter() - started) * 1000, 1)
+    response = {
+        "status": "ok",
+        "request_id": request_id,
+        "bucket": params.bucket,
+        "prefix": run_prefix,
+        "rows": params.rows,
+        "seed": params.seed,
+        "backend": _HEADLESS["backend"],
+        "artifacts": uploaded,
+        "timings_ms": timings,
+        "library_versions": stats["library_versions"],
+    }
+    log("summary", **{k: v for k, v in response.items() if k != "artifacts"},
+        artifacts=[a["key"] for a in uploaded])  # fmt: skip
+    return response
+
+
+def lambda_handler(event: Any, context: Any) -> dict[str, Any]:
+    """The Lambda entry point: always returns a JSON object with ``status`` ok or error."""
+    started = time.perf_counter()
+    request_id = str(getattr(context, "aws_request_id", "") or uuid.uuid4())
+    try:
+        params = parse_event(event, os.environ)
+    except InvalidEventError as invalid:
+        return _error(request_id, "InvalidEvent", str(invalid))
+    log("accepted", request_id=request_id, rows=params.rows, seed=params.seed,
+        bucket=params.bucket, prefix=params.prefix)  # fmt: skip
+    log("headless", request_id=request_id, **_HEADLESS)
+    return _run(params, request_id, started)
