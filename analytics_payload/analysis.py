@@ -41,8 +41,8 @@ def generate(rows: int, seed: int) -> pd.DataFrame:
     """A realistic sensor table: one reading a minute, five sites, correlated measures.
 
     Temperature follows a daily cycle, slower weather swings and a site offset; humidity
-    falls as temperature rises; energy use grows with temperature; waits are exponential; ~1% of humidity and
-    energy readings are missing. Deterministic for a given ``seed``.
+    falls as temperature rises; energy use grows with temperature; waits are exponential;
+    ~1% of humidity and energy readings are missing. Deterministic for a given ``seed``.
     """
     rng = np.random.default_rng(seed)
     minutes = np.arange(rows)
