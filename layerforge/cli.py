@@ -97,6 +97,10 @@ def cli() -> None:
     help="auto (default), cross (no Docker) or docker.",
 )
 @click.option("-o", "--output", type=click.Path(path_type=Path), help="Where to write the zip.")
+@click.option("--image", help="docker backend: image to build in (default: the runtime's).")
+@click.option(
+    "--network", help="docker backend: container network (default: Docker's; host if no bridge)."
+)
 @click.option(
     "--max-unzipped",
     callback=parse_size,

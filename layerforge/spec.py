@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import Enum
 from importlib import resources
@@ -55,6 +55,8 @@ class LayerSpec:
     extra_index_urls: tuple[str, ...] = ()
     max_unzipped: int | None = None
     use_cache: bool = True
+    image: str | None = None
+    network: str | None = None
 
 
 def default_requirements_file() -> Path:
@@ -149,6 +151,8 @@ _SETTING_KEYS = frozenset(
         "extra-index-urls",
         "max-unzipped",
         "cache",
+        "image",
+        "network",
     }
 )
 
@@ -211,8 +215,6 @@ def spec_from_settings(
         extra_index_urls=tuple(_as_list(settings.get("extra_index_urls"))),
         max_unzipped=int(max_unzipped) if max_unzipped is not None else None,
         use_cache=bool(settings.get("cache", True)),
+        image=settings.get("image"),
+        network=settings.get("network"),
     )
-
-
-def describe_requirements(requirements: Iterable[str]) -> str:
-    return " ".join(requirements)

@@ -6,21 +6,22 @@ import json
 import tempfile
 import time
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any, Protocol
 
 from packaging.utils import canonicalize_name
 
-from layerforge import __version__
+from layerforge import __version__, containers
 from layerforge.build import postprocess
 from layerforge.build.archive import ArchiveInfo, place_atomically, write_layer_zip
 from layerforge.build.cache import BuildCache
 from layerforge.build.cross import CrossInstaller
+from layerforge.build.docker import DockerInstaller, platform_of
 from layerforge.build.index import PackageIndex
-from layerforge.build.interpreter import find_interpreter
 from layerforge.build.inventory import distribution_sizes
 from layerforge.build.result import BuildResult, DriftEntry, ResolvedDistribution, StepReport
-from layerforge.errors import BudgetExceededError, BuildError, CheckFailedError, UsageError
+from layerforge.errors import BudgetExceededError, BuildError, CheckFailedError
 from layerforge.events import Event, EventKind, EventSink, emit_to
 from layerforge.runtimes import LIMITS, supported_tags
 from layerforge.spec import Backend, LayerSpec
@@ -29,14 +30,24 @@ from layerforge.verify import Report, Severity, verify_layer
 __all__ = ["Installer", "build_layer", "manifest_path_for"]
 
 
+class InstallSession(Protocol):
+    """A backend at work: installs into the tree and compiles its bytecode."""
+
+    def install(self, tree: Path) -> list[ResolvedDistribution]: ...
+
+    def compile_bytecode(self, tree: Path) -> StepReport: ...
+
+
 class Installer(Protocol):
-    """A backend: puts the distributions for ``spec`` into ``install_dir``."""
+    """A backend: opens a session (a container, a scratch folder) for one build."""
 
     name: str
 
-    def install(
-        self, spec: LayerSpec, install_dir: Path, sink: EventSink
-    ) -> list[ResolvedDistribution]: ...
+    def cache_inputs(self, spec: LayerSpec) -> dict[str, object]: ...
+
+    def session(
+        self, spec: LayerSpec, work: Path, sink: EventSink
+    ) -> AbstractContextManager[InstallSession]: ...
 
 
 def manifest_path_for(output: Path) -> Path:
@@ -44,15 +55,27 @@ def manifest_path_for(output: Path) -> Path:
     return output.with_name(f"{output.stem}.manifest.json")
 
 
+def _docker_installer(spec: LayerSpec, sink: EventSink) -> DockerInstaller:
+    image = spec.image or spec.runtime.image
+    client = containers.connect()
+    containers.ensure_image(client, image, platform=platform_of(spec.architecture), sink=sink)
+    return DockerInstaller(client, image, network=spec.network)
+
+
 def select_installer(spec: LayerSpec, sink: EventSink) -> Installer:
+    """cross or docker as asked; auto takes docker when a daemon answers and has the image."""
+    if spec.backend is Backend.CROSS:
+        return CrossInstaller()
     if spec.backend is Backend.DOCKER:
-        raise UsageError(
-            "the docker backend is not available in this version of layerforge",
-            hint="use --backend cross (the default), which needs no Docker",
-        )
-    if spec.backend is Backend.AUTO:
-        sink(Event(EventKind.NOTE, "backend", "backend auto: using cross (no Docker needed)"))
-    return CrossInstaller()
+        return _docker_installer(spec, sink)
+    try:
+        installer = _docker_installer(spec, sink)
+    except containers.ContainerError as unavailable:
+        note = f"backend auto: using cross (docker unavailable: {unavailable.message})"
+        sink(Event(EventKind.NOTE, "backend", note))
+        return CrossInstaller()
+    sink(Event(EventKind.NOTE, "backend", f"backend auto: using docker ({installer.image})"))
+    return installer
 
 
 def _cache_inputs(spec: LayerSpec, installer: Installer) -> dict[str, Any]:
@@ -63,10 +86,10 @@ def _cache_inputs(spec: LayerSpec, installer: Installer) -> dict[str, Any]:
         "architecture": spec.architecture.value,
         "backend": installer.name,
         "strip": spec.strip_binaries and postprocess.find_strip(spec.architecture) is not None,
-        "bytecode": spec.compile_bytecode
-        and find_interpreter(spec.runtime.python, spec.python) is not None,
+        "bytecode": spec.compile_bytecode,
         "index_url": spec.index_url,
         "extra_index_urls": list(spec.extra_index_urls),
+        **installer.cache_inputs(spec),
     }
 
 
@@ -77,20 +100,16 @@ def _timed(step: str, sink: EventSink, action: Callable[[], StepReport]) -> Step
     return report
 
 
-def _postprocess(spec: LayerSpec, tree: Path, sink: EventSink) -> list[StepReport]:
+def _postprocess(
+    spec: LayerSpec, tree: Path, session: InstallSession, sink: EventSink
+) -> list[StepReport]:
     steps = [_timed("prune", sink, lambda: postprocess.prune(tree))]
     if spec.strip_binaries:
         steps.append(
             _timed("strip", sink, lambda: postprocess.strip_binaries(tree, spec.architecture, sink))
         )
     if spec.compile_bytecode:
-        steps.append(
-            _timed(
-                "bytecode",
-                sink,
-                lambda: postprocess.compile_bytecode(tree, spec.runtime, sink, spec.python),
-            )
-        )
+        steps.append(_timed("bytecode", sink, lambda: session.compile_bytecode(tree)))
     return steps
 
 
@@ -217,10 +236,11 @@ def _build_fresh(
 ) -> tuple[Path, BuildResult]:
     tree = work / "python"
     tree.mkdir()
-    sink(Event(EventKind.STARTED, "resolve", f"{len(spec.requirements)} requirements"))
-    installed = installer.install(spec, tree, sink)
-    sink(Event(EventKind.FINISHED, "resolve", f"{len(installed)} distributions"))
-    steps = _postprocess(spec, tree, sink)
+    with installer.session(spec, work, sink) as session:
+        sink(Event(EventKind.STARTED, "resolve", f"{len(spec.requirements)} requirements"))
+        installed = session.install(tree)
+        sink(Event(EventKind.FINISHED, "resolve", f"{len(installed)} distributions"))
+        steps = _postprocess(spec, tree, session, sink)
     warnings: list[str] = []
     sink(Event(EventKind.STARTED, "drift"))
     drift = _drift(spec, installed, warnings)

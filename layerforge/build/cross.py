@@ -4,21 +4,53 @@ from __future__ import annotations
 
 import sys
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
+from layerforge.build import postprocess
 from layerforge.build.index import PackageIndex
+from layerforge.build.interpreter import find_interpreter
 from layerforge.build.pip import (
     PipTarget,
     explain_pip_failure,
     install_arguments,
     read_install_report,
+    write_requirements,
 )
 from layerforge.build.process import run_streaming
-from layerforge.build.result import ResolvedDistribution
+from layerforge.build.result import ResolvedDistribution, StepReport
 from layerforge.events import EventSink
 from layerforge.spec import LayerSpec
 
 __all__ = ["CrossInstaller"]
+
+
+class CrossSession:
+    """Host pip for the install, a host interpreter of the target version for bytecode."""
+
+    def __init__(self, spec: LayerSpec, scratch: Path, sink: EventSink, python: str) -> None:
+        self.spec, self.scratch, self.sink, self.python = spec, scratch, sink, python
+
+    def install(self, tree: Path) -> list[ResolvedDistribution]:
+        target = PipTarget(self.spec.runtime, self.spec.architecture)
+        requirements = write_requirements(self.scratch, self.spec.requirements)
+        report = self.scratch / "report.json"
+        args = install_arguments(
+            target=target,
+            install_dir=str(tree),
+            requirements_file=str(requirements),
+            report_file=str(report),
+            index_url=self.spec.index_url,
+            extra_index_urls=self.spec.extra_index_urls,
+        )
+        done = run_streaming([self.python, "-m", "pip", *args], step="resolve", sink=self.sink)
+        if done.returncode != 0:
+            raise explain_pip_failure(done.output, target, PackageIndex(self.spec.index_url))
+        return read_install_report(report, tree)
+
+    def compile_bytecode(self, tree: Path) -> StepReport:
+        return postprocess.compile_bytecode(tree, self.spec.runtime, self.sink, self.spec.python)
 
 
 class CrossInstaller:
@@ -29,23 +61,11 @@ class CrossInstaller:
     def __init__(self, python: str = sys.executable) -> None:
         self.python = python
 
-    def install(
-        self, spec: LayerSpec, install_dir: Path, sink: EventSink
-    ) -> list[ResolvedDistribution]:
-        target = PipTarget(spec.runtime, spec.architecture)
-        with tempfile.TemporaryDirectory(prefix="layerforge-pip-") as scratch:
-            requirements = Path(scratch) / "requirements.txt"
-            requirements.write_text("\n".join(spec.requirements) + "\n", "utf-8")
-            report = Path(scratch) / "report.json"
-            args = install_arguments(
-                target=target,
-                install_dir=str(install_dir),
-                requirements_file=str(requirements),
-                report_file=str(report),
-                index_url=spec.index_url,
-                extra_index_urls=spec.extra_index_urls,
-            )
-            done = run_streaming([self.python, "-m", "pip", *args], step="resolve", sink=sink)
-            if done.returncode != 0:
-                raise explain_pip_failure(done.output, target, PackageIndex(spec.index_url))
-            return read_install_report(report)
+    def cache_inputs(self, spec: LayerSpec) -> dict[str, object]:
+        interpreter = find_interpreter(spec.runtime.python, spec.python)
+        return {"bytecode_interpreter": interpreter is not None}
+
+    @contextmanager
+    def session(self, spec: LayerSpec, work: Path, sink: EventSink) -> Iterator[CrossSession]:
+        with tempfile.TemporaryDirectory(prefix="layerforge-pip-", dir=work) as scratch:
+            yield CrossSession(spec, Path(scratch), sink, self.python)

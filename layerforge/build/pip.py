@@ -6,6 +6,7 @@ import json
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from email.parser import HeaderParser
 from pathlib import Path
 from typing import Any
 
@@ -79,8 +80,31 @@ def install_arguments(
     return args
 
 
-def read_install_report(path: Path) -> list[ResolvedDistribution]:
-    """The distributions pip installed, from its ``--report`` JSON."""
+def write_requirements(folder: Path, requirements: Sequence[str]) -> Path:
+    """The requirements as a file pip reads (one per line)."""
+    path = folder / "requirements.txt"
+    path.write_text("\n".join(requirements) + "\n", "utf-8")
+    return path
+
+
+def _from_metadata(tree: Path) -> list[ResolvedDistribution]:
+    """Fallback for a pip too old for --report (< 22.2): names and versions from METADATA."""
+    found = []
+    for metadata in sorted(tree.glob("*.dist-info/METADATA")):
+        headers = HeaderParser().parsestr(metadata.read_text("utf-8", "replace"))
+        found.append(
+            ResolvedDistribution(
+                name=str(headers["Name"]), version=str(headers["Version"]), wheel="",
+                sha256=None, requested=False,
+            )
+        )  # fmt: skip
+    return found
+
+
+def read_install_report(path: Path, tree: Path) -> list[ResolvedDistribution]:
+    """The distributions pip installed, from its ``--report`` JSON (or the installed METADATA)."""
+    if not path.is_file():
+        return sorted(_from_metadata(tree), key=lambda d: d.name.lower())
     report: dict[str, Any] = json.loads(path.read_text("utf-8"))
     found = []
     for item in report.get("install", []):

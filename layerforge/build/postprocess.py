@@ -119,37 +119,54 @@ def strip_binaries(root: Path, arch: Architecture, sink: EventSink) -> StepRepor
     return StepReport("strip", before - after, len(elf_files) - len(failed), detail)
 
 
-def compile_bytecode(
-    root: Path, runtime: Runtime, sink: EventSink, python: Path | None = None
-) -> StepReport:
-    """Compile unchecked-hash ``.pyc`` (PEP 552) with an interpreter of the target version.
+def compileall_arguments(tree: str) -> list[str]:
+    """``-m compileall`` arguments for ``tree`` as the compiling interpreter sees it.
 
-    Lambda's filesystem is read-only, so bytecode that is missing or stale is recompiled at
-    every cold start; unchecked-hash bytecode survives the zip's 2-second timestamps.
+    Unchecked-hash ``.pyc`` (PEP 552) survive the zip's 2-second timestamps; the recorded file
+    names become ``/opt/python/...``, where Lambda extracts the layer.
     """
-    interpreter = find_interpreter(runtime.python, python)
-    if interpreter is None:
-        return StepReport(
-            "bytecode",
-            0,
-            0,
-            f"skipped: no python{runtime.python_version} on this host, so the layer ships "
-            "without bytecode and every cold start compiles what it imports (measured: "
-            "pandas+matplotlib+seaborn import in 5.2 s instead of 2.3 s); install "
-            f"python{runtime.python_version}, pass --python, or use --backend docker",
-            applied=False,
-        )
-    before = tree_bytes(root)
-    command = [
-        str(interpreter), "-m", "compileall", "-q", "-j", "0",
-        "--invalidation-mode", "unchecked-hash",
-        "-s", str(root), "-p", LAMBDA_LAYER_ROOT, str(root),
+    return [
+        "-m", "compileall", "-q", "-j", "0", "--invalidation-mode", "unchecked-hash",
+        "-s", tree, "-p", LAMBDA_LAYER_ROOT, tree,
     ]  # fmt: skip
-    env = {**os.environ, "PYTHONHASHSEED": "0"}  # frozenset constants marshal in hash order
-    done = run_streaming(command, step="bytecode", sink=sink, env=env)
-    failures = [line for line in done.output.splitlines() if line.startswith("***")]
+
+
+#: frozenset constants are marshalled in hash order: a fixed seed makes the bytes repeatable.
+BYTECODE_ENVIRONMENT = {"PYTHONHASHSEED": "0"}
+
+
+def bytecode_report(root: Path, before: int, output: str, interpreter: str) -> StepReport:
+    """The step report after compileall ran over ``root`` (which had ``before`` bytes)."""
+    failures = [line for line in output.splitlines() if line.startswith("***")]
     compiled = sum(1 for p in iter_files(root) if p.suffix == ".pyc")
     detail = f"{compiled} modules, unchecked-hash, by {interpreter}"
     if failures:
         detail += f"; {len(failures)} files did not compile (they fail on import too)"
     return StepReport("bytecode", before - tree_bytes(root), compiled, detail)
+
+
+def no_bytecode_report(runtime: Runtime) -> StepReport:
+    return StepReport(
+        "bytecode",
+        0,
+        0,
+        f"skipped: no python{runtime.python_version} on this host, so the layer ships "
+        "without bytecode and every cold start compiles what it imports (measured: "
+        "pandas+matplotlib+seaborn import in 5.2 s instead of 2.3 s); install "
+        f"python{runtime.python_version}, pass --python, or use --backend docker",
+        applied=False,
+    )
+
+
+def compile_bytecode(
+    root: Path, runtime: Runtime, sink: EventSink, python: Path | None = None
+) -> StepReport:
+    """Compile the tree's bytecode with a host interpreter of the target Python version."""
+    interpreter = find_interpreter(runtime.python, python)
+    if interpreter is None:
+        return no_bytecode_report(runtime)
+    before = tree_bytes(root)
+    command = [str(interpreter), *compileall_arguments(str(root))]
+    env = {**os.environ, **BYTECODE_ENVIRONMENT}
+    done = run_streaming(command, step="bytecode", sink=sink, env=env)
+    return bytecode_report(root, before, done.output, str(interpreter))

@@ -39,7 +39,7 @@ if ! have_image "$LAMBDA_IMAGE"; then
   python3 -m pip install --quiet --no-compile --target "$rootfs/var/runtime" \
     --only-binary=:all: --python-version 3.11 --implementation cp --abi cp311 \
     --platform manylinux2014_x86_64 boto3
-  cp "$here/lambda_bootstrap.py" "$rootfs/var/runtime/bootstrap.py"
+  cp "$here/../../layerforge/sandbox/lambda_runner.py" "$rootfs/var/runtime/bootstrap.py"
   rm -rf "$rootfs"/var/cache/apt/archives/*.deb "$rootfs"/var/lib/apt/lists/*
   tar -C "$rootfs" -c . | docker import \
     -c 'ENTRYPOINT ["/usr/bin/python3.11", "/var/runtime/bootstrap.py"]' \

@@ -1,4 +1,5 @@
-"""A docker-lambda style entrypoint for the local Lambda-like test image.
+"""A docker-lambda style runner: the sandbox runs handlers with it, and the local Lambda-like
+test image uses it as its entrypoint. Standalone: it imports nothing from layerforge.
 
 Contract (the one moto and lambci/docker-lambda use): ``argv = [handler, event_json]``; the
 handler's logs go to stderr/stdout; the result is printed as JSON on the LAST stdout line; the exit

@@ -1,0 +1,163 @@
+"""The docker backend: pip and bytecode run inside the runtime's own image (Docker SDK).
+
+pip gets the same binary-only, every-compatible-tag arguments as the cross backend, so the
+result does not depend on the image's own glibc; the image's interpreter compiles the bytecode,
+so the magic number is the runtime's whatever the host runs. Post-processing, zip, checks and
+placement are the builder's, shared with the cross backend.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from layerforge.build import postprocess
+from layerforge.build.index import PackageIndex
+from layerforge.build.pip import (
+    PipTarget,
+    explain_pip_failure,
+    install_arguments,
+    read_install_report,
+    write_requirements,
+)
+from layerforge.build.result import ResolvedDistribution, StepReport
+from layerforge.build.tree import tree_bytes
+from layerforge.containers import Container, Mount, daemon_has_bridge, find_python
+from layerforge.errors import BuildError
+from layerforge.events import Event, EventKind, EventSink
+from layerforge.runtimes import Architecture
+from layerforge.spec import LayerSpec
+
+__all__ = ["DockerInstaller", "forwarded_environment"]
+
+WORK = "/work"
+CA_BUNDLE = "/etc/layerforge/ca-bundle.pem"
+_FORWARDED = (
+    "PIP_INDEX_URL", "PIP_EXTRA_INDEX_URL", "PIP_TRUSTED_HOST", "PIP_DEFAULT_TIMEOUT",
+    "PIP_RETRIES", "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "http_proxy", "https_proxy",
+    "no_proxy",
+)  # fmt: skip
+_CA_VARIABLES = ("PIP_CERT", "REQUESTS_CA_BUNDLE", "SSL_CERT_FILE")
+
+
+def host_ca_bundle(environ: dict[str, str]) -> Path | None:
+    """The CA bundle the host's pip trusts, if one is configured."""
+    for name in _CA_VARIABLES:
+        value = environ.get(name)
+        if value and Path(value).is_file():
+            return Path(value)
+    return None
+
+
+def forwarded_environment(environ: dict[str, str]) -> dict[str, str]:
+    """What a corporate network needs inside the container: index, proxies, CA bundle."""
+    forwarded = {name: environ[name] for name in _FORWARDED if environ.get(name)}
+    if host_ca_bundle(environ) is not None:
+        forwarded["PIP_CERT"] = CA_BUNDLE
+    return {
+        **forwarded,
+        "HOME": "/tmp",
+        "PIP_NO_CACHE_DIR": "1",
+        "PIP_DISABLE_PIP_VERSION_CHECK": "1",
+        "PYTHONDONTWRITEBYTECODE": "1",
+    }
+
+
+def platform_of(arch: Architecture) -> str:
+    return f"linux/{'arm64' if arch is Architecture.ARM64 else 'amd64'}"
+
+
+class DockerSession:
+    """A running build container with the work folder at /work."""
+
+    def __init__(
+        self, spec: LayerSpec, container: Container, work: Path, python: str, sink: EventSink
+    ) -> None:
+        self.spec, self.container, self.work, self.python, self.sink = (
+            spec, container, work, python, sink,
+        )  # fmt: skip
+
+    def _inside(self, path: Path) -> str:
+        return f"{WORK}/{path.relative_to(self.work).as_posix()}"
+
+    def _progress(self, step: str) -> Any:
+        return lambda line: self.sink(Event(EventKind.PROGRESS, step, line.strip()))
+
+    def install(self, tree: Path) -> list[ResolvedDistribution]:
+        target = PipTarget(self.spec.runtime, self.spec.architecture)
+        requirements = write_requirements(self.work, self.spec.requirements)
+        report = self.work / "report.json"
+        args = install_arguments(
+            target=target,
+            install_dir=self._inside(tree),
+            requirements_file=self._inside(requirements),
+            report_file=self._inside(report),
+            index_url=self.spec.index_url,
+            extra_index_urls=self.spec.extra_index_urls,
+        )
+        done = self.container.call(
+            [self.python, "-m", "pip", *args], on_line=self._progress("resolve")
+        )
+        if done.returncode != 0:
+            raise explain_pip_failure(
+                done.stdout + done.stderr, target, PackageIndex(self.spec.index_url)
+            )
+        return read_install_report(report, tree)
+
+    def compile_bytecode(self, tree: Path) -> StepReport:
+        before = tree_bytes(tree)
+        done = self.container.call(
+            [self.python, *postprocess.compileall_arguments(self._inside(tree))],
+            environment=postprocess.BYTECODE_ENVIRONMENT,
+            on_line=self._progress("bytecode"),
+        )
+        if done.returncode not in (0, 1):  # 1: some file did not compile (reported)
+            raise BuildError(
+                f"compileall failed in {self.container.image} (exit {done.returncode})",
+                details=done.tail(),
+            )
+        image = f"{self.python} in {self.container.image}"
+        return postprocess.bytecode_report(tree, before, done.stdout + done.stderr, image)
+
+
+class DockerInstaller:
+    """Builds inside ``image`` (the runtime's base image by default) through the Docker SDK."""
+
+    name = "docker"
+
+    def __init__(self, client: Any, image: str, *, network: str | None = None) -> None:
+        self.client, self.image, self.network = client, image, network
+
+    def cache_inputs(self, spec: LayerSpec) -> dict[str, object]:
+        return {"image": self.image}
+
+    def _container(self, spec: LayerSpec, work: Path) -> Container:
+        environ = dict(os.environ)
+        mounts = [Mount(work, WORK, read_only=False)]
+        ca_bundle = host_ca_bundle(environ)
+        if ca_bundle is not None:
+            mounts.append(Mount(ca_bundle.resolve(), CA_BUNDLE, read_only=True))
+        network = self.network or (None if daemon_has_bridge(self.client) else "host")
+        return Container(
+            self.client,
+            self.image,
+            mounts=mounts,
+            environment=forwarded_environment(environ),
+            network_mode=network,
+            user=f"{os.getuid()}:{os.getgid()}",  # files on the host stay the caller's
+            read_only=True,
+            tmpfs={"/tmp": "rw,exec,size=2g"},
+            platform=platform_of(spec.architecture),
+            working_dir=WORK,
+        )
+
+    @contextmanager
+    def session(self, spec: LayerSpec, work: Path, sink: EventSink) -> Iterator[DockerSession]:
+        work.chmod(0o755)
+        with self._container(spec, work) as container:
+            python = find_python(container, spec.runtime.python_version)
+            sink(Event(EventKind.NOTE, "backend", f"building in {self.image} with {python}"))
+            yield DockerSession(spec, container, work, python, sink)

@@ -1,0 +1,18 @@
+"""Lambda-like sandboxes: smoke imports of a layer and local handler runs, before any deploy."""
+
+from __future__ import annotations
+
+from layerforge.sandbox.docker import Invocation, ModuleImport, Sandbox, docker_sandbox
+from layerforge.sandbox.environment import SandboxSpec
+from layerforge.sandbox.smoke import SmokeReport, layer_modules, smoke_test
+
+__all__ = [
+    "Invocation",
+    "ModuleImport",
+    "Sandbox",
+    "SandboxSpec",
+    "SmokeReport",
+    "docker_sandbox",
+    "layer_modules",
+    "smoke_test",
+]

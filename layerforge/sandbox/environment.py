@@ -1,0 +1,89 @@
+"""What a Lambda execution environment looks like from inside: variables, paths, limits."""
+
+from __future__ import annotations
+
+import shutil
+import stat
+import zipfile
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+
+from layerforge.errors import CheckFailedError
+from layerforge.runtimes import Architecture, Runtime
+
+__all__ = ["SandboxSpec", "extract_layer", "lambda_environment", "runner_source"]
+
+TASK_ROOT = "/var/task"
+RUNNER_DIR = "/var/layerforge"
+RUNNER = f"{RUNNER_DIR}/lambda_runner.py"
+
+
+@dataclass(frozen=True, kw_only=True)
+class SandboxSpec:
+    """The function's configuration, as the sandbox reproduces it."""
+
+    runtime: Runtime
+    architecture: Architecture
+    image: str | None = None
+    function_name: str = "layerforge-local"
+    memory_mb: int = 1024
+    ephemeral_mb: int = 512
+    timeout_s: int = 300
+    network: str = "none"
+    environment: Mapping[str, str] = field(default_factory=dict)
+
+
+def lambda_environment(spec: SandboxSpec) -> dict[str, str]:
+    """Lambda's reserved variables and paths (no DISPLAY; HOME is not set by Lambda)."""
+    version = spec.runtime.python_version
+    return {
+        "AWS_LAMBDA_FUNCTION_NAME": spec.function_name,
+        "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(spec.memory_mb),
+        "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
+        "AWS_LAMBDA_FUNCTION_TIMEOUT": str(spec.timeout_s),
+        "AWS_LAMBDA_LOG_GROUP_NAME": f"/aws/lambda/{spec.function_name}",
+        "AWS_EXECUTION_ENV": f"AWS_Lambda_{spec.runtime.name}",
+        "LAMBDA_TASK_ROOT": TASK_ROOT,
+        "LAMBDA_RUNTIME_DIR": "/var/runtime",
+        "LD_LIBRARY_PATH": "/var/lang/lib:/lib64:/usr/lib64:/var/runtime:/var/runtime/lib:"
+        "/var/task:/var/task/lib:/opt/lib",
+        "PATH": "/var/lang/bin:/usr/local/bin:/usr/bin/:/bin:/opt/bin",
+        "PYTHONPATH": f"/opt/python/lib/python{version}/site-packages:/opt/python:/var/runtime",
+        "LANG": "en_US.UTF-8",
+        "TZ": ":UTC",
+        **spec.environment,
+    }
+
+
+def runner_source() -> str:
+    return resources.files("layerforge.sandbox").joinpath("lambda_runner.py").read_text("utf-8")
+
+
+def _member_mode(info: zipfile.ZipInfo) -> int:
+    mode = (info.external_attr >> 16) & 0o777 if info.create_system == 3 else 0
+    return 0o755 if mode & stat.S_IXUSR else 0o644
+
+
+def extract_layer(layer: Path, destination: Path) -> None:
+    """Extract ``layer`` as Lambda does into /opt; unsafe members are refused, not skipped."""
+    destination.mkdir(parents=True, exist_ok=True)
+    root = destination.resolve()
+    with zipfile.ZipFile(layer) as archive:
+        for info in archive.infolist():
+            target = (destination / info.filename).resolve()
+            if root not in target.parents and target != root:
+                raise CheckFailedError(
+                    f"{layer}: member {info.filename!r} would land outside /opt",
+                    hint="run layerforge verify-abi on the layer",
+                )
+            if info.is_dir():
+                target.mkdir(parents=True, exist_ok=True)
+                continue
+            target.parent.mkdir(parents=True, exist_ok=True)
+            with archive.open(info) as source, target.open("wb") as sink:
+                shutil.copyfileobj(source, sink)
+            target.chmod(_member_mode(info))
+    for folder in [root, *(p for p in root.rglob("*") if p.is_dir())]:
+        folder.chmod(0o755)
