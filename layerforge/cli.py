@@ -13,8 +13,10 @@ import click
 from layerforge import __version__
 from layerforge.build import build_layer
 from layerforge.console import Renderer
+from layerforge.containers import connect
 from layerforge.errors import LayerforgeError
 from layerforge.runtimes import Architecture, get_runtime, runtimes
+from layerforge.sandbox import SandboxSpec, smoke_test
 from layerforge.spec import (
     DEFAULT_ARCH,
     DEFAULT_RUNTIME,
@@ -54,6 +56,23 @@ arch_option = click.option(
     "arch",
     type=click.Choice([a.value for a in Architecture]),
     help="Lambda architecture (default x86_64).",
+)
+image_option = click.option(
+    "--image", help="Runtime image for the sandbox (default: the runtime's base image)."
+)
+memory_option = click.option(
+    "--memory",
+    type=click.IntRange(128, 10240),
+    default=1024,
+    show_default=True,
+    help="Function memory in MB (the sandbox's memory limit).",
+)
+ephemeral_option = click.option(
+    "--ephemeral-storage",
+    type=click.IntRange(512, 10240),
+    default=512,
+    show_default=True,
+    help="Size of /tmp in MB.",
 )
 json_option = click.option(
     "--json", "json_output", is_flag=True, help="Print one JSON document instead of tables."
@@ -155,6 +174,7 @@ def build(config: Path, json_output: bool, **flags: Any) -> None:
 )
 @json_option
 def verify_abi(
+    *,
     targets: tuple[Path, ...],
     runtime: str | None,
     arch: str | None,
@@ -174,6 +194,48 @@ def verify_abi(
             function_size=function_size or 0,
         )
         renderer.verify_report(report)
+    if not report.passed:
+        raise SystemExit(1)
+
+
+@cli.command()
+@click.argument("layer", type=click.Path(path_type=Path, exists=True, dir_okay=False))
+@runtime_option
+@arch_option
+@image_option
+@memory_option
+@ephemeral_option
+@json_option
+def smoke(
+    *,
+    layer: Path,
+    runtime: str | None,
+    arch: str | None,
+    image: str | None,
+    memory: int,
+    ephemeral_storage: int,
+    json_output: bool,
+) -> None:
+    """Import every module of LAYER cold in a Lambda-like sandbox (read-only, no network).
+
+    Exit 0 when every module imports, 1 when any fails.
+    """
+    renderer = Renderer(json_output=json_output)
+    with _reported(renderer):
+        spec = SandboxSpec(
+            runtime=get_runtime(runtime or DEFAULT_RUNTIME),
+            architecture=Architecture.parse(arch or DEFAULT_ARCH),
+            image=image,
+            memory_mb=memory,
+            ephemeral_mb=ephemeral_storage,
+        )
+        client = connect()
+        if json_output:
+            report = smoke_test(client, layer, spec, sink=lambda _e: None)
+        else:
+            with renderer.progress() as sink:
+                report = smoke_test(client, layer, spec, sink=sink)
+        renderer.smoke_report(report)
     if not report.passed:
         raise SystemExit(1)
 

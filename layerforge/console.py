@@ -22,6 +22,7 @@ from rich.table import Table
 from layerforge.build.result import BuildResult
 from layerforge.errors import LayerforgeError
 from layerforge.events import Event, EventKind, EventSink
+from layerforge.sandbox import SmokeReport
 from layerforge.verify import Report, Severity
 
 __all__ = ["Renderer", "format_bytes"]
@@ -34,6 +35,8 @@ _STEP_TITLES = {
     "drift": "Checking for newer releases",
     "zip": "Writing the deterministic zip",
     "verify": "Verifying ELF files",
+    "pull": "Pulling image",
+    "smoke": "Importing modules in the sandbox",
 }
 _SEVERITY_STYLE = {Severity.ERROR: "bold red", Severity.WARNING: "yellow", Severity.INFO: "dim"}
 
@@ -138,6 +141,28 @@ class Renderer:
         self.out.print(
             f"[{style}]{verdict}[/] {report.summary} ({report.seconds:.2f} s)", highlight=False
         )
+
+    def smoke_report(self, report: SmokeReport) -> None:
+        if self.json_output:
+            self.json(report.to_dict())
+            return
+        table = Table(title=f"Cold imports on {report.runtime} / {report.architecture}")
+        for column in ("module", "result", "seconds", "error"):
+            table.add_column(
+                column, overflow="fold", justify="right" if column == "seconds" else "left"
+            )
+        for item in report.imports:
+            result = "[green]ok[/]" if item.ok else "[bold red]FAILED[/]"
+            error = "\n".join([item.error, *item.traceback[-3:]]) if not item.ok else ""
+            table.add_row(item.module, result, f"{item.seconds:.3f}", error)
+        self.out.print(table)
+        failed = ", ".join(i.module for i in report.failed)
+        verdict = (
+            "[green]PASS[/] every module imports"
+            if report.passed
+            else (f"[bold red]FAIL[/] these modules do not import: {failed}")
+        )
+        self.out.print(f"{verdict} ({len(report.imports)} modules, read-only sandbox)")
 
 
 def _findings_table(report: Report) -> Table:

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+
+from layerforge.cli import main
 
 
 @pytest.fixture
@@ -81,3 +86,77 @@ def aws_env(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> str:
         monkeypatch.setenv(name, value)
     monkeypatch.delenv("AWS_PROFILE", raising=False)
     return moto_endpoint
+
+
+def _docker_required() -> bool:
+    """In CI (and scripts/test.sh) Docker tests must run: a missing engine fails them."""
+    return bool(os.environ.get("LAYERFORGE_REQUIRE_DOCKER") or os.environ.get("CI"))
+
+
+@pytest.fixture(scope="session")
+def docker_client() -> Any:
+    from layerforge.containers import connect
+    from layerforge.errors import LayerforgeError
+
+    try:
+        return connect()
+    except LayerforgeError as exc:
+        if _docker_required():
+            pytest.fail(f"Docker is required here but unavailable: {exc.message}")
+        pytest.skip(f"no Docker engine (scripts/test.sh starts one): {exc.message}")
+
+
+@pytest.fixture(scope="session")
+def lambda_image(docker_client: Any) -> str:
+    """The local Lambda-like image that tests/images/build-images.sh makes."""
+    import docker.errors
+
+    image = os.environ.get("LAYERFORGE_TEST_IMAGE", "layerforge/lambda-python:3.11")
+    try:
+        docker_client.images.get(image)
+    except docker.errors.ImageNotFound:
+        message = f"image {image} missing: run tests/images/build-images.sh"
+        if _docker_required():
+            pytest.fail(message)
+        pytest.skip(message)
+    return image
+
+
+def managed_containers(client: Any) -> list[str]:
+    from layerforge.containers import iter_labelled
+
+    return [c.id for c in iter_labelled(client)]
+
+
+SEED_PINS = ["numpy==1.26.4", "pandas==1.5.3", "matplotlib==3.8.4", "seaborn==0.12.2"]
+
+
+@pytest.fixture(scope="session")
+def private_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    folder = tmp_path_factory.mktemp("layerforge-cache")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("LAYERFORGE_CACHE_DIR", str(folder))
+        patch.chdir(folder)
+        yield folder
+
+
+@pytest.fixture(scope="session")
+def seed_build(private_cache: Path) -> dict[str, Any]:
+    """The default build (payload pins, python3.11, x86_64), made once through the CLI."""
+    output = private_cache / "dist" / "seed.zip"
+    assert main(["build", "--json", "--output", str(output)]) == 0
+    manifest: dict[str, Any] = json.loads(output.with_name("seed.manifest.json").read_text())
+    return manifest
+
+
+@pytest.fixture(scope="session")
+def plain_recipe_layer(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The seed pins installed the way AWS documents it: pip --platform manylinux2014 -t python/."""
+    root = tmp_path_factory.mktemp("plain-recipe")
+    subprocess.run(
+        [sys.executable, "-m", "pip", "install", "--quiet", "--platform", "manylinux2014_x86_64",
+         "--only-binary=:all:", "--implementation", "cp", "--python-version", "3.11",
+         "--target", str(root / "python"), *SEED_PINS],
+        check=True,
+    )  # fmt: skip
+    return root

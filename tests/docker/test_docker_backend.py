@@ -1,0 +1,145 @@
+"""layerforge build --backend docker against a real Docker engine and a locally built image."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from layerforge.build.docker import CA_BUNDLE, DockerInstaller, forwarded_environment
+from layerforge.cli import main
+from layerforge.containers import Container
+from layerforge.events import Event
+from layerforge.runtimes import Architecture, get_runtime
+from layerforge.spec import LayerSpec
+from tests.conftest import managed_containers
+
+pytestmark = [pytest.mark.network, pytest.mark.slow]
+
+
+def _ignore(_event: Event) -> None:
+    return None
+
+
+def test_docker_build_matches_cross_and_compiles_with_the_image_python(
+    lambda_image: str, seed_build: dict[str, Any], private_cache: Path,
+    capsys: pytest.CaptureFixture[str], docker_client: Any,
+) -> None:  # fmt: skip
+    output = private_cache / "docker" / "seed.zip"
+    code = main(
+        ["build", "--backend", "docker", "--image", lambda_image, "--json", "-o", str(output)]
+    )
+    document = json.loads(capsys.readouterr().out)
+    assert code == 0, document
+    assert document["backend"] == "docker"
+    versions = {(p["name"], p["version"]) for p in document["packages"]}
+    assert versions == {(p["name"], p["version"]) for p in seed_build["packages"]}
+    bytecode = next(s for s in document["steps"] if s["name"] == "bytecode")
+    assert f"in {lambda_image}" in bytecode["detail"]
+    with zipfile.ZipFile(output) as archive:
+        magics = {archive.read(n)[:4] for n in archive.namelist() if n.endswith(".pyc")}
+    assert magics == {importlib.util.MAGIC_NUMBER}  # 3.11's, from the image's own 3.11
+    assert document["verification"]["passed"] is True
+    assert managed_containers(docker_client) == []
+
+
+def test_container_is_unprivileged_and_sees_only_work_and_ca(
+    lambda_image: str, docker_client: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ca = tmp_path / "corp-ca.pem"
+    ca.write_text("-----BEGIN CERTIFICATE-----\n")
+    monkeypatch.setenv("PIP_CERT", str(ca))
+    monkeypatch.setenv("HTTPS_PROXY", "http://127.0.0.1:3128")
+    spec = LayerSpec(requirements=("six",), runtime=get_runtime("python3.11"),
+                     architecture=Architecture.X86_64)  # fmt: skip
+    installer = DockerInstaller(docker_client, lambda_image)
+    work = tmp_path / "work"
+    work.mkdir()
+    with installer.session(spec, work, _ignore) as session:
+        attrs = docker_client.containers.get(session.container.id).attrs
+        seen = session.container.call(
+            ["sh", "-c", 'echo "$PIP_CERT $HTTPS_PROXY"; id -u; touch /x']
+        )
+        session.container.call(["sh", "-c", "touch /work/made-inside"])
+    host = attrs["HostConfig"]
+    assert host["CapDrop"] == ["ALL"] and host["ReadonlyRootfs"] is True
+    assert "no-new-privileges" in host["SecurityOpt"]
+    assert host["NetworkMode"] == "host"  # this daemon has no bridge
+    mounts = {(m["Source"], m["Destination"], m["RW"]) for m in attrs["Mounts"]}
+    assert mounts == {(str(work), "/work", True), (str(ca), CA_BUNDLE, False)}
+    assert seen.stdout.split()[:3] == [CA_BUNDLE, "http://127.0.0.1:3128", str(os.getuid())]
+    assert seen.returncode != 0  # the root filesystem is read-only
+    assert (work / "made-inside").stat().st_uid == os.getuid()
+    assert managed_containers(docker_client) == []
+
+
+def test_forwarded_environment_carries_index_proxy_and_ca(tmp_path: Path) -> None:
+    ca = tmp_path / "ca.pem"
+    ca.write_text("x")
+    env = forwarded_environment({"PIP_INDEX_URL": "https://mirror.invalid/simple",
+                                 "https_proxy": "http://proxy:3128", "REQUESTS_CA_BUNDLE": str(ca),
+                                 "AWS_SECRET_ACCESS_KEY": "never-forwarded"})  # fmt: skip
+    assert env["PIP_INDEX_URL"] == "https://mirror.invalid/simple"
+    assert env["https_proxy"] == "http://proxy:3128"
+    assert env["PIP_CERT"] == CA_BUNDLE
+    assert "AWS_SECRET_ACCESS_KEY" not in env
+
+
+def test_failed_build_removes_its_container_and_keeps_the_last_layer(
+    lambda_image: str, docker_client: Any, private_cache: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    output = private_cache / "docker-fail" / "layer.zip"
+    args = ["build", "--backend", "docker", "--image", lambda_image, "-o", str(output)]
+    assert main([*args, "six==1.16.0"]) == 0
+    good = output.read_bytes()
+    assert main([*args, "docopt==0.6.2"]) == 1
+    err = capsys.readouterr().err
+    assert "docopt==0.6.2" in err and "Traceback" not in err
+    assert output.read_bytes() == good
+    assert managed_containers(docker_client) == []
+
+
+def test_interrupt_removes_the_container(lambda_image: str, docker_client: Any) -> None:
+    with pytest.raises(KeyboardInterrupt), Container(docker_client, lambda_image) as container:
+        assert managed_containers(docker_client) == [container.id]
+        raise KeyboardInterrupt
+    assert managed_containers(docker_client) == []
+
+
+def test_missing_image_is_a_clear_error(
+    docker_client: Any, private_cache: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = main(["build", "--backend", "docker", "--image", "layerforge/no-such-image:0",
+                 "six", "-o", str(private_cache / "m" / "l.zip")])  # fmt: skip
+    err = capsys.readouterr().err
+    assert code == 3
+    assert "layerforge/no-such-image:0" in err and "could not be pulled" in err
+    assert "--backend cross" in err and "Traceback" not in err
+
+
+def test_unreachable_daemon_is_a_clear_error(
+    private_cache: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DOCKER_HOST", f"unix://{private_cache}/no-docker.sock")
+    code = main(["build", "--backend", "docker", "six", "-o", str(private_cache / "u" / "l.zip")])
+    err = capsys.readouterr().err
+    assert code == 3
+    assert "cannot reach the Docker daemon" in err and "--backend cross" in err
+    assert "Traceback" not in err
+
+
+def test_auto_takes_docker_when_the_image_is_there_and_cross_when_not(
+    lambda_image: str, private_cache: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = private_cache / "auto"
+    assert main(["build", "six==1.16.0", "--image", lambda_image, "-o", str(out / "a.zip")]) == 0
+    assert f"backend auto: using docker ({lambda_image})" in capsys.readouterr().err
+    # the runtime's default image (public.ecr.aws/...) cannot be pulled here: cross it is
+    assert main(["build", "six==1.16.0", "-o", str(out / "b.zip")]) == 0
+    err = capsys.readouterr().err
+    assert "backend auto: using cross (docker unavailable" in err
