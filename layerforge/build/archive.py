@@ -50,12 +50,14 @@ def _entry(name: str, mode: int) -> zipfile.ZipInfo:
 def write_layer_zip(
     tree: Path, destination: Path, *, prefix: str = "python", sink: EventSink
 ) -> ArchiveInfo:
-    """Zip ``tree`` under ``prefix/``: sorted entries, fixed times, normalised permissions."""
+    """Zip ``tree`` under ``prefix/`` (or at the root for ""): sorted entries, fixed times,
+    normalised permissions."""
     files = list(iter_files(tree))
     unzipped = 0
     with zipfile.ZipFile(destination, "w", compression=zipfile.ZIP_DEFLATED) as archive:
         for number, path in enumerate(files, start=1):
-            name = f"{prefix}/{path.relative_to(tree).as_posix()}"
+            relative = path.relative_to(tree).as_posix()
+            name = f"{prefix}/{relative}" if prefix else relative
             data = path.read_bytes()
             unzipped += len(data)
             archive.writestr(_entry(name, path.stat().st_mode), data, compresslevel=6)
