@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -11,12 +12,15 @@ from typing import Any, TypeVar
 import click
 
 from layerforge import __version__
+from layerforge.aws import AwsTarget, ProofRun, cleanup, connect_aws, dry_run_plan, parse_event
+from layerforge.aws import publish_and_invoke as run_proof
 from layerforge.build import build_layer
 from layerforge.console import Renderer
 from layerforge.containers import connect
 from layerforge.errors import LayerforgeError
 from layerforge.runtimes import Architecture, get_runtime, runtimes
 from layerforge.sandbox import SandboxSpec, smoke_test
+from layerforge.sandbox.local_run import invoke_local as run_local
 from layerforge.spec import (
     DEFAULT_ARCH,
     DEFAULT_RUNTIME,
@@ -236,6 +240,208 @@ def smoke(
             with renderer.progress() as sink:
                 report = smoke_test(client, layer, spec, sink=sink)
         renderer.smoke_report(report)
+    if not report.passed:
+        raise SystemExit(1)
+
+
+def _env_pairs(pairs: tuple[str, ...]) -> dict[str, str]:
+    found = {}
+    for pair in pairs:
+        name, sep, value = pair.partition("=")
+        if not sep or not name:
+            raise click.BadParameter(f"{pair!r} is not NAME=VALUE", param_hint="--env")
+        found[name] = value
+    return found
+
+
+def _layer_target(layer: Path, runtime: str | None, arch: str | None) -> tuple[str, str]:
+    """Runtime and architecture: flags, else the layer's manifest, else the defaults."""
+    manifest = layer.with_name(f"{layer.stem}.manifest.json")
+    recorded: dict[str, Any] = {}
+    if manifest.is_file():
+        try:
+            recorded = json.loads(manifest.read_text("utf-8"))
+        except ValueError:
+            recorded = {}
+    return (
+        runtime or recorded.get("runtime") or DEFAULT_RUNTIME,
+        arch or recorded.get("architecture") or DEFAULT_ARCH,
+    )
+
+
+aws_options = [
+    click.option("--region", help="AWS region (default: your AWS configuration)."),
+    click.option("--profile", help="AWS profile."),
+    click.option("--endpoint-url", help="Endpoint for every AWS service (e.g. a moto server)."),
+]
+
+
+def with_aws_options(function: F) -> F:
+    for option in reversed(aws_options):
+        function = option(function)
+    return function
+
+
+@cli.command("publish-and-invoke")
+@click.option(
+    "--layer",
+    type=click.Path(path_type=Path, exists=True, dir_okay=False),
+    required=True,
+    help="The layer zip (from layerforge build).",
+)
+@click.option("--bucket", required=True, help="S3 bucket for artifacts (and S3 staging).")
+@click.option("--prefix", default="automated-analysis", show_default=True, help="Key prefix.")
+@click.option("--function-name", default="layerforge-analytics", show_default=True)
+@click.option("--layer-name", default="layerforge-analytics", show_default=True)
+@click.option("--role-arn", help="Use this existing execution role.")
+@click.option("--create-role", is_flag=True, help="Create (or reuse) a least-privilege role.")
+@click.option("--role-name", help="Name for --create-role (default: <function-name>-role).")
+@runtime_option
+@arch_option
+@memory_option
+@click.option("--timeout", type=click.IntRange(1, 900), default=300, show_default=True)
+@ephemeral_option
+@click.option("--event", help='JSON event, or @file.json (default: {"rows": 10000}).')
+@click.option("--env", "env", multiple=True, help="Extra function variable NAME=VALUE.")
+@click.option(
+    "--function-zip",
+    type=click.Path(path_type=Path, exists=True, dir_okay=False),
+    help="Prove another function package instead of analytics_payload.",
+)
+@click.option("--handler", default=None, help="Handler for --function-zip.")
+@click.option("--dry-run", is_flag=True, help="Print the plan and the role policy; change nothing.")
+@with_aws_options
+@json_option
+def publish_and_invoke(*, layer: Path, json_output: bool, dry_run: bool, **options: Any) -> None:
+    """Publish LAYER, deploy analytics_payload with it, invoke it and check the proof.
+
+    Exit 0 when every check passes, 1 when any fails.
+    """
+    renderer = Renderer(json_output=json_output)
+    with _reported(renderer):
+        runtime, arch = _layer_target(layer, options["runtime"], options["arch"])
+        run = ProofRun(
+            layer=layer,
+            bucket=options["bucket"],
+            runtime=get_runtime(runtime),
+            architecture=Architecture.parse(arch),
+            function_name=options["function_name"],
+            layer_name=options["layer_name"],
+            prefix=options["prefix"],
+            role_arn=options["role_arn"],
+            create_role=options["create_role"],
+            role_name=options["role_name"],
+            memory_mb=options["memory"],
+            timeout_s=options["timeout"],
+            ephemeral_mb=options["ephemeral_storage"],
+            event=parse_event(options["event"]),
+            environment=_env_pairs(options["env"]),
+            function_zip=options["function_zip"],
+            **({"handler": options["handler"]} if options["handler"] else {}),
+        )
+        clients = connect_aws(
+            AwsTarget(options["region"], options["profile"], options["endpoint_url"])
+        )
+        if dry_run:
+            renderer.document(dry_run_plan(run, clients), "Plan (dry run; nothing changed)")
+            return
+        report = run_proof(run, clients, on_event=None if json_output else renderer.note)
+        renderer.proof_report(report, f"Proof for {run.function_name} on {runtime}/{arch}")
+    if not report.passed:
+        raise SystemExit(1)
+
+
+@cli.command("cleanup")
+@click.option("--layer-name", default="layerforge-analytics", show_default=True)
+@click.option(
+    "--keep",
+    type=click.IntRange(0),
+    default=1,
+    show_default=True,
+    help="Newest layer versions to keep.",
+)
+@click.option("--function-name", help="Also delete this function.")
+@click.option("--role-name", help="Also delete this role (and its inline policies).")
+@with_aws_options
+@json_option
+def cleanup_command(
+    *,
+    layer_name: str,
+    keep: int,
+    function_name: str | None,
+    role_name: str | None,
+    region: str | None,
+    profile: str | None,
+    endpoint_url: str | None,
+    json_output: bool,
+) -> None:
+    """Delete old layer versions and, optionally, the function and role publish made."""
+    renderer = Renderer(json_output=json_output)
+    with _reported(renderer):
+        clients = connect_aws(AwsTarget(region, profile, endpoint_url))
+        result = cleanup(
+            clients,
+            layer_name=layer_name,
+            keep=keep,
+            function_name=function_name,
+            role_name=role_name,
+        )
+        renderer.document(result.to_dict(), "Cleanup")
+
+
+@cli.command("invoke-local")
+@click.option(
+    "--layer", type=click.Path(path_type=Path, exists=True, dir_okay=False), required=True
+)
+@click.option("--event", help='JSON event, or @file.json (default: {"rows": 10000}).')
+@click.option("--endpoint-url", help="S3 endpoint (default: an embedded moto server).")
+@click.option("--bucket", default="layerforge-local", show_default=True)
+@click.option("--prefix", default="automated-analysis", show_default=True)
+@runtime_option
+@arch_option
+@image_option
+@memory_option
+@ephemeral_option
+@json_option
+def invoke_local(
+    *,
+    layer: Path,
+    event: str | None,
+    endpoint_url: str | None,
+    bucket: str,
+    prefix: str,
+    runtime: str | None,
+    arch: str | None,
+    image: str | None,
+    memory: int,
+    ephemeral_storage: int,
+    json_output: bool,
+) -> None:
+    """Run analytics_payload with LAYER in the sandbox and apply publish-and-invoke's checks.
+
+    Needs no AWS account. Exit 0 when every check passes, 1 when any fails.
+    """
+    renderer = Renderer(json_output=json_output)
+    with _reported(renderer):
+        runtime_name, arch_name = _layer_target(layer, runtime, arch)
+        spec = SandboxSpec(
+            runtime=get_runtime(runtime_name),
+            architecture=Architecture.parse(arch_name),
+            image=image,
+            memory_mb=memory,
+            ephemeral_mb=ephemeral_storage,
+        )
+        report = run_local(
+            connect(),
+            layer,
+            parse_event(event),
+            spec,
+            endpoint_url=endpoint_url,
+            bucket=bucket,
+            prefix=prefix,
+            sink=renderer.note,
+        )
+        renderer.proof_report(report, f"Local proof on {runtime_name}/{arch_name}")
     if not report.passed:
         raise SystemExit(1)
 

@@ -19,6 +19,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
+from layerforge.aws.proof import ProofReport
 from layerforge.build.result import BuildResult
 from layerforge.errors import LayerforgeError
 from layerforge.events import Event, EventKind, EventSink
@@ -97,6 +98,11 @@ class Renderer:
         elif event.kind is EventKind.PROGRESS:
             progress.update(task, latest=latest)
 
+    def note(self, event: Event) -> None:
+        """A sink for steps that only report milestones (no progress bars)."""
+        if event.kind is EventKind.NOTE and not self.json_output:
+            self.err.print(f"[cyan]•[/] {event.message}", highlight=False)
+
     def json(self, document: dict[str, Any]) -> None:
         self.out.print_json(json.dumps(document))
 
@@ -163,6 +169,35 @@ class Renderer:
             else (f"[bold red]FAIL[/] these modules do not import: {failed}")
         )
         self.out.print(f"{verdict} ({len(report.imports)} modules, read-only sandbox)")
+
+    def proof_report(self, report: ProofReport, title: str) -> None:
+        if self.json_output:
+            self.json(report.to_dict())
+            return
+        table = Table(title=title)
+        for column in ("check", "result", "evidence"):
+            table.add_column(column, overflow="fold")
+        for check in report.checks:
+            result = "[green]passed[/]" if check.passed else "[bold red]FAILED[/]"
+            table.add_row(check.name, result, check.evidence)
+        self.out.print(table)
+        for section in ("layer", "function", "role", "invocation"):
+            if isinstance(report.details.get(section), dict):
+                values = ", ".join(f"{k}={v}" for k, v in report.details[section].items())
+                self.out.print(f"[dim]{section}:[/] {values}", highlight=False)
+        if not report.passed and report.log_lines:
+            self.out.print("[yellow]function log (last lines):[/]")
+            for line in report.log_lines[-30:]:
+                self.out.print(f"  {line}", highlight=False, markup=False)
+        verdict = "[green]PROOF PASSED[/]" if report.passed else "[bold red]PROOF FAILED[/]"
+        self.out.print(verdict)
+
+    def document(self, document: dict[str, Any], title: str) -> None:
+        if self.json_output:
+            self.json(document)
+            return
+        self.out.print(f"[bold]{title}[/]")
+        self.out.print_json(json.dumps(document))
 
 
 def _findings_table(report: Report) -> Table:

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
+import logging
 import os
 import shutil
+import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -61,16 +65,37 @@ def chdir_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]
     yield tmp_path
 
 
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
 @pytest.fixture(scope="session")
 def moto_endpoint() -> Iterator[str]:
-    """A real moto server on loopback, spoken to over HTTP like AWS."""
+    """A real moto server on loopback, spoken to over HTTP like AWS.
+
+    moto runs Lambda functions in Docker: MOTO_DOCKER_LAMBDA_IMAGE names the local Lambda-like
+    image, host networking lets the function reach this server, MOTO_PORT tells it the port.
+    """
     from moto.server import ThreadedMotoServer
 
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    yield f"http://{host}:{port}"
-    server.stop()
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    port = _free_port()
+    settings = {
+        "MOTO_PORT": str(port),
+        "MOTO_DOCKER_NETWORK_MODE": "host",
+        "MOTO_DOCKER_LAMBDA_IMAGE": os.environ.get(
+            "LAYERFORGE_TEST_IMAGE", "layerforge/lambda-python:3.11"
+        ),
+    }
+    with pytest.MonkeyPatch.context() as patch:
+        for name, value in settings.items():
+            patch.setenv(name, value)
+        server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+        server.start()
+        yield f"http://127.0.0.1:{port}"
+        server.stop()
 
 
 @pytest.fixture
@@ -144,7 +169,8 @@ def private_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
 def seed_build(private_cache: Path) -> dict[str, Any]:
     """The default build (payload pins, python3.11, x86_64), made once through the CLI."""
     output = private_cache / "dist" / "seed.zip"
-    assert main(["build", "--json", "--output", str(output)]) == 0
+    with contextlib.redirect_stdout(io.StringIO()):  # not into the first test's capsys
+        assert main(["build", "--json", "--output", str(output)]) == 0
     manifest: dict[str, Any] = json.loads(output.with_name("seed.manifest.json").read_text())
     return manifest
 
@@ -154,9 +180,23 @@ def plain_recipe_layer(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The seed pins installed the way AWS documents it: pip --platform manylinux2014 -t python/."""
     root = tmp_path_factory.mktemp("plain-recipe")
     subprocess.run(
-        [sys.executable, "-m", "pip", "install", "--quiet", "--platform", "manylinux2014_x86_64",
-         "--only-binary=:all:", "--implementation", "cp", "--python-version", "3.11",
-         "--target", str(root / "python"), *SEED_PINS],
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--platform",
+            "manylinux2014_x86_64",
+            "--only-binary=:all:",
+            "--implementation",
+            "cp",
+            "--python-version",
+            "3.11",
+            "--target",
+            str(root / "python"),
+            *SEED_PINS,
+        ],
         check=True,
-    )  # fmt: skip
+    )
     return root

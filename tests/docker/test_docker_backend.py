@@ -27,9 +27,12 @@ def _ignore(_event: Event) -> None:
 
 
 def test_docker_build_matches_cross_and_compiles_with_the_image_python(
-    lambda_image: str, seed_build: dict[str, Any], private_cache: Path,
-    capsys: pytest.CaptureFixture[str], docker_client: Any,
-) -> None:  # fmt: skip
+    lambda_image: str,
+    seed_build: dict[str, Any],
+    private_cache: Path,
+    capsys: pytest.CaptureFixture[str],
+    docker_client: Any,
+) -> None:
     output = private_cache / "docker" / "seed.zip"
     code = main(
         ["build", "--backend", "docker", "--image", lambda_image, "--json", "-o", str(output)]
@@ -55,8 +58,9 @@ def test_container_is_unprivileged_and_sees_only_work_and_ca(
     ca.write_text("-----BEGIN CERTIFICATE-----\n")
     monkeypatch.setenv("PIP_CERT", str(ca))
     monkeypatch.setenv("HTTPS_PROXY", "http://127.0.0.1:3128")
-    spec = LayerSpec(requirements=("six",), runtime=get_runtime("python3.11"),
-                     architecture=Architecture.X86_64)  # fmt: skip
+    spec = LayerSpec(
+        requirements=("six",), runtime=get_runtime("python3.11"), architecture=Architecture.X86_64
+    )
     installer = DockerInstaller(docker_client, lambda_image)
     work = tmp_path / "work"
     work.mkdir()
@@ -81,9 +85,14 @@ def test_container_is_unprivileged_and_sees_only_work_and_ca(
 def test_forwarded_environment_carries_index_proxy_and_ca(tmp_path: Path) -> None:
     ca = tmp_path / "ca.pem"
     ca.write_text("x")
-    env = forwarded_environment({"PIP_INDEX_URL": "https://mirror.invalid/simple",
-                                 "https_proxy": "http://proxy:3128", "REQUESTS_CA_BUNDLE": str(ca),
-                                 "AWS_SECRET_ACCESS_KEY": "never-forwarded"})  # fmt: skip
+    env = forwarded_environment(
+        {
+            "PIP_INDEX_URL": "https://mirror.invalid/simple",
+            "https_proxy": "http://proxy:3128",
+            "REQUESTS_CA_BUNDLE": str(ca),
+            "AWS_SECRET_ACCESS_KEY": "never-forwarded",
+        }
+    )
     assert env["PIP_INDEX_URL"] == "https://mirror.invalid/simple"
     assert env["https_proxy"] == "http://proxy:3128"
     assert env["PIP_CERT"] == CA_BUNDLE
@@ -114,8 +123,18 @@ def test_interrupt_removes_the_container(lambda_image: str, docker_client: Any) 
 def test_missing_image_is_a_clear_error(
     docker_client: Any, private_cache: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    code = main(["build", "--backend", "docker", "--image", "layerforge/no-such-image:0",
-                 "six", "-o", str(private_cache / "m" / "l.zip")])  # fmt: skip
+    code = main(
+        [
+            "build",
+            "--backend",
+            "docker",
+            "--image",
+            "layerforge/no-such-image:0",
+            "six",
+            "-o",
+            str(private_cache / "m" / "l.zip"),
+        ]
+    )
     err = capsys.readouterr().err
     assert code == 3
     assert "layerforge/no-such-image:0" in err and "could not be pulled" in err

@@ -35,8 +35,13 @@ def _spec(image: str, **extra: Any) -> SandboxSpec:
     return SandboxSpec(runtime=PY311, architecture=Architecture.X86_64, image=image, **extra)
 
 
-def _rewrite(layer: Path, destination: Path, *, drop: tuple[str, ...] = (),
-             add: dict[str, bytes] | None = None) -> Path:  # fmt: skip
+def _rewrite(
+    layer: Path,
+    destination: Path,
+    *,
+    drop: tuple[str, ...] = (),
+    add: dict[str, bytes] | None = None,
+) -> Path:
     with zipfile.ZipFile(layer) as source, zipfile.ZipFile(destination, "w") as target:
         for info in source.infolist():
             if not info.filename.startswith(drop) or not drop:
@@ -47,9 +52,11 @@ def _rewrite(layer: Path, destination: Path, *, drop: tuple[str, ...] = (),
 
 
 def test_reference_layer_imports_cleanly(
-    seed_build: dict[str, Any], lambda_image: str, capsys: pytest.CaptureFixture[str],
+    seed_build: dict[str, Any],
+    lambda_image: str,
+    capsys: pytest.CaptureFixture[str],
     docker_client: Any,
-) -> None:  # fmt: skip
+) -> None:
     assert main(["smoke", seed_build["output"], "--image", lambda_image, "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
     modules = {m["module"]: m for m in report["modules"]}
@@ -60,9 +67,11 @@ def test_reference_layer_imports_cleanly(
 
 
 def test_module_deleted_from_a_package_fails_naming_it(
-    seed_build: dict[str, Any], lambda_image: str, tmp_path: Path,
+    seed_build: dict[str, Any],
+    lambda_image: str,
+    tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
-) -> None:  # fmt: skip
+) -> None:
     dropped = ("python/seaborn/utils.py", "python/seaborn/__pycache__/utils.")
     broken = _rewrite(Path(seed_build["output"]), tmp_path / "broken.zip", drop=dropped)
     assert main(["smoke", str(broken), "--image", lambda_image]) == 1
@@ -90,10 +99,14 @@ def test_extension_whose_library_is_absent_fails_naming_the_module(
     seed_build: dict[str, Any], lambda_image: str, tmp_path: Path, docker_client: Any
 ) -> None:
     extension = _extension_needing(tmp_path, "layerforgeabsent")
-    layer = _rewrite(Path(seed_build["output"]), tmp_path / "l.zip", add={
-        "python/needslib.cpython-311-x86_64-linux-gnu.so": extension,
-        "python/needslib-1.0.dist-info/RECORD": b"needslib.cpython-311-x86_64-linux-gnu.so,,\n",
-    })  # fmt: skip
+    layer = _rewrite(
+        Path(seed_build["output"]),
+        tmp_path / "l.zip",
+        add={
+            "python/needslib.cpython-311-x86_64-linux-gnu.so": extension,
+            "python/needslib-1.0.dist-info/RECORD": b"needslib.cpython-311-x86_64-linux-gnu.so,,\n",
+        },
+    )
     from layerforge.sandbox import smoke_test
 
     report = smoke_test(docker_client, layer, _spec(lambda_image), sink=_ignore)
@@ -140,17 +153,23 @@ def test_writes_outside_tmp_and_gui_backends_fail_as_in_lambda(
 
 
 def test_payload_runs_with_the_built_layer_in_the_read_only_sandbox(
-    seed_build: dict[str, Any], lambda_image: str, tmp_path: Path, docker_client: Any,
+    seed_build: dict[str, Any],
+    lambda_image: str,
+    tmp_path: Path,
+    docker_client: Any,
     aws_env: str,
-) -> None:  # fmt: skip
+) -> None:
     bucket = f"sandbox-{uuid.uuid4().hex[:10]}"
     boto3.client("s3").create_bucket(Bucket=bucket)
     code = stage_function(tmp_path / "function")
     environment = {
-        "AWS_ENDPOINT_URL": aws_env, "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing", "AWS_REGION": "us-east-1",
-        "AWS_DEFAULT_REGION": "us-east-1", "ARTIFACT_BUCKET": bucket,
-    }  # fmt: skip
+        "AWS_ENDPOINT_URL": aws_env,
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_REGION": "us-east-1",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "ARTIFACT_BUCKET": bucket,
+    }
     spec = _spec(lambda_image, network="host", environment=environment)
     layer = Path(seed_build["output"])
     with docker_sandbox(docker_client, layer, spec, code=code, sink=_ignore) as box:

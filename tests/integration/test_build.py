@@ -215,9 +215,15 @@ def test_unreachable_index_is_one_clear_error(
     monkeypatch.setenv("PIP_FIND_LINKS", "")
     monkeypatch.setenv("PIP_CONFIG_FILE", os.devnull)
     code = main(
-        ["build", "six==1.16.0", "--index-url", "http://127.0.0.1:9/simple",
-         "-o", str(private_cache / "net" / "l.zip")]
-    )  # fmt: skip
+        [
+            "build",
+            "six==1.16.0",
+            "--index-url",
+            "http://127.0.0.1:9/simple",
+            "-o",
+            str(private_cache / "net" / "l.zip"),
+        ]
+    )
     err = capsys.readouterr().err
     assert code == 3
     assert "cannot reach the package index" in err and "Traceback" not in err

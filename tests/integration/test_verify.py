@@ -23,11 +23,24 @@ X86, ARM = Architecture.X86_64, Architecture.ARM64
 
 def download_wheel(folder: Path, requirement: str, platform: str, python: str) -> Path:
     subprocess.run(
-        ["pip", "download", "--quiet", "--no-deps", "--only-binary=:all:", "--dest", str(folder),
-         "--platform", platform, "--python-version", python, "--implementation", "cp",
-         requirement],
+        [
+            "pip",
+            "download",
+            "--quiet",
+            "--no-deps",
+            "--only-binary=:all:",
+            "--dest",
+            str(folder),
+            "--platform",
+            platform,
+            "--python-version",
+            python,
+            "--implementation",
+            "cp",
+            requirement,
+        ],
         check=True,
-    )  # fmt: skip
+    )
     return next(folder.glob("*.whl"))
 
 
@@ -69,10 +82,19 @@ def test_plain_pip_install_on_a_new_glibc_host_fails_for_python311(tmp_path: Pat
     assert python312 is not None, "the CI machine has Python 3.12 (pyenv)"
     target = tmp_path / "python"
     subprocess.run(
-        [str(python312), "-m", "pip", "install", "--quiet", "--no-compile", "-t", str(target),
-         "numpy==2.3.5"],
+        [
+            str(python312),
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--no-compile",
+            "-t",
+            str(target),
+            "numpy==2.3.5",
+        ],
         check=True,
-    )  # fmt: skip
+    )
     on_al2023 = verify_layer([tmp_path], PY312, X86)
     assert on_al2023.passed, [f for f in on_al2023.findings if f.severity is Severity.ERROR]
     on_py311 = verify_layer([tmp_path], PY311, X86)

@@ -87,8 +87,10 @@ def test_same_seed_same_data(bucket: str) -> None:
     first = handler.lambda_handler({"rows": 500, "seed": 3, "bucket": bucket}, Context())
     second = handler.lambda_handler({"rows": 500, "seed": 3, "bucket": bucket}, Context())
     other = handler.lambda_handler({"rows": 500, "seed": 4, "bucket": bucket}, Context())
-    digest = {r["prefix"]: {a["name"]: a["sha256"] for a in r["artifacts"]}
-              for r in (first, second, other)}  # fmt: skip
+    digest = {
+        r["prefix"]: {a["name"]: a["sha256"] for a in r["artifacts"]}
+        for r in (first, second, other)
+    }
     assert digest[first["prefix"]]["data.csv"] == digest[second["prefix"]]["data.csv"]
     assert digest[first["prefix"]]["data.csv"] != digest[other["prefix"]]["data.csv"]
 

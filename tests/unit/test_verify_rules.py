@@ -62,9 +62,12 @@ def libraries(tmp_path: Path) -> dict[str, bytes]:
         ).read_bytes(),
         "bundled_user": compile_shared_library(
             "extern int answer(void); int use(void){return answer();}\n",
-            build / "libuser.so", f"-L{build}", "-lplain", "-Wl,-rpath,$ORIGIN/../pkg.libs",
+            build / "libuser.so",
+            f"-L{build}",
+            "-lplain",
+            "-Wl,-rpath,$ORIGIN/../pkg.libs",
         ).read_bytes(),
-    }  # fmt: skip
+    }
 
 
 def test_clean_layer_passes(tmp_path: Path, libraries: dict[str, bytes]) -> None:
@@ -120,13 +123,16 @@ def test_extension_for_another_python_musl_or_arch(
     tmp_path: Path, libraries: dict[str, bytes]
 ) -> None:
     so = libraries["plain"]
-    target = layer_zip(tmp_path / "l.zip", {
-        "python/pkg/a.cpython-312-x86_64-linux-gnu.so": so,
-        "python/pkg/b.cpython-311-x86_64-linux-musl.so": so,
-        "python/pkg/c.cpython-311-aarch64-linux-gnu.so": so,
-        "python/pkg/d.abi3.so": so,
-        "python/pkg/e.cpython-311-x86_64-linux-gnu.so": so,
-    })  # fmt: skip
+    target = layer_zip(
+        tmp_path / "l.zip",
+        {
+            "python/pkg/a.cpython-312-x86_64-linux-gnu.so": so,
+            "python/pkg/b.cpython-311-x86_64-linux-musl.so": so,
+            "python/pkg/c.cpython-311-aarch64-linux-gnu.so": so,
+            "python/pkg/d.abi3.so": so,
+            "python/pkg/e.cpython-311-x86_64-linux-gnu.so": so,
+        },
+    )
     report = verify_layer([target], PY311, X86)
     assert sorted(errors(report, Rule.PYTHON_ABI)) == [
         "python/pkg/a.cpython-312-x86_64-linux-gnu.so",
@@ -136,11 +142,14 @@ def test_extension_for_another_python_musl_or_arch(
 
 
 def test_windows_and_macos_binaries(tmp_path: Path) -> None:
-    target = layer_zip(tmp_path / "l.zip", {
-        "python/pkg/_speedups.pyd": b"MZ\x90\x00" + b"\0" * 60,
-        "python/pkg/_mac.so": b"\xcf\xfa\xed\xfe" + b"\0" * 60,
-        "python/pkg/Helper.class": b"\xca\xfe\xba\xbe" + b"\0" * 60,
-    })  # fmt: skip
+    target = layer_zip(
+        tmp_path / "l.zip",
+        {
+            "python/pkg/_speedups.pyd": b"MZ\x90\x00" + b"\0" * 60,
+            "python/pkg/_mac.so": b"\xcf\xfa\xed\xfe" + b"\0" * 60,
+            "python/pkg/Helper.class": b"\xca\xfe\xba\xbe" + b"\0" * 60,
+        },
+    )
     report = verify_layer([target], PY311, X86)
     assert sorted(errors(report, Rule.FOREIGN_BINARY)) == [
         "python/pkg/_mac.so",
@@ -152,10 +161,13 @@ def test_windows_and_macos_binaries(tmp_path: Path) -> None:
 def test_unsafe_zip_is_rejected_before_anything_is_read(
     tmp_path: Path, libraries: dict[str, bytes]
 ) -> None:
-    target = layer_zip(tmp_path / "l.zip", {
-        "python/../../etc/cron.d/evil": b"* * * * * root sh\n",
-        "python/pkg/_fast.so": libraries["glibc227"],
-    })  # fmt: skip
+    target = layer_zip(
+        tmp_path / "l.zip",
+        {
+            "python/../../etc/cron.d/evil": b"* * * * * root sh\n",
+            "python/pkg/_fast.so": libraries["glibc227"],
+        },
+    )
     report = verify_layer([target], PY311, X86)
     assert errors(report) == ["python/../../etc/cron.d/evil"]
     assert report.elf_files == 0  # nothing was read
@@ -180,9 +192,12 @@ def test_links_setuid_devices_duplicates_absolute(tmp_path: Path) -> None:
             archive.writestr(info, data)
     report = verify_layer([path], PY311, X86)
     assert sorted(errors(report, Rule.LAYOUT)) == [
-        "/python/abs.py", "python/pkg/__init__.py", "python/pkg/escape",
-        "python/pkg/fifo", "python/pkg/tool",
-    ]  # fmt: skip
+        "/python/abs.py",
+        "python/pkg/__init__.py",
+        "python/pkg/escape",
+        "python/pkg/fifo",
+        "python/pkg/tool",
+    ]
 
 
 def test_placement_rules(tmp_path: Path) -> None:
@@ -205,10 +220,13 @@ def test_size_budget_and_direct_upload(tmp_path: Path) -> None:
 def test_wheel_tags_of_installed_distributions(tmp_path: Path) -> None:
     wheel = b"Wheel-Version: 1.0\nTag: cp312-cp312-manylinux_2_17_x86_64\n"
     pure = b"Wheel-Version: 1.0\nTag: py3-none-any\n"
-    target = layer_zip(tmp_path / "l.zip", {
-        "python/a-1.0.dist-info/WHEEL": wheel,
-        "python/b-1.0.dist-info/WHEEL": pure,
-    })  # fmt: skip
+    target = layer_zip(
+        tmp_path / "l.zip",
+        {
+            "python/a-1.0.dist-info/WHEEL": wheel,
+            "python/b-1.0.dist-info/WHEEL": pure,
+        },
+    )
     report = verify_layer([target], PY311, X86)
     assert errors(report, Rule.WHEEL_TAGS) == ["python/a-1.0.dist-info/WHEEL"]
     assert verify_layer([target], PY312, X86).passed

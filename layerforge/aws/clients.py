@@ -1,0 +1,102 @@
+"""boto3 clients for publish-and-invoke: one place for region, profile, endpoint and retries.
+
+Throttling and transient errors are retried by botocore's standard retry mode; the same code
+talks to AWS, or to a moto server when ``endpoint_url`` names one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import boto3
+import boto3.exceptions
+import botocore.exceptions
+from botocore.config import Config
+
+from layerforge.errors import LayerforgeError, UsageError
+
+__all__ = ["AWS_ERRORS", "AwsClients", "AwsTarget", "aws_error", "connect_aws"]
+
+#: What a failed AWS call raises: each becomes one clear error line.
+AWS_ERRORS = (
+    botocore.exceptions.ClientError,
+    botocore.exceptions.BotoCoreError,
+    boto3.exceptions.Boto3Error,
+)
+
+RETRIES = Config(retries={"mode": "standard", "max_attempts": 8}, read_timeout=900)
+
+
+@dataclass(frozen=True)
+class AwsTarget:
+    region: str | None = None
+    profile: str | None = None
+    endpoint_url: str | None = None
+
+
+@dataclass(frozen=True)
+class AwsClients:
+    """The clients one run needs; tests and callers may build this from their own clients."""
+
+    lambda_: Any
+    s3: Any
+    iam: Any
+    sts: Any
+    logs: Any
+    region: str
+
+    @property
+    def partition(self) -> str:
+        if self.region.startswith("cn-"):
+            return "aws-cn"
+        if self.region.startswith("us-gov-"):
+            return "aws-us-gov"
+        return "aws"
+
+
+def connect_aws(target: AwsTarget) -> AwsClients:
+    try:
+        session = boto3.Session(profile_name=target.profile, region_name=target.region)
+    except botocore.exceptions.ProfileNotFound as exc:
+        raise UsageError(str(exc), hint="check --profile or ~/.aws/config") from None
+    region = session.region_name
+    if not region:
+        raise UsageError("no AWS region", hint="pass --region or set AWS_REGION")
+
+    def client(name: str) -> Any:
+        return session.client(name, endpoint_url=target.endpoint_url, config=RETRIES)
+
+    return AwsClients(
+        lambda_=client("lambda"),
+        s3=client("s3"),
+        iam=client("iam"),
+        sts=client("sts"),
+        logs=client("logs"),
+        region=region,
+    )
+
+
+def aws_error(exc: Exception, doing: str) -> LayerforgeError:
+    """One clear line for an AWS failure, with what to do about it."""
+    if isinstance(exc, botocore.exceptions.NoCredentialsError):
+        return LayerforgeError(
+            f"{doing}: no AWS credentials",
+            hint="configure credentials (aws configure, --profile, or env)",
+        )
+    if isinstance(exc, botocore.exceptions.ClientError):
+        code = exc.response.get("Error", {}).get("Code", "Error")
+        message = exc.response.get("Error", {}).get("Message", str(exc))
+        hint = {
+            "AccessDenied": "the credentials lack a permission this step needs",
+            "AccessDeniedException": "the credentials lack a permission this step needs",
+            "NoSuchBucket": "create the bucket first, or pass an existing one with --bucket",
+            "TooManyRequestsException": "AWS is throttling: retry in a minute",
+        }.get(code)
+        return LayerforgeError(f"{doing}: {code}: {message}", hint=hint)
+    if isinstance(exc, boto3.exceptions.S3UploadFailedError):
+        hint = "check that the bucket exists and is yours" if "NoSuchBucket" in str(exc) else None
+        return LayerforgeError(f"{doing}: {exc}", hint=hint and f"{hint} (--bucket)")
+    if isinstance(exc, botocore.exceptions.BotoCoreError):
+        return LayerforgeError(f"{doing}: {exc}", hint="check the network and --endpoint-url")
+    return LayerforgeError(f"{doing}: {exc}")

@@ -1,0 +1,155 @@
+"""Create or update the function, attach the layer, and wait until Lambda says it is ready."""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import botocore.exceptions
+
+from layerforge.errors import UsageError
+from layerforge.runtimes import Architecture, Runtime
+
+__all__ = ["DeployedFunction", "FunctionConfig", "check_environment", "deploy_function"]
+
+_SECRET_NAMES = {
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+    "AWS_SECURITY_TOKEN",
+}
+_ACCESS_KEY = re.compile(r"\b(AKIA|ASIA)[0-9A-Z]{16}\b")
+_ROLE_NOT_READY = "cannot be assumed by Lambda"
+
+
+@dataclass(frozen=True, kw_only=True)
+class FunctionConfig:
+    name: str
+    role_arn: str
+    runtime: Runtime
+    architecture: Architecture
+    handler: str
+    memory_mb: int = 1024
+    timeout_s: int = 300
+    ephemeral_mb: int = 512
+    environment: Mapping[str, str] = field(default_factory=dict)
+    layers: tuple[str, ...] = ()
+
+    def settings(self) -> dict[str, Any]:
+        return {
+            "Role": self.role_arn,
+            "Handler": self.handler,
+            "Runtime": self.runtime.name,
+            "MemorySize": self.memory_mb,
+            "Timeout": self.timeout_s,
+            "EphemeralStorage": {"Size": self.ephemeral_mb},
+            "Environment": {"Variables": dict(self.environment)},
+            "Layers": list(self.layers),
+        }
+
+
+@dataclass(frozen=True)
+class DeployedFunction:
+    name: str
+    arn: str
+    created: bool
+
+
+def check_environment(environment: Mapping[str, str]) -> None:
+    """Credentials never go into function configuration: the execution role provides them."""
+    leaked = sorted(
+        k for k, v in environment.items() if k in _SECRET_NAMES or _ACCESS_KEY.search(v)
+    )
+    if leaked:
+        raise UsageError(
+            f"refusing to put AWS credentials into the function's environment: {', '.join(leaked)}",
+            hint="the function gets its credentials from its execution role; drop these --env",
+        )
+
+
+def _error_code(exc: botocore.exceptions.ClientError) -> str:
+    return str(exc.response.get("Error", {}).get("Code", ""))
+
+
+def _create(
+    lambda_: Any,
+    config: FunctionConfig,
+    code: bytes,
+    *,
+    attempts: int,
+    pause: float,
+    sleep: Callable[[float], None],
+) -> str:
+    """CreateFunction, retried while a new role has not propagated through IAM yet."""
+    for attempt in range(1, attempts + 1):
+        try:
+            created = lambda_.create_function(
+                FunctionName=config.name,
+                Code={"ZipFile": code},
+                Architectures=[config.architecture.value],
+                Publish=False,
+                **config.settings(),
+            )
+            return str(created["FunctionArn"])
+        except botocore.exceptions.ClientError as exc:
+            not_ready = _error_code(exc) == "InvalidParameterValueException" and (
+                _ROLE_NOT_READY in str(exc)
+            )
+            if not not_ready or attempt == attempts:
+                raise
+            sleep(pause)
+    raise AssertionError("unreachable")
+
+
+def _while_updating(lambda_: Any, name: str, action: Callable[[], Any]) -> Any:
+    """Run ``action``; an update already in progress is waited out, not failed."""
+    for _ in range(5):
+        try:
+            return action()
+        except botocore.exceptions.ClientError as exc:
+            if _error_code(exc) != "ResourceConflictException":
+                raise
+            lambda_.get_waiter("function_updated_v2").wait(FunctionName=name)
+    return action()
+
+
+def deploy_function(
+    lambda_: Any,
+    config: FunctionConfig,
+    code: bytes,
+    *,
+    role_attempts: int = 12,
+    role_pause: float = 5.0,
+    sleep: Callable[[float], None] = time.sleep,
+) -> DeployedFunction:
+    """Create the function, or update its code and configuration; wait until it is ready."""
+    check_environment(config.environment)
+    try:
+        arn = lambda_.get_function(FunctionName=config.name)["Configuration"]["FunctionArn"]
+    except botocore.exceptions.ClientError as exc:
+        if _error_code(exc) != "ResourceNotFoundException":
+            raise
+        arn = _create(lambda_, config, code, attempts=role_attempts, pause=role_pause, sleep=sleep)
+        lambda_.get_waiter("function_active_v2").wait(FunctionName=config.name)
+        return DeployedFunction(config.name, str(arn), created=True)
+    waiter = lambda_.get_waiter("function_updated_v2")
+    _while_updating(
+        lambda_,
+        config.name,
+        lambda: lambda_.update_function_code(
+            FunctionName=config.name, ZipFile=code, Architectures=[config.architecture.value]
+        ),
+    )
+    waiter.wait(FunctionName=config.name)
+    _while_updating(
+        lambda_,
+        config.name,
+        lambda: lambda_.update_function_configuration(
+            FunctionName=config.name, **config.settings()
+        ),
+    )
+    waiter.wait(FunctionName=config.name)
+    return DeployedFunction(config.name, str(arn), created=False)
