@@ -2,11 +2,13 @@
 
 The plain recipe is AWS's documented one:
     pip install --platform manylinux2014_x86_64 --only-binary=:all: -t python/ <pins>; zip -r
+With --docker-image, the docker backend runs beside the reference's docker run recipe
+(the same image, pip --only-binary=:all: -t python/ inside it, then zip).
 
 Each side starts cold with its own empty pip cache (so both download everything), then runs
 again warm (pip's cache filled; layerforge's build cache filled). Usage:
 
-    python benchmarks/build_benchmark.py [--json]
+    python -m benchmarks.build_benchmark [--json] [--docker-image layerforge/lambda-python:3.11]
 
 Targets (from the issue): unzipped size <= 70% of the plain recipe's, warm rebuild < 1 s,
 cold build no slower than the plain recipe.
@@ -22,13 +24,13 @@ import subprocess
 import sys
 import tempfile
 import time
-import zipfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from rich.console import Console
 from rich.table import Table
 
+from benchmarks.recipes import pip_plain, zip_tree
 from layerforge.spec import default_requirements_file, read_requirements
 
 
@@ -41,39 +43,48 @@ class Run:
     zipped_bytes: int
 
 
-def _zip_tree(root: Path, destination: Path) -> tuple[int, int]:
-    unzipped = 0
-    with zipfile.ZipFile(destination, "w", zipfile.ZIP_DEFLATED) as archive:
-        for path in sorted(root.rglob("*")):
-            if path.is_file():
-                unzipped += path.stat().st_size
-                archive.write(path, path.relative_to(root.parent).as_posix())
-    return unzipped, destination.stat().st_size
-
-
 def plain_recipe(pins: list[str], work: Path, env: dict[str, str]) -> tuple[int, int]:
     target = work / "python"
     shutil.rmtree(target, ignore_errors=True)
-    subprocess.run(
-        [sys.executable, "-m", "pip", "install", "--quiet", "--platform", "manylinux2014_x86_64",
-         "--only-binary=:all:", "--implementation", "cp", "--python-version", "3.11",
-         "--target", str(target), *pins],
-        check=True, env=env,
-    )  # fmt: skip
-    return _zip_tree(target, work / "plain.zip")
+    pip_plain(pins, target, env)
+    return zip_tree(target, work / "plain.zip")
 
 
-def layerforge_recipe(work: Path, env: dict[str, str]) -> tuple[int, int]:
+def docker_plain_recipe(pins: list[str], work: Path, image: str) -> tuple[int, int]:
+    """The reference's docker run recipe, driven by the Docker SDK: pip -t python/, then zip."""
+    import docker
+
+    target = work / "python"
+    shutil.rmtree(target, ignore_errors=True)
+    client = docker.from_env()
+    command = ["-m", "pip", "install", "--quiet", "--only-binary=:all:", "-t", "/out/python"]
+    client.containers.run(
+        image,
+        [*command, *pins],
+        entrypoint=["python3"],
+        volumes={str(work): {"bind": "/out", "mode": "rw"}},
+        network_mode="host",
+        remove=True,
+    )
+    return zip_tree(target, work / "plain.zip")
+
+
+def layerforge_recipe(
+    work: Path, env: dict[str, str], extra: tuple[str, ...] = ()
+) -> tuple[int, int]:
     output = work / "layer.zip"
     done = subprocess.run(
-        [sys.executable, "-m", "layerforge", "build", "--json", "-o", str(output)],
-        check=True, env=env, capture_output=True, text=True,
-    )  # fmt: skip
+        [sys.executable, "-m", "layerforge", "build", "--json", "-o", str(output), *extra],
+        check=True,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
     result = json.loads(done.stdout)
     return int(result["unzipped_bytes"]), int(result["zipped_bytes"])
 
 
-def measure(recipe: str, pins: list[str], work: Path) -> list[Run]:
+def measure(recipe: str, pins: list[str], work: Path, image: str | None = None) -> list[Run]:
     """A cold run then a warm run of one recipe, each returning (unzipped, zipped) bytes."""
     env = {
         **os.environ,
@@ -85,8 +96,13 @@ def measure(recipe: str, pins: list[str], work: Path) -> list[Run]:
         started = time.perf_counter()
         if recipe == "plain":
             unzipped, zipped = plain_recipe(pins, work, env)
+        elif recipe == "docker-plain":
+            unzipped, zipped = docker_plain_recipe(pins, work, str(image))
+        elif recipe == "layerforge-docker":
+            extra = ("--backend", "docker", "--image", str(image))
+            unzipped, zipped = layerforge_recipe(work, env, extra)
         else:
-            unzipped, zipped = layerforge_recipe(work, env)
+            unzipped, zipped = layerforge_recipe(work, env, ("--backend", "cross"))
         runs.append(Run(recipe, phase, time.perf_counter() - started, unzipped, zipped))
     return runs
 
@@ -94,14 +110,20 @@ def measure(recipe: str, pins: list[str], work: Path) -> list[Run]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--json", action="store_true")
+    parser.add_argument(
+        "--docker-image", help="also compare the docker backend with the docker run recipe"
+    )
     args = parser.parse_args()
+    recipes = ["plain", "layerforge"]
+    if args.docker_image:
+        recipes += ["docker-plain", "layerforge-docker"]
     pins = read_requirements(default_requirements_file())
     runs: list[Run] = []
     with tempfile.TemporaryDirectory(prefix="layerforge-bench-") as scratch:
-        for recipe in ("plain", "layerforge"):
+        for recipe in recipes:
             work = Path(scratch) / recipe
             work.mkdir()
-            runs.extend(measure(recipe, pins, work))
+            runs.extend(measure(recipe, pins, work, args.docker_image))
     report(runs, as_json=args.json)
     return 0
 
@@ -115,6 +137,10 @@ def report(runs: list[Run], *, as_json: bool) -> None:
         "warm_rebuild_under_1s": by["layerforge", "warm"].seconds < 1.0,
         "cold_no_slower_than_plain": ours.seconds <= plain.seconds,
     }
+    if ("docker-plain", "cold") in by:
+        docker_plain, docker_ours = by["docker-plain", "cold"], by["layerforge-docker", "cold"]
+        verdicts["docker_unzipped_ratio"] = docker_ours.unzipped_bytes / docker_plain.unzipped_bytes
+        verdicts["docker_cold_no_slower"] = docker_ours.seconds <= docker_plain.seconds
     if as_json:
         print(json.dumps({"runs": [asdict(r) for r in runs], "verdicts": verdicts}, indent=2))
         return

@@ -4,7 +4,7 @@ The reference layer is the seed pins installed by the plain recipe
 (pip --platform manylinux2014_x86_64 -t python/, with pip's own .pyc) and zipped: ~7,769 files.
 Target (from the issue): verify-abi reads that zip in under one second.
 
-    pip install '.[bench]' && python benchmarks/verify_benchmark.py [--json] [--repeat 5]
+    pip install '.[bench]' && python -m benchmarks.verify_benchmark [--json] [--repeat 5]
 """
 
 from __future__ import annotations
@@ -20,34 +20,34 @@ import time
 import zipfile
 from pathlib import Path
 
+from benchmarks.recipes import PLAIN_PLATFORM, pip_plain, zip_tree
 from layerforge.runtimes import Architecture, get_runtime
 from layerforge.spec import default_requirements_file, read_requirements
 from layerforge.verify import verify_layer
 
-PLATFORM = ["--platform", "manylinux2014_x86_64", "--only-binary=:all:", "--implementation", "cp",
-            "--python-version", "3.11"]  # fmt: skip
-
 
 def reference_zip(pins: list[str], work: Path) -> Path:
-    target = work / "python"
-    subprocess.run(
-        [sys.executable, "-m", "pip", "install", "--quiet", *PLATFORM, "-t", str(target), *pins],
-        check=True,
-    )
-    layer = work / "reference.zip"
-    with zipfile.ZipFile(layer, "w", zipfile.ZIP_DEFLATED) as archive:
-        for path in sorted(target.rglob("*")):
-            if path.is_file():
-                archive.write(path, path.relative_to(work).as_posix())
-    return layer
+    pip_plain(pins, work / "python")
+    zip_tree(work / "python", work / "reference.zip")
+    return work / "reference.zip"
 
 
 def download_wheels(pins: list[str], work: Path) -> list[Path]:
     folder = work / "wheels"
     subprocess.run(
-        [sys.executable, "-m", "pip", "download", "--quiet", *PLATFORM, "-d", str(folder), *pins],
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "download",
+            "--quiet",
+            *PLAIN_PLATFORM,
+            "-d",
+            str(folder),
+            *pins,
+        ],
         check=True,
-    )
+    )  # fmt: skip
     return sorted(folder.glob("*.whl"))
 
 

@@ -170,7 +170,7 @@ def seed_build(private_cache: Path) -> dict[str, Any]:
     """The default build (payload pins, python3.11, x86_64), made once through the CLI."""
     output = private_cache / "dist" / "seed.zip"
     with contextlib.redirect_stdout(io.StringIO()):  # not into the first test's capsys
-        assert main(["build", "--json", "--output", str(output)]) == 0
+        assert main(["build", "--backend", "cross", "--json", "--output", str(output)]) == 0
     manifest: dict[str, Any] = json.loads(output.with_name("seed.manifest.json").read_text())
     return manifest
 
@@ -200,3 +200,23 @@ def plain_recipe_layer(tmp_path_factory: pytest.TempPathFactory) -> Path:
         check=True,
     )
     return root
+
+
+@pytest.fixture(autouse=True)
+def _no_pulls_from_public_registries(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Test traffic stays on this machine: an image pull may only go to a loopback registry.
+
+    No registry is reachable here anyway; this guard makes sure no test even tries one.
+    """
+    from layerforge import containers
+
+    real_pull = containers._pull
+
+    def guarded(client: Any, image: str, platform: str | None, sink: Any) -> None:
+        if not image.startswith(("127.0.0.1:", "localhost:")):
+            raise containers.ContainerError(
+                f"test guard: no pull of {image} from a public registry"
+            )
+        real_pull(client, image, platform, sink)
+
+    monkeypatch.setattr(containers, "_pull", guarded)

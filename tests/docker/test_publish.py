@@ -21,7 +21,7 @@ from layerforge.aws.clients import AwsClients
 from layerforge.aws.deploy import FunctionConfig, deploy_function
 from layerforge.aws.invoke import invoke_function
 from layerforge.aws.proof import Outcome
-from layerforge.aws.publish import STAGING_PREFIX, publish_layer
+from layerforge.aws.publish import STAGING_PREFIX, PublishedLayer, publish_layer
 from layerforge.aws.role import TRUST_POLICY, ensure_role, execution_policy
 from layerforge.aws.run import publish_and_invoke
 from layerforge.cli import main
@@ -66,6 +66,11 @@ def _json_document(out: str) -> Any:
             except ValueError:
                 continue
     return out
+
+
+def _publish(clients: AwsClients, layer: Path, name: str, bucket: str) -> PublishedLayer:
+    return publish_layer(clients.lambda_, clients.s3, layer=layer, name=name, runtime=PY311,
+                         arch=X86, staging_bucket=bucket)  # fmt: skip
 
 
 def _small_zip(path: Path, content: str) -> Path:
@@ -132,15 +137,7 @@ def test_end_to_end_proof_then_dedupe_on_republish(
 
 def test_small_layer_is_uploaded_directly(clients: AwsClients, tmp_path: Path, bucket: str) -> None:
     layer = _small_zip(tmp_path / "small.zip", "VALUE = 1\n")
-    published = publish_layer(
-        clients.lambda_,
-        clients.s3,
-        layer=layer,
-        name="small-layer",
-        runtime=PY311,
-        arch=X86,
-        staging_bucket=bucket,
-    )
+    published = _publish(clients, layer, "small-layer", bucket)
     assert not published.via_s3 and not published.reused
     info = clients.lambda_.get_layer_version(
         LayerName="small-layer", VersionNumber=published.version
@@ -253,15 +250,7 @@ def test_payload_that_raises_is_a_failed_check_with_its_log(
 def test_artifact_deleted_before_the_check_fails_that_check(
     seed_build: dict[str, Any], clients: AwsClients, bucket: str
 ) -> None:
-    layer = publish_layer(
-        clients.lambda_,
-        clients.s3,
-        layer=Path(seed_build["output"]),
-        name="layer-deleted",
-        runtime=PY311,
-        arch=X86,
-        staging_bucket=bucket,
-    )
+    layer = _publish(clients, Path(seed_build["output"]), "layer-deleted", bucket)
     policy = execution_policy(
         bucket=bucket,
         prefix="automated-analysis",
@@ -302,15 +291,7 @@ def test_cleanup_keeps_the_newest_versions_and_removes_function_and_role(
 ) -> None:
     for number in range(3):
         layer = _small_zip(tmp_path / f"v{number}.zip", f"VALUE = {number}\n")
-        publish_layer(
-            clients.lambda_,
-            clients.s3,
-            layer=layer,
-            name="layer-cleanup",
-            runtime=PY311,
-            arch=X86,
-            staging_bucket=bucket,
-        )
+        _publish(clients, layer, "layer-cleanup", bucket)
     policy = execution_policy(
         bucket=bucket, prefix="p", function="fn-cleanup", region=REGION, account="123456789012"
     )
@@ -445,15 +426,7 @@ def test_throttling_is_retried(clients: AwsClients, tmp_path: Path, bucket: str)
 
     _inject(clients.lambda_, "before-send.lambda.ListLayerVersions", throttle)
     layer = _small_zip(tmp_path / "t.zip", "T = 1\n")
-    published = publish_layer(
-        clients.lambda_,
-        clients.s3,
-        layer=layer,
-        name="layer-throttled",
-        runtime=PY311,
-        arch=X86,
-        staging_bucket=bucket,
-    )
+    published = _publish(clients, layer, "layer-throttled", bucket)
     assert published.version >= 1 and len(calls) == 3
 
 

@@ -26,7 +26,7 @@ SEED = {"numpy": "1.26.4", "pandas": "1.5.3", "matplotlib": "3.8.4", "seaborn": 
 
 
 def build_json(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, dict[str, Any]]:
-    code = main(["build", "--json", *argv])
+    code = main(["build", "--backend", "cross", "--json", *argv])
     out = capsys.readouterr().out
     return code, json.loads(out)
 
@@ -171,7 +171,8 @@ def test_python312_arm64_build_from_an_x86_64_host(
 def test_sdist_only_requirement_fails_naming_package_runtime_and_glibc(
     private_cache: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    code = main(["build", "docopt==0.6.2", "-o", str(private_cache / "x" / "docopt.zip")])
+    output = private_cache / "x" / "docopt.zip"
+    code = main(["build", "--backend", "cross", "docopt==0.6.2", "-o", str(output)])
     err = capsys.readouterr().err
     assert code == 1
     assert "docopt==0.6.2" in err and "python3.11" in err and "x86_64" in err
@@ -217,6 +218,8 @@ def test_unreachable_index_is_one_clear_error(
     code = main(
         [
             "build",
+            "--backend",
+            "cross",
             "six==1.16.0",
             "--index-url",
             "http://127.0.0.1:9/simple",

@@ -60,10 +60,3 @@ def test_bad_pyproject_setting_is_usage_error_in_json_too(
 def test_bad_size_is_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
     code, _, err = _run(capsys, "build", "--max-unzipped", "lots")
     assert code == 2 and "250MiB" in err
-
-
-def test_docker_backend_not_yet_available_says_what_to_do(
-    capsys: pytest.CaptureFixture[str], chdir_tmp: Path
-) -> None:
-    code, _, err = _run(capsys, "build", "--backend", "docker", "six")
-    assert code == 2 and "--backend cross" in err

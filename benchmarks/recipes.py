@@ -1,0 +1,32 @@
+"""The plain recipes the benchmarks compare layerforge with, written once."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+#: AWS's documented cross-install: one platform tag, binary only.
+PLAIN_PLATFORM = ["--platform", "manylinux2014_x86_64", "--only-binary=:all:",
+                  "--implementation", "cp", "--python-version", "3.11"]  # fmt: skip
+
+
+def pip_plain(pins: list[str], target: Path, env: dict[str, str] | None = None) -> None:
+    """pip install --platform manylinux2014_x86_64 --only-binary=:all: -t <target> <pins>."""
+    subprocess.run(
+        [sys.executable, "-m", "pip", "install", "--quiet", *PLAIN_PLATFORM, "-t", str(target),
+         *pins],
+        check=True, env=env,
+    )  # fmt: skip
+
+
+def zip_tree(root: Path, destination: Path) -> tuple[int, int]:
+    """zip -r of ``root`` (entries named from its parent); returns (unzipped, zipped) bytes."""
+    unzipped = 0
+    with zipfile.ZipFile(destination, "w", zipfile.ZIP_DEFLATED) as archive:
+        for path in sorted(root.rglob("*")):
+            if path.is_file():
+                unzipped += path.stat().st_size
+                archive.write(path, path.relative_to(root.parent).as_posix())
+    return unzipped, destination.stat().st_size
