@@ -18,9 +18,8 @@ import tempfile
 from pathlib import Path
 
 from benchmarks.recipes import pip_plain, zip_tree
-from layerforge.containers import connect
 from layerforge.runtimes import Architecture, get_runtime
-from layerforge.sandbox import SandboxSpec, docker_sandbox
+from layerforge.sandbox import SandboxSpec, open_sandbox
 from layerforge.spec import default_requirements_file, read_requirements
 
 PROBE = (
@@ -45,13 +44,13 @@ def layerforge_layer(work: Path) -> Path:
     return output
 
 
-def cold_imports(layer: Path, image: str, repeat: int) -> list[float]:
+def cold_imports(layer: Path, image: str, repeat: int, engine: str) -> list[float]:
     spec = SandboxSpec(runtime=get_runtime("python3.11"), architecture=Architecture.X86_64,
                        image=image)  # fmt: skip
     seconds = []
-    with docker_sandbox(connect(), layer, spec, sink=lambda _e: None) as sandbox:
+    with open_sandbox(layer, spec, engine=engine, sink=lambda _e: None) as sandbox:
         for _ in range(repeat + 1):  # the first run warms the page cache, as for both layers
-            done = sandbox.container.call([sandbox.python, "-c", PROBE])
+            done = sandbox.call([*sandbox.python, "-c", PROBE])
             seconds.append(float(done.stdout.strip().splitlines()[-1]))
     return seconds[1:]
 
@@ -60,13 +59,18 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--image", default="layerforge/lambda-python:3.11")
     parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--sandbox", choices=["auto", "docker", "bwrap"], default="auto")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     pins = read_requirements(default_requirements_file())
     with tempfile.TemporaryDirectory(prefix="layerforge-sandbox-bench-") as scratch:
         work = Path(scratch)
-        ours = statistics.median(cold_imports(layerforge_layer(work), args.image, args.repeat))
-        plain = statistics.median(cold_imports(plain_layer(pins, work), args.image, args.repeat))
+        ours = statistics.median(
+            cold_imports(layerforge_layer(work), args.image, args.repeat, args.sandbox)
+        )
+        plain = statistics.median(
+            cold_imports(plain_layer(pins, work), args.image, args.repeat, args.sandbox)
+        )
     result = {"layerforge_seconds": ours, "plain_recipe_seconds": plain, "ratio": ours / plain}
     if args.json:
         print(json.dumps(result, indent=2))

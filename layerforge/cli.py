@@ -16,7 +16,6 @@ from layerforge.aws import AwsTarget, ProofRun, cleanup, connect_aws, dry_run_pl
 from layerforge.aws import publish_and_invoke as run_proof
 from layerforge.build import build_layer
 from layerforge.console import Renderer
-from layerforge.containers import connect
 from layerforge.errors import LayerforgeError
 from layerforge.runtimes import Architecture, get_runtime, runtimes
 from layerforge.sandbox import SandboxSpec, smoke_test
@@ -77,6 +76,13 @@ ephemeral_option = click.option(
     default=512,
     show_default=True,
     help="Size of /tmp in MB.",
+)
+sandbox_option = click.option(
+    "--sandbox",
+    type=click.Choice(["auto", "docker", "bwrap"]),
+    default="auto",
+    show_default=True,
+    help="Sandbox engine: the runtime image in Docker, or bubblewrap on the host.",
 )
 json_option = click.option(
     "--json", "json_output", is_flag=True, help="Print one JSON document instead of tables."
@@ -142,6 +148,8 @@ def cli() -> None:
     "--extra-index-url", "extra_index_urls", multiple=True, help="Extra index (repeatable)."
 )
 @click.option("--cache/--no-cache", default=None, help="Reuse a build with identical inputs.")
+@click.option("--smoke", is_flag=True, help="Then import every module in the sandbox (as smoke).")
+@sandbox_option
 @click.option(
     "--config",
     type=click.Path(path_type=Path, dir_okay=False),
@@ -150,7 +158,7 @@ def cli() -> None:
     help="pyproject.toml whose [tool.layerforge] supplies defaults; flags win.",
 )
 @json_option
-def build(config: Path, json_output: bool, **flags: Any) -> None:
+def build(config: Path, json_output: bool, smoke: bool, sandbox: str, **flags: Any) -> None:
     """Build a binary-only Lambda layer zip (python/) for a runtime and architecture."""
     renderer = Renderer(json_output=json_output)
     with _reported(renderer):
@@ -162,7 +170,16 @@ def build(config: Path, json_output: bool, **flags: Any) -> None:
         else:
             with renderer.progress() as sink:
                 result = build_layer(spec, on_event=sink)
-        renderer.build_result(result)
+        report = None
+        if smoke:
+            sandbox_spec = SandboxSpec(
+                runtime=spec.runtime, architecture=spec.architecture, image=spec.image
+            )
+            with renderer.progress() as sink:
+                report = smoke_test(spec.output, sandbox_spec, engine=sandbox, sink=sink)
+        renderer.build_result(result, smoke=report)
+    if report is not None and not report.passed:
+        raise SystemExit(1)
 
 
 @cli.command("verify-abi")
@@ -209,6 +226,7 @@ def verify_abi(
 @image_option
 @memory_option
 @ephemeral_option
+@sandbox_option
 @json_option
 def smoke(
     *,
@@ -218,6 +236,7 @@ def smoke(
     image: str | None,
     memory: int,
     ephemeral_storage: int,
+    sandbox: str,
     json_output: bool,
 ) -> None:
     """Import every module of LAYER cold in a Lambda-like sandbox (read-only, no network).
@@ -233,12 +252,11 @@ def smoke(
             memory_mb=memory,
             ephemeral_mb=ephemeral_storage,
         )
-        client = connect()
         if json_output:
-            report = smoke_test(client, layer, spec, sink=lambda _e: None)
+            report = smoke_test(layer, spec, engine=sandbox, sink=lambda _e: None)
         else:
             with renderer.progress() as sink:
-                report = smoke_test(client, layer, spec, sink=sink)
+                report = smoke_test(layer, spec, engine=sandbox, sink=sink)
         renderer.smoke_report(report)
     if not report.passed:
         raise SystemExit(1)
@@ -402,6 +420,7 @@ def cleanup_command(
 @image_option
 @memory_option
 @ephemeral_option
+@sandbox_option
 @json_option
 def invoke_local(
     *,
@@ -415,6 +434,7 @@ def invoke_local(
     image: str | None,
     memory: int,
     ephemeral_storage: int,
+    sandbox: str,
     json_output: bool,
 ) -> None:
     """Run analytics_payload with LAYER in the sandbox and apply publish-and-invoke's checks.
@@ -432,13 +452,13 @@ def invoke_local(
             ephemeral_mb=ephemeral_storage,
         )
         report = run_local(
-            connect(),
             layer,
             parse_event(event),
             spec,
             endpoint_url=endpoint_url,
             bucket=bucket,
             prefix=prefix,
+            engine=sandbox,
             sink=renderer.note,
         )
         renderer.proof_report(report, f"Local proof on {runtime_name}/{arch_name}")

@@ -118,9 +118,12 @@ class Renderer:
         if error.hint:
             self.err.print(f"[yellow]hint:[/] {error.hint}", highlight=False)
 
-    def build_result(self, result: BuildResult) -> None:
+    def build_result(self, result: BuildResult, smoke: SmokeReport | None = None) -> None:
         if self.json_output:
-            self.json(result.to_dict())
+            document = result.to_dict()
+            if smoke is not None:
+                document["smoke"] = smoke.to_dict()
+            self.json(document)
             return
         self.out.print(_packages_table(result))
         self.out.print(_steps_table(result))
@@ -135,6 +138,8 @@ class Renderer:
             f"  manifest {result.manifest}  ({result.duration_seconds:.1f} s)",
             highlight=False,
         )
+        if smoke is not None:
+            self.smoke_report(smoke)
 
     def verify_report(self, report: Report) -> None:
         if self.json_output:
@@ -168,7 +173,9 @@ class Renderer:
             if report.passed
             else (f"[bold red]FAIL[/] these modules do not import: {failed}")
         )
-        self.out.print(f"{verdict} ({len(report.imports)} modules, read-only sandbox)")
+        self.out.print(
+            f"{verdict} ({len(report.imports)} modules, read-only sandbox: {report.engine})"
+        )
 
     def proof_report(self, report: ProofReport, title: str) -> None:
         if self.json_output:

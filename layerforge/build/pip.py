@@ -135,6 +135,12 @@ def explain_pip_failure(
 ) -> LayerforgeError:
     """Turn pip's failure output into the error a user can act on."""
     tail = "\n".join(output.strip().splitlines()[-15:])
+    if "No space left on device" in output:
+        return BuildError(
+            "out of disk space while installing",
+            hint="free space where the build runs (TMPDIR, or Docker's data root), then retry",
+            details=tail,
+        )
     if _NETWORK.search(output):
         return _unreachable("pip could not connect", tail)
     match = _NO_MATCH.search(output)

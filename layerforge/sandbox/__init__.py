@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from layerforge.sandbox.docker import Invocation, ModuleImport, Sandbox, docker_sandbox
+from layerforge.sandbox.engines import ENGINES, open_sandbox
 from layerforge.sandbox.environment import SandboxSpec
 from layerforge.sandbox.smoke import SmokeReport, layer_modules, smoke_test
 
 __all__ = [
+    "ENGINES",
     "Invocation",
     "ModuleImport",
     "Sandbox",
@@ -14,5 +16,6 @@ __all__ = [
     "SmokeReport",
     "docker_sandbox",
     "layer_modules",
+    "open_sandbox",
     "smoke_test",
 ]

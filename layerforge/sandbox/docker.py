@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import tempfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,19 +16,18 @@ from typing import Any
 
 from layerforge import containers
 from layerforge.build.docker import platform_of
-from layerforge.containers import Container, Mount
+from layerforge.containers import Completed, Container, Mount
 from layerforge.events import EventSink
 from layerforge.sandbox.environment import (
     RUNNER,
     RUNNER_DIR,
     TASK_ROOT,
     SandboxSpec,
-    extract_layer,
     lambda_environment,
-    runner_source,
+    prepare_tree,
 )
 
-__all__ = ["Invocation", "ModuleImport", "Sandbox", "docker_sandbox"]
+__all__ = ["Call", "Invocation", "ModuleImport", "Sandbox", "docker_sandbox"]
 
 #: Lambda's user (sbx_user1051); not in the image's passwd, so HOME is "/" (read-only).
 LAMBDA_USER = "993:990"
@@ -70,15 +69,20 @@ class Invocation:
         return self.returncode == 0
 
 
-class Sandbox:
-    """Commands in the running sandbox: import a module, invoke a handler."""
+Call = Callable[[Sequence[str]], Completed]
 
-    def __init__(self, container: Container, python: str, spec: SandboxSpec) -> None:
-        self.container, self.python, self.spec = container, python, spec
+
+class Sandbox:
+    """Commands in a running sandbox (a container, or bwrap): import a module, invoke a handler."""
+
+    def __init__(
+        self, call: Call, python: Sequence[str], spec: SandboxSpec, *, engine: str
+    ) -> None:
+        self.call, self.python, self.spec, self.engine = call, list(python), spec, engine
 
     def import_module(self, name: str) -> ModuleImport:
         """Import ``name`` in a fresh interpreter, as a cold start would."""
-        done = self.container.call([self.python, "-c", _IMPORT_PROBE, name])
+        done = self.call([*self.python, "-c", _IMPORT_PROBE, name])
         try:
             report = json.loads(done.stdout.strip().splitlines()[-1])
         except (IndexError, ValueError):
@@ -90,7 +94,7 @@ class Sandbox:
         )  # fmt: skip
 
     def invoke(self, handler: str, event: Mapping[str, Any]) -> Invocation:
-        done = self.container.call([self.python, RUNNER, handler, json.dumps(event)])
+        done = self.call([*self.python, RUNNER, handler, json.dumps(event)])
         lines = done.stdout.strip().splitlines()
         try:
             result = json.loads(lines[-1]) if lines else None
@@ -109,15 +113,8 @@ def docker_sandbox(
     platform = platform_of(spec.architecture)
     containers.ensure_image(client, image, platform=platform, sink=sink)
     with tempfile.TemporaryDirectory(prefix="layerforge-sandbox-") as scratch:
-        root = Path(scratch)
-        root.chmod(0o755)
-        extract_layer(layer, root / "opt")
-        runner = root / "runner"
-        runner.mkdir(mode=0o755)
-        (runner / "lambda_runner.py").write_text(runner_source(), "utf-8")
-        task = code if code is not None else root / "task"
-        task.mkdir(mode=0o755, exist_ok=True)
-        mounts = [Mount(root / "opt", "/opt"), Mount(runner, RUNNER_DIR), Mount(task, TASK_ROOT)]
+        opt, runner, task = prepare_tree(Path(scratch), layer, code)
+        mounts = [Mount(opt, "/opt"), Mount(runner, RUNNER_DIR), Mount(task, TASK_ROOT)]
         container = Container(
             client,
             image,
@@ -133,4 +130,4 @@ def docker_sandbox(
         )
         with container:
             python = containers.find_python(container, spec.runtime.python_version)
-            yield Sandbox(container, python, spec)
+            yield Sandbox(container.call, [python], spec, engine=f"docker ({image})")

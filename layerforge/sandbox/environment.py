@@ -13,7 +13,7 @@ from pathlib import Path
 from layerforge.errors import CheckFailedError
 from layerforge.runtimes import Architecture, Runtime
 
-__all__ = ["SandboxSpec", "extract_layer", "lambda_environment", "runner_source"]
+__all__ = ["SandboxSpec", "extract_layer", "lambda_environment", "prepare_tree", "runner_source"]
 
 TASK_ROOT = "/var/task"
 RUNNER_DIR = "/var/layerforge"
@@ -36,7 +36,8 @@ class SandboxSpec:
 
 
 def lambda_environment(spec: SandboxSpec) -> dict[str, str]:
-    """Lambda's reserved variables and paths (no DISPLAY; HOME is not set by Lambda)."""
+    """Lambda's reserved variables and paths. No DISPLAY; HOME names the home of Lambda's user
+    (sbx_user1051), which does not exist and cannot be created: nothing can be written there."""
     version = spec.runtime.python_version
     return {
         "AWS_LAMBDA_FUNCTION_NAME": spec.function_name,
@@ -53,6 +54,7 @@ def lambda_environment(spec: SandboxSpec) -> dict[str, str]:
         "PYTHONPATH": f"/opt/python/lib/python{version}/site-packages:/opt/python:/var/runtime",
         "LANG": "en_US.UTF-8",
         "TZ": ":UTC",
+        "HOME": "/home/sbx_user1051",
         **spec.environment,
     }
 
@@ -87,3 +89,15 @@ def extract_layer(layer: Path, destination: Path) -> None:
             target.chmod(_member_mode(info))
     for folder in [root, *(p for p in root.rglob("*") if p.is_dir())]:
         folder.chmod(0o755)
+
+
+def prepare_tree(root: Path, layer: Path, code: Path | None) -> tuple[Path, Path, Path]:
+    """/opt (the extracted layer), the runner folder and /var/task, ready to mount read-only."""
+    root.chmod(0o755)
+    extract_layer(layer, root / "opt")
+    runner = root / "runner"
+    runner.mkdir(mode=0o755)
+    (runner / "lambda_runner.py").write_text(runner_source(), "utf-8")
+    task = code if code is not None else root / "task"
+    task.mkdir(mode=0o755, exist_ok=True)
+    return root / "opt", runner, task

@@ -18,7 +18,7 @@ from layerforge.aws.proof import Outcome, ProofReport, check_all
 from layerforge.errors import LayerforgeError, UsageError
 from layerforge.events import Event, EventKind, EventSink
 from layerforge.payload import HANDLER, stage_function
-from layerforge.sandbox.docker import docker_sandbox
+from layerforge.sandbox.engines import open_sandbox
 from layerforge.sandbox.environment import SandboxSpec
 
 __all__ = ["embedded_s3", "invoke_local"]
@@ -67,7 +67,6 @@ def _ensure_bucket(s3: Any, bucket: str) -> None:
 
 
 def invoke_local(
-    client: Any,
     layer: Path,
     event: Mapping[str, Any],
     spec: SandboxSpec,
@@ -76,6 +75,7 @@ def invoke_local(
     bucket: str = "layerforge-local",
     prefix: str = "automated-analysis",
     region: str = "us-east-1",
+    engine: str = "auto",
     sink: EventSink,
 ) -> ProofReport:
     """Run the payload handler with ``layer`` in the sandbox and prove what it did."""
@@ -100,7 +100,8 @@ def invoke_local(
         local = replace(spec, network="host", environment=environment)
         with tempfile.TemporaryDirectory(prefix="layerforge-task-") as scratch:
             code = stage_function(Path(scratch))
-            with docker_sandbox(client, layer, local, code=code, sink=sink) as sandbox:
+            with open_sandbox(layer, local, code=code, engine=engine, sink=sink) as sandbox:
+                engine_used = sandbox.engine
                 sink(Event(EventKind.NOTE, "invoke", f"invoking {HANDLER} in the sandbox"))
                 invocation = sandbox.invoke(HANDLER, event)
         outcome = Outcome(
@@ -111,6 +112,7 @@ def invoke_local(
         "endpoint": url,
         "bucket": bucket,
         "layer": str(layer),
+        "engine": engine_used,
         "runtime": spec.runtime.name,
         "architecture": spec.architecture.value,
     }

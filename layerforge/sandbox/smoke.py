@@ -12,7 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from layerforge.events import Event, EventKind, EventSink
-from layerforge.sandbox.docker import ModuleImport, docker_sandbox
+from layerforge.sandbox.docker import ModuleImport
+from layerforge.sandbox.engines import open_sandbox
 from layerforge.sandbox.environment import SandboxSpec
 
 __all__ = ["SmokeReport", "layer_modules", "smoke_test"]
@@ -27,6 +28,7 @@ class SmokeReport:
     runtime: str
     architecture: str
     imports: list[ModuleImport]
+    engine: str = ""
 
     @property
     def failed(self) -> list[ModuleImport]:
@@ -41,6 +43,7 @@ class SmokeReport:
             "layer": self.layer,
             "runtime": self.runtime,
             "architecture": self.architecture,
+            "engine": self.engine,
             "passed": self.passed,
             "modules": [
                 {"module": i.module, "ok": i.ok, "seconds": round(i.seconds, 4),
@@ -91,14 +94,17 @@ def _has_extension(name: str, present: set[str]) -> bool:
     return any(p.startswith(f"{name}.") and p.endswith(".so") for p in present)
 
 
-def smoke_test(client: Any, layer: Path, spec: SandboxSpec, *, sink: EventSink) -> SmokeReport:
+def smoke_test(
+    layer: Path, spec: SandboxSpec, *, engine: str = "auto", sink: EventSink
+) -> SmokeReport:
     """Import each module of ``layer`` cold, in the Lambda-like sandbox; report per module."""
     modules = layer_modules(layer)
     imports = []
-    with docker_sandbox(client, layer, spec, sink=sink) as sandbox:
+    with open_sandbox(layer, spec, engine=engine, sink=sink) as sandbox:
+        engine_used = sandbox.engine
         sink(Event(EventKind.STARTED, "smoke", f"{len(modules)} modules"))
         for number, module in enumerate(modules, start=1):
             imports.append(sandbox.import_module(module))
             sink(Event(EventKind.PROGRESS, "smoke", module, number, len(modules)))
         sink(Event(EventKind.FINISHED, "smoke"))
-    return SmokeReport(str(layer), spec.runtime.name, spec.architecture.value, imports)
+    return SmokeReport(str(layer), spec.runtime.name, spec.architecture.value, imports, engine_used)

@@ -69,8 +69,15 @@ def _json_document(out: str) -> Any:
 
 
 def _publish(clients: AwsClients, layer: Path, name: str, bucket: str) -> PublishedLayer:
-    return publish_layer(clients.lambda_, clients.s3, layer=layer, name=name, runtime=PY311,
-                         arch=X86, staging_bucket=bucket)  # fmt: skip
+    return publish_layer(
+        clients.lambda_,
+        clients.s3,
+        layer=layer,
+        name=name,
+        runtime=PY311,
+        arch=X86,
+        staging_bucket=bucket,
+    )
 
 
 def _small_zip(path: Path, content: str) -> Path:

@@ -109,7 +109,7 @@ def test_extension_whose_library_is_absent_fails_naming_the_module(
     )
     from layerforge.sandbox import smoke_test
 
-    report = smoke_test(docker_client, layer, _spec(lambda_image), sink=_ignore)
+    report = smoke_test(layer, _spec(lambda_image), engine="docker", sink=_ignore)
     assert [m.module for m in report.failed] == ["needslib"]
     assert "liblayerforgeabsent.so" in report.failed[0].error
 
@@ -173,11 +173,9 @@ def test_payload_runs_with_the_built_layer_in_the_read_only_sandbox(
     spec = _spec(lambda_image, network="host", environment=environment)
     layer = Path(seed_build["output"])
     with docker_sandbox(docker_client, layer, spec, code=code, sink=_ignore) as box:
-        home = box.container.call(
-            ["sh", "-c", 'echo "HOME=$HOME DISPLAY=${DISPLAY:-}"; touch "$HOME/x"']
-        )
+        home = box.call(["sh", "-c", 'echo "HOME=$HOME DISPLAY=${DISPLAY:-}"; touch "$HOME/x"'])
         invocation = box.invoke(HANDLER, {"rows": 5000, "seed": 9})
-    assert home.stdout.strip() == "HOME=/ DISPLAY=" and home.returncode != 0
+    assert home.stdout.strip() == "HOME=/home/sbx_user1051 DISPLAY=" and home.returncode != 0
     assert invocation.succeeded, invocation.logs
     response = invocation.result
     assert response["status"] == "ok", response
@@ -193,3 +191,58 @@ def test_gcc_and_python_headers_exist_for_fixtures() -> None:
     assert shutil.which("gcc") is not None
     assert Path(sysconfig.get_paths()["include"], "Python.h").exists()
     subprocess.run(["gcc", "--version"], check=True, capture_output=True)
+
+
+def test_invoke_local_passes_the_three_checks_in_docker(
+    seed_build: dict[str, Any], lambda_image: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = main(
+        [
+            "invoke-local",
+            "--layer",
+            seed_build["output"],
+            "--image",
+            lambda_image,
+            "--sandbox",
+            "docker",
+            "--event",
+            '{"rows": 4000, "seed": 2}',
+            "--json",
+        ]
+    )
+    out = capsys.readouterr().out
+    proof = json.loads(out[out.index("{") :])
+    assert code == 0, proof
+    assert all(c["passed"] for c in proof["checks"]) and len(proof["checks"]) == 3
+    assert proof["engine"] == f"docker ({lambda_image})"
+    assert {a["key"].rsplit("/", 1)[1] for a in proof["artifacts"]} == {
+        "data.csv",
+        "stats.json",
+        "plot.png",
+    }
+
+
+def test_build_smoke_imports_what_it_built(
+    lambda_image: str, private_cache: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    output = private_cache / "smoked" / "six.zip"
+    code = main(
+        [
+            "build",
+            "--backend",
+            "cross",
+            "six==1.16.0",
+            "--image",
+            lambda_image,
+            "--smoke",
+            "--sandbox",
+            "docker",
+            "--json",
+            "-o",
+            str(output),
+        ]
+    )
+    document = json.loads(capsys.readouterr().out)
+    assert code == 0
+    assert document["smoke"]["passed"] is True
+    assert [m["module"] for m in document["smoke"]["modules"]] == ["six"]
