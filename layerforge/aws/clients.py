@@ -25,7 +25,10 @@ AWS_ERRORS = (
     boto3.exceptions.Boto3Error,
 )
 
-RETRIES = Config(retries={"mode": "standard", "max_attempts": 8}, read_timeout=900)
+RETRIES = Config(retries={"mode": "standard", "max_attempts": 8})
+#: A synchronous Invoke is not retried: a retry after a read timeout would run the analysis
+#: again. The read timeout outlasts Lambda's 900-second maximum.
+INVOKE = Config(retries={"mode": "standard", "max_attempts": 1}, read_timeout=960)
 
 
 @dataclass(frozen=True)
@@ -40,6 +43,7 @@ class AwsClients:
     """The clients one run needs; tests and callers may build this from their own clients."""
 
     lambda_: Any
+    lambda_invoke: Any
     s3: Any
     iam: Any
     sts: Any
@@ -64,11 +68,12 @@ def connect_aws(target: AwsTarget) -> AwsClients:
     if not region:
         raise UsageError("no AWS region", hint="pass --region or set AWS_REGION")
 
-    def client(name: str) -> Any:
-        return session.client(name, endpoint_url=target.endpoint_url, config=RETRIES)
+    def client(name: str, config: Config = RETRIES) -> Any:
+        return session.client(name, endpoint_url=target.endpoint_url, config=config)
 
     return AwsClients(
         lambda_=client("lambda"),
+        lambda_invoke=client("lambda", INVOKE),
         s3=client("s3"),
         iam=client("iam"),
         sts=client("sts"),

@@ -208,7 +208,7 @@ def publish_and_invoke(
         function = deploy_function(clients.lambda_, config, _function_code(run))
         _step(sink, "function", f"{'created' if function.created else 'updated'} {function.arn}")
         doing = "invoking the function"
-        result = invoke_function(clients.lambda_, run.function_name, run.event)
+        result = invoke_function(clients.lambda_invoke, run.function_name, run.event)
         _step(sink, "invoke", f"status {result.status_code}, request {result.request_id}")
         doing = "checking the artifacts"
         outcome = Outcome(

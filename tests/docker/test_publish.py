@@ -526,3 +526,53 @@ def test_proof_run_defaults_are_sane(tmp_path: Path) -> None:
     assert run.event == {"rows": 10_000} and run.effective_role_name == "layerforge-analytics-role"
     assert publish_and_invoke is not None and boto3 is not None
     assert threading is not None and time is not None
+
+
+def test_invoke_timeout_is_one_clear_error(
+    clients: AwsClients,
+    tmp_path: Path,
+    bucket: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    aws_env: str,
+) -> None:
+    """MOCKED FAULT: moto does not enforce function timeouts; the Invoke call's read times out
+    as botocore reports it when a synchronous invocation outlives the client's read timeout."""
+    from botocore.exceptions import ReadTimeoutError
+
+    def time_out(request: Any, **_: Any) -> Any:
+        raise ReadTimeoutError(endpoint_url=request.url)
+
+    real_connect = connect_aws
+
+    def connect_with_timeout(target: AwsTarget) -> AwsClients:
+        connected = real_connect(target)
+        _inject(connected.lambda_invoke, "before-send.lambda.Invoke", time_out)
+        return connected
+
+    monkeypatch.setattr("layerforge.cli.connect_aws", connect_with_timeout)
+    function_zip = _small_zip(tmp_path / "fn.zip", "def h(e, c):\n    return {}\n")
+    layer = _small_zip(tmp_path / "layer.zip", "X = 1\n")
+    code, _, err = _cli(
+        capsys,
+        "publish-and-invoke",
+        "--layer",
+        str(layer),
+        "--bucket",
+        bucket,
+        "--function-name",
+        "fn-timeout",
+        "--layer-name",
+        "layer-timeout",
+        "--create-role",
+        "--function-zip",
+        str(function_zip),
+        "--handler",
+        "marker.h",
+        "--region",
+        REGION,
+        "--endpoint-url",
+        aws_env,
+    )
+    assert code == 3
+    assert "invoking the function: Read timeout" in err and "Traceback" not in err

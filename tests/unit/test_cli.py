@@ -60,3 +60,15 @@ def test_bad_pyproject_setting_is_usage_error_in_json_too(
 def test_bad_size_is_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
     code, _, err = _run(capsys, "build", "--max-unzipped", "lots")
     assert code == 2 and "250MiB" in err
+
+
+def test_out_of_disk_during_install_is_named() -> None:
+    from layerforge.build.pip import PipTarget, explain_pip_failure
+    from layerforge.runtimes import Architecture, get_runtime
+
+    output = "Installing collected packages: numpy\nERROR: [Errno 28] No space left on device\n"
+    target = PipTarget(get_runtime("python3.11"), Architecture.X86_64)
+    error = explain_pip_failure(output, target, index=None)
+    assert error.message == "out of disk space while installing"
+    assert error.hint is not None and "free space" in error.hint
+    assert "No space left on device" in error.details
