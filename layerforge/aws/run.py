@@ -23,7 +23,14 @@ from layerforge.payload import HANDLER, package_function
 from layerforge.runtimes import Architecture, Runtime
 from layerforge.verify import Severity, verify_layer
 
-__all__ = ["CleanupResult", "ProofRun", "cleanup", "dry_run_plan", "publish_and_invoke"]
+__all__ = [
+    "CleanupResult",
+    "ProofRun",
+    "cleanup",
+    "dry_run_plan",
+    "proof_log_lines",
+    "publish_and_invoke",
+]
 
 _TAIL_LIMIT = 4000  # Lambda returns the last 4 KB of the log with LogType=Tail
 
@@ -139,12 +146,12 @@ def _cloudwatch_lines(clients: AwsClients, function: str, request_id: str) -> li
     return [str(e.get("message", "")).rstrip("\n") for e in found.get("events", [])]
 
 
-def _logs_with_fallback(clients: AwsClients, run: ProofRun, result: InvocationResult) -> list[str]:
+def proof_log_lines(clients: AwsClients, function: str, result: InvocationResult) -> list[str]:
     """The tail, or CloudWatch Logs when the 4 KB tail was cut before the milestones."""
     lines = result.log_lines
     if check_logs(lines).passed or len(result.log_tail) < _TAIL_LIMIT or not result.request_id:
         return lines
-    return _cloudwatch_lines(clients, run.function_name, result.request_id) or lines
+    return _cloudwatch_lines(clients, function, result.request_id) or lines
 
 
 def _details(
@@ -215,7 +222,7 @@ def publish_and_invoke(
             result.status_code,
             result.function_error,
             result.payload,
-            _logs_with_fallback(clients, run, result),
+            proof_log_lines(clients, run.function_name, result),
         )
         report = check_all(outcome, clients.s3, run.prefix)
     except AWS_ERRORS as exc:

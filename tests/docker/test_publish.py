@@ -9,6 +9,7 @@ import threading
 import time
 import uuid
 import zipfile
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -20,10 +21,10 @@ from layerforge.aws import AwsTarget, ProofRun, check_all, connect_aws
 from layerforge.aws.clients import AwsClients
 from layerforge.aws.deploy import FunctionConfig, deploy_function
 from layerforge.aws.invoke import invoke_function
-from layerforge.aws.proof import Outcome
+from layerforge.aws.proof import Outcome, check_logs
 from layerforge.aws.publish import STAGING_PREFIX, PublishedLayer, publish_layer
 from layerforge.aws.role import TRUST_POLICY, ensure_role, execution_policy
-from layerforge.aws.run import publish_and_invoke
+from layerforge.aws.run import proof_log_lines, publish_and_invoke
 from layerforge.cli import main
 from layerforge.payload import HANDLER, package_function
 from layerforge.runtimes import Architecture, get_runtime
@@ -287,6 +288,12 @@ def test_artifact_deleted_before_the_check_fails_that_check(
     assert checks["execution"].passed and checks["logs"].passed
     assert not checks["artifacts"].passed and plot in checks["artifacts"].evidence
     assert not report.passed
+    # a tail cut before the milestones (Lambda keeps only the last 4 KB): CloudWatch Logs,
+    # where moto stored the function's output, supplies the lines instead
+    cut = replace(result, log_tail="x" * 5000)
+    assert not check_logs(cut.log_lines).passed
+    lines = proof_log_lines(clients, "fn-deleted", cut)
+    assert check_logs(lines).passed
 
 
 def test_cleanup_keeps_the_newest_versions_and_removes_function_and_role(
