@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import stat
+import time
 import zipfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -87,6 +89,8 @@ def extract_layer(layer: Path, destination: Path) -> None:
             with archive.open(info) as source, target.open("wb") as sink:
                 shutil.copyfileobj(source, sink)
             target.chmod(_member_mode(info))
+            stamp = time.mktime((*info.date_time, 0, 0, -1))  # unzip keeps the zip's times
+            os.utime(target, (stamp, stamp))
     for folder in [root, *(p for p in root.rglob("*") if p.is_dir())]:
         folder.chmod(0o755)
 
