@@ -58,11 +58,18 @@ def docker_plain_recipe(pins: list[str], work: Path, image: str) -> tuple[int, i
     shutil.rmtree(target, ignore_errors=True)
     client = docker.from_env()
     command = ["-m", "pip", "install", "--quiet", "--only-binary=:all:", "-t", "/out/python"]
+    volumes = {str(work): {"bind": "/out", "mode": "rw"}}
+    environment = {}
+    ca_bundle = os.environ.get("PIP_CERT")  # a TLS-intercepting network needs its CA in there too
+    if ca_bundle and Path(ca_bundle).is_file():
+        volumes[ca_bundle] = {"bind": "/etc/pip-ca.pem", "mode": "ro"}
+        environment["PIP_CERT"] = "/etc/pip-ca.pem"
     client.containers.run(
         image,
         [*command, *pins],
         entrypoint=["python3"],
-        volumes={str(work): {"bind": "/out", "mode": "rw"}},
+        volumes=volumes,
+        environment=environment,
         network_mode="host",
         remove=True,
     )

@@ -7,19 +7,16 @@ import re
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
 from layerforge import __version__
-from layerforge.aws import AwsTarget, ProofRun, cleanup, connect_aws, dry_run_plan, parse_event
-from layerforge.aws import publish_and_invoke as run_proof
 from layerforge.build import build_layer
 from layerforge.console import Renderer
 from layerforge.errors import LayerforgeError
 from layerforge.runtimes import Architecture, get_runtime, runtimes
 from layerforge.sandbox import SandboxSpec, smoke_test
-from layerforge.sandbox.local_run import invoke_local as run_local
 from layerforge.spec import (
     DEFAULT_ARCH,
     DEFAULT_RUNTIME,
@@ -28,6 +25,9 @@ from layerforge.spec import (
     spec_from_settings,
 )
 from layerforge.verify import verify_layer
+
+if TYPE_CHECKING:
+    from layerforge.aws.clients import AwsClients, AwsTarget
 
 __all__ = ["cli", "main"]
 
@@ -262,6 +262,19 @@ def smoke(
         raise SystemExit(1)
 
 
+def connect_aws(target: AwsTarget) -> AwsClients:
+    """boto3 loads only for the commands that talk to AWS (it costs a third of a second)."""
+    from layerforge.aws.clients import connect_aws as connect
+
+    return connect(target)
+
+
+def _aws_target(region: str | None, profile: str | None, endpoint_url: str | None) -> AwsTarget:
+    from layerforge.aws.clients import AwsTarget
+
+    return AwsTarget(region, profile, endpoint_url)
+
+
 def _env_pairs(pairs: tuple[str, ...]) -> dict[str, str]:
     found = {}
     for pair in pairs:
@@ -335,6 +348,9 @@ def publish_and_invoke(*, layer: Path, json_output: bool, dry_run: bool, **optio
 
     Exit 0 when every check passes, 1 when any fails.
     """
+    from layerforge.aws import ProofRun, dry_run_plan, parse_event
+    from layerforge.aws import publish_and_invoke as run_proof
+
     renderer = Renderer(json_output=json_output)
     with _reported(renderer):
         runtime, arch = _layer_target(layer, options["runtime"], options["arch"])
@@ -358,7 +374,7 @@ def publish_and_invoke(*, layer: Path, json_output: bool, dry_run: bool, **optio
             **({"handler": options["handler"]} if options["handler"] else {}),
         )
         clients = connect_aws(
-            AwsTarget(options["region"], options["profile"], options["endpoint_url"])
+            _aws_target(options["region"], options["profile"], options["endpoint_url"])
         )
         if dry_run:
             renderer.document(dry_run_plan(run, clients), "Plan (dry run; nothing changed)")
@@ -394,9 +410,11 @@ def cleanup_command(
     json_output: bool,
 ) -> None:
     """Delete old layer versions and, optionally, the function and role publish made."""
+    from layerforge.aws import cleanup
+
     renderer = Renderer(json_output=json_output)
     with _reported(renderer):
-        clients = connect_aws(AwsTarget(region, profile, endpoint_url))
+        clients = connect_aws(_aws_target(region, profile, endpoint_url))
         result = cleanup(
             clients,
             layer_name=layer_name,
@@ -441,6 +459,9 @@ def invoke_local(
 
     Needs no AWS account. Exit 0 when every check passes, 1 when any fails.
     """
+    from layerforge.aws import parse_event
+    from layerforge.sandbox.local_run import invoke_local as run_local
+
     renderer = Renderer(json_output=json_output)
     with _reported(renderer):
         runtime_name, arch_name = _layer_target(layer, runtime, arch)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.progress import (
@@ -19,12 +19,14 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from layerforge.aws.proof import ProofReport
 from layerforge.build.result import BuildResult
 from layerforge.errors import LayerforgeError
 from layerforge.events import Event, EventKind, EventSink
-from layerforge.sandbox import SmokeReport
 from layerforge.verify import Report, Severity
+
+if TYPE_CHECKING:
+    from layerforge.aws.proof import ProofReport
+    from layerforge.sandbox import SmokeReport
 
 __all__ = ["Renderer", "format_bytes"]
 

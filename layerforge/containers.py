@@ -15,10 +15,6 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-import docker
-import docker.errors
-import docker.utils
-
 from layerforge.errors import BuildError, LayerforgeError
 from layerforge.events import Event, EventKind, EventSink
 
@@ -60,11 +56,13 @@ class Completed:
         return "\n".join(text.splitlines()[-lines:])
 
 
-def connect(client_factory: Callable[[], Any] = docker.from_env) -> Any:
+def connect(client_factory: Callable[[], Any] | None = None) -> Any:
     """A Docker client that has answered a ping, or a one-line error saying what to do."""
+    import docker  # the SDK (and requests) load only when Docker is used
+
     host = os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock")
     try:
-        client = client_factory()
+        client = (client_factory or docker.from_env)()
         client.ping()
     except docker.errors.DockerException as exc:
         reason = str(exc)
@@ -83,6 +81,8 @@ def connect(client_factory: Callable[[], Any] = docker.from_env) -> Any:
 
 def daemon_has_bridge(client: Any) -> bool:
     """False when the daemon runs without its default bridge (then host networking it is)."""
+    import docker.errors
+
     try:
         return bool(client.networks.list(names=["bridge"]))
     except docker.errors.DockerException:
@@ -90,6 +90,9 @@ def daemon_has_bridge(client: Any) -> bool:
 
 
 def _pull(client: Any, image: str, platform: str | None, sink: EventSink) -> None:
+    import docker.errors
+    import docker.utils
+
     repository, tag = docker.utils.parse_repository_tag(image)
     layers: dict[str, tuple[int, int]] = {}
     sink(Event(EventKind.STARTED, "pull", image))
@@ -110,6 +113,8 @@ def _pull(client: Any, image: str, platform: str | None, sink: EventSink) -> Non
 
 def ensure_image(client: Any, image: str, *, platform: str | None = None, sink: EventSink) -> None:
     """Use the local image, or pull it with progress events; a clear error if neither works."""
+    import docker.errors
+
     try:
         client.images.get(image)
         return
@@ -146,6 +151,8 @@ class Container:
     _container: Any = None
 
     def __enter__(self) -> Container:
+        import docker.errors
+
         volumes = {
             str(m.source): {"bind": m.target, "mode": "ro" if m.read_only else "rw"}
             for m in self.mounts
@@ -180,6 +187,8 @@ class Container:
         value: BaseException | None,
         traceback: TracebackType | None,
     ) -> None:
+        import docker.errors
+
         if self._container is not None:
             with contextlib.suppress(docker.errors.DockerException):  # already gone
                 self._container.remove(force=True)
@@ -198,6 +207,8 @@ class Container:
         workdir: str | None = None,
     ) -> Completed:
         """Run ``command``; ``on_line`` sees each output line as it comes."""
+        import docker.errors
+
         api = self.client.api
         try:
             exec_id = api.exec_create(

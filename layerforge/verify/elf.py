@@ -14,12 +14,10 @@ import io
 import struct
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import IO
+from typing import IO, TYPE_CHECKING
 
-from elftools.common.exceptions import ELFError
-from elftools.elf.dynamic import DynamicSection
-from elftools.elf.elffile import ELFFile
-from elftools.elf.gnuversions import GNUVerNeedSection
+if TYPE_CHECKING:
+    from elftools.elf.elffile import ELFFile
 
 __all__ = [
     "ELF_MAGIC",
@@ -195,6 +193,8 @@ def read_elf_facts(stream: IO[bytes]) -> ElfFacts:
 
 def find_versioned_requirements(elf: ELFFile) -> Iterator[tuple[str, str]]:
     """(library, version) pairs from ``.gnu.version_r`` (DT_VERNEED), loader entries skipped."""
+    from elftools.elf.gnuversions import GNUVerNeedSection
+
     for section in elf.iter_sections():
         if not isinstance(section, GNUVerNeedSection):
             continue
@@ -207,6 +207,8 @@ def find_versioned_requirements(elf: ELFFile) -> Iterator[tuple[str, str]]:
 
 
 def _dynamic_entries(elf: ELFFile) -> Iterator[tuple[str, str]]:
+    from elftools.elf.dynamic import DynamicSection
+
     for section in elf.iter_sections():
         if not isinstance(section, DynamicSection):
             continue
@@ -218,6 +220,9 @@ def _dynamic_entries(elf: ELFFile) -> Iterator[tuple[str, str]]:
 
 def read_elf_facts_with_pyelftools(stream: IO[bytes]) -> ElfFacts:
     """The same facts through pyelftools' section parser (slower; handles anything valid)."""
+    from elftools.common.exceptions import ELFError
+    from elftools.elf.elffile import ELFFile
+
     try:
         elf = ELFFile(stream)
         dynamic = list(_dynamic_entries(elf))

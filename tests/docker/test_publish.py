@@ -5,15 +5,12 @@ from __future__ import annotations
 
 import io
 import json
-import threading
-import time
 import uuid
 import zipfile
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-import boto3
 import botocore.exceptions
 import pytest
 
@@ -24,7 +21,7 @@ from layerforge.aws.invoke import invoke_function
 from layerforge.aws.proof import Outcome, check_logs
 from layerforge.aws.publish import STAGING_PREFIX, PublishedLayer, publish_layer
 from layerforge.aws.role import TRUST_POLICY, ensure_role, execution_policy
-from layerforge.aws.run import proof_log_lines, publish_and_invoke
+from layerforge.aws.run import proof_log_lines
 from layerforge.cli import main
 from layerforge.payload import HANDLER, package_function
 from layerforge.runtimes import Architecture, get_runtime
@@ -422,6 +419,18 @@ def _inject(client: Any, event: str, respond: Any) -> None:
     client.meta.events.register(event, respond)
 
 
+def _fault_in_cli(monkeypatch: pytest.MonkeyPatch, client: str, event: str, fault: Any) -> None:
+    """Make the CLI's AWS clients meet ``fault`` on ``event`` (botocore's stubbing hook)."""
+    real_connect = connect_aws
+
+    def connect_with_fault(target: AwsTarget) -> AwsClients:
+        connected = real_connect(target)
+        _inject(getattr(connected, client), event, fault)
+        return connected
+
+    monkeypatch.setattr("layerforge.cli.connect_aws", connect_with_fault)
+
+
 def test_throttling_is_retried(clients: AwsClients, tmp_path: Path, bucket: str) -> None:
     """MOCKED FAULT: moto cannot throttle. The first two ListLayerVersions calls answer 429
     TooManyRequestsException (botocore's stubbing hook); the standard retry mode does the rest."""
@@ -460,8 +469,6 @@ def test_access_denied_is_one_clear_error(
     """MOCKED FAULT: moto does not enforce IAM here; PublishLayerVersion answers 403."""
     from botocore.awsrequest import AWSResponse
 
-    import layerforge.aws.run as run_module
-
     def deny(request: Any, **_: Any) -> Any:
         body = (
             b'{"__type": "AccessDeniedException",'
@@ -471,15 +478,7 @@ def test_access_denied_is_one_clear_error(
             request.url, 403, {"x-amzn-errortype": "AccessDeniedException"}, _Raw(body)
         )
 
-    real_connect = connect_aws
-
-    def connect_with_denial(target: AwsTarget) -> AwsClients:
-        connected = real_connect(target)
-        _inject(connected.lambda_, "before-send.lambda.PublishLayerVersion", deny)
-        return connected
-
-    monkeypatch.setattr("layerforge.cli.connect_aws", connect_with_denial)
-    assert run_module is not None
+    _fault_in_cli(monkeypatch, "lambda_", "before-send.lambda.PublishLayerVersion", deny)
     layer = _small_zip(tmp_path / "d.zip", "D = 1\n")
     code, _, err = _cli(
         capsys,
@@ -531,8 +530,6 @@ def test_update_in_progress_is_waited_out(clients: AwsClients, tmp_path: Path) -
 def test_proof_run_defaults_are_sane(tmp_path: Path) -> None:
     run = ProofRun(layer=tmp_path / "x.zip", bucket="b", runtime=PY311, architecture=X86)
     assert run.event == {"rows": 10_000} and run.effective_role_name == "layerforge-analytics-role"
-    assert publish_and_invoke is not None and boto3 is not None
-    assert threading is not None and time is not None
 
 
 def test_invoke_timeout_is_one_clear_error(
@@ -550,14 +547,7 @@ def test_invoke_timeout_is_one_clear_error(
     def time_out(request: Any, **_: Any) -> Any:
         raise ReadTimeoutError(endpoint_url=request.url)
 
-    real_connect = connect_aws
-
-    def connect_with_timeout(target: AwsTarget) -> AwsClients:
-        connected = real_connect(target)
-        _inject(connected.lambda_invoke, "before-send.lambda.Invoke", time_out)
-        return connected
-
-    monkeypatch.setattr("layerforge.cli.connect_aws", connect_with_timeout)
+    _fault_in_cli(monkeypatch, "lambda_invoke", "before-send.lambda.Invoke", time_out)
     function_zip = _small_zip(tmp_path / "fn.zip", "def h(e, c):\n    return {}\n")
     layer = _small_zip(tmp_path / "layer.zip", "X = 1\n")
     code, _, err = _cli(
