@@ -16,7 +16,7 @@ from botocore.config import Config
 
 from layerforge.errors import LayerforgeError, UsageError
 
-__all__ = ["AWS_ERRORS", "AwsClients", "AwsTarget", "aws_error", "connect_aws"]
+__all__ = ["AWS_ERRORS", "AwsClients", "AwsTarget", "aws_error", "connect_aws", "error_code"]
 
 #: What a failed AWS call raises: each becomes one clear error line.
 AWS_ERRORS = (
@@ -82,6 +82,11 @@ def connect_aws(target: AwsTarget) -> AwsClients:
     )
 
 
+def error_code(exc: botocore.exceptions.ClientError) -> str:
+    """The AWS error code of a failed call (``NoSuchEntity``, ``ResourceNotFoundException`` ...)."""
+    return str(exc.response.get("Error", {}).get("Code", ""))
+
+
 def aws_error(exc: Exception, doing: str) -> LayerforgeError:
     """One clear line for an AWS failure, with what to do about it."""
     if isinstance(exc, botocore.exceptions.NoCredentialsError):
@@ -90,7 +95,7 @@ def aws_error(exc: Exception, doing: str) -> LayerforgeError:
             hint="configure credentials (aws configure, --profile, or env)",
         )
     if isinstance(exc, botocore.exceptions.ClientError):
-        code = exc.response.get("Error", {}).get("Code", "Error")
+        code = error_code(exc) or "Error"
         message = exc.response.get("Error", {}).get("Message", str(exc))
         hint = {
             "AccessDenied": "the credentials lack a permission this step needs",

@@ -10,6 +10,7 @@ from typing import Any
 
 import botocore.exceptions
 
+from layerforge.aws.clients import error_code
 from layerforge.errors import UsageError
 from layerforge.runtimes import Architecture, Runtime
 
@@ -70,10 +71,6 @@ def check_environment(environment: Mapping[str, str]) -> None:
         )
 
 
-def _error_code(exc: botocore.exceptions.ClientError) -> str:
-    return str(exc.response.get("Error", {}).get("Code", ""))
-
-
 def _create(
     lambda_: Any,
     config: FunctionConfig,
@@ -95,7 +92,7 @@ def _create(
             )
             return str(created["FunctionArn"])
         except botocore.exceptions.ClientError as exc:
-            not_ready = _error_code(exc) == "InvalidParameterValueException" and (
+            not_ready = error_code(exc) == "InvalidParameterValueException" and (
                 _ROLE_NOT_READY in str(exc)
             )
             if not not_ready or attempt == attempts:
@@ -110,7 +107,7 @@ def _while_updating(lambda_: Any, name: str, action: Callable[[], Any]) -> Any:
         try:
             return action()
         except botocore.exceptions.ClientError as exc:
-            if _error_code(exc) != "ResourceConflictException":
+            if error_code(exc) != "ResourceConflictException":
                 raise
             lambda_.get_waiter("function_updated_v2").wait(FunctionName=name)
     return action()
@@ -130,7 +127,7 @@ def deploy_function(
     try:
         arn = lambda_.get_function(FunctionName=config.name)["Configuration"]["FunctionArn"]
     except botocore.exceptions.ClientError as exc:
-        if _error_code(exc) != "ResourceNotFoundException":
+        if error_code(exc) != "ResourceNotFoundException":
             raise
         arn = _create(lambda_, config, code, attempts=role_attempts, pause=role_pause, sleep=sleep)
         lambda_.get_waiter("function_active_v2").wait(FunctionName=config.name)

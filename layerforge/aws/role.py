@@ -7,6 +7,8 @@ from typing import Any
 
 import botocore.exceptions
 
+from layerforge.aws.clients import error_code
+
 __all__ = ["TRUST_POLICY", "ensure_role", "execution_policy"]
 
 POLICY_NAME = "layerforge-artifacts"
@@ -61,7 +63,7 @@ def ensure_role(iam: Any, name: str, policy: dict[str, Any]) -> tuple[str, bool]
     try:
         role = iam.get_role(RoleName=name)["Role"]
     except botocore.exceptions.ClientError as exc:
-        if exc.response.get("Error", {}).get("Code") != "NoSuchEntity":
+        if error_code(exc) != "NoSuchEntity":
             raise
         role = iam.create_role(
             RoleName=name,

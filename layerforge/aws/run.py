@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import json
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import botocore.exceptions
 
-from layerforge.aws.clients import AWS_ERRORS, AwsClients, aws_error
+from layerforge.aws.clients import AWS_ERRORS, AwsClients, aws_error, error_code
 from layerforge.aws.deploy import FunctionConfig, check_environment, deploy_function
 from layerforge.aws.invoke import InvocationResult, invoke_function
 from layerforge.aws.proof import Outcome, ProofReport, check_all, check_logs
@@ -247,26 +247,28 @@ class CleanupResult:
         }
 
 
-def _delete_role(iam: Any, name: str) -> bool:
+def _gone(delete: Callable[[], object], missing: str) -> bool:
+    """Run ``delete``; False when the thing was already gone (error code ``missing``)."""
     try:
+        delete()
+    except botocore.exceptions.ClientError as exc:
+        if error_code(exc) == missing:
+            return False
+        raise
+    return True
+
+
+def _delete_role(iam: Any, name: str) -> bool:
+    def delete() -> None:
         for policy in iam.list_role_policies(RoleName=name).get("PolicyNames", []):
             iam.delete_role_policy(RoleName=name, PolicyName=policy)
         iam.delete_role(RoleName=name)
-    except botocore.exceptions.ClientError as exc:
-        if exc.response.get("Error", {}).get("Code") == "NoSuchEntity":
-            return False
-        raise
-    return True
+
+    return _gone(delete, "NoSuchEntity")
 
 
 def _delete_function(lambda_: Any, name: str) -> bool:
-    try:
-        lambda_.delete_function(FunctionName=name)
-    except botocore.exceptions.ClientError as exc:
-        if exc.response.get("Error", {}).get("Code") == "ResourceNotFoundException":
-            return False
-        raise
-    return True
+    return _gone(lambda: lambda_.delete_function(FunctionName=name), "ResourceNotFoundException")
 
 
 def cleanup(
