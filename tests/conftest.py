@@ -113,9 +113,22 @@ def aws_env(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> str:
     return moto_endpoint
 
 
-def _docker_required() -> bool:
-    """In CI (and scripts/test.sh) Docker tests must run: a missing engine fails them."""
+def sandbox_required() -> bool:
+    """In CI (and scripts/test.sh) Docker and bwrap tests must run: a missing one fails them."""
     return bool(os.environ.get("LAYERFORGE_REQUIRE_DOCKER") or os.environ.get("CI"))
+
+
+def json_document(out: str) -> Any:
+    """The JSON document in a command's stdout. Other output may precede it (an in-process
+    moto server prints notes about the Docker host it detects), so it is found, not assumed."""
+    lines = out.splitlines(keepends=True)
+    for number, line in enumerate(lines):
+        if line.strip() == "{":
+            try:
+                return json.loads("".join(lines[number:]))
+            except ValueError:
+                continue
+    return out
 
 
 @pytest.fixture(scope="session")
@@ -126,7 +139,7 @@ def docker_client() -> Any:
     try:
         return connect()
     except LayerforgeError as exc:
-        if _docker_required():
+        if sandbox_required():
             pytest.fail(f"Docker is required here but unavailable: {exc.message}")
         pytest.skip(f"no Docker engine (scripts/test.sh starts one): {exc.message}")
 
@@ -141,7 +154,7 @@ def lambda_image(docker_client: Any) -> str:
         docker_client.images.get(image)
     except docker.errors.ImageNotFound:
         message = f"image {image} missing: run tests/images/build-images.sh"
-        if _docker_required():
+        if sandbox_required():
             pytest.fail(message)
         pytest.skip(message)
     return image

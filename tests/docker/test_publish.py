@@ -25,6 +25,7 @@ from layerforge.aws.run import proof_log_lines
 from layerforge.cli import main
 from layerforge.payload import HANDLER, package_function
 from layerforge.runtimes import Architecture, get_runtime
+from tests.conftest import json_document
 
 pytestmark = [pytest.mark.slow]
 
@@ -50,20 +51,15 @@ def bucket(clients: AwsClients) -> str:
 def _cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, Any, str]:
     code = main(list(argv))
     captured = capsys.readouterr()
-    return code, _json_document(captured.out), captured.err
+    return code, json_document(captured.out), captured.err
 
 
-def _json_document(out: str) -> Any:
-    """The JSON document in stdout. The in-process moto server prints its own notes there
-    (about the Docker host it detects), so the document is found rather than assumed."""
-    lines = out.splitlines(keepends=True)
-    for number, line in enumerate(lines):
-        if line.strip() == "{":
-            try:
-                return json.loads("".join(lines[number:]))
-            except ValueError:
-                continue
-    return out
+def _publish_cli(
+    capsys: pytest.CaptureFixture[str], endpoint: str, layer: Path | str, bucket: str, *extra: str
+) -> tuple[int, Any, str]:
+    """publish-and-invoke against the moto server, with the given layer and bucket."""
+    args = ["--layer", str(layer), "--bucket", bucket, "--region", REGION]
+    return _cli(capsys, "publish-and-invoke", *args, "--endpoint-url", endpoint, *extra)
 
 
 def _publish(clients: AwsClients, layer: Path, name: str, bucket: str) -> PublishedLayer:
@@ -92,26 +88,18 @@ def test_end_to_end_proof_then_dedupe_on_republish(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     function = f"fn-{uuid.uuid4().hex[:8]}"
-    args = [
-        "publish-and-invoke",
-        "--layer",
-        seed_build["output"],
-        "--bucket",
-        bucket,
+    layer, name = seed_build["output"], f"layer-{function}"
+    extra = [
         "--function-name",
         function,
         "--layer-name",
-        f"layer-{function}",
+        name,
         "--create-role",
-        "--region",
-        REGION,
-        "--endpoint-url",
-        aws_env,
         "--event",
         '{"rows": 3000, "seed": 5}',
         "--json",
     ]
-    code, proof, err = _cli(capsys, *args)
+    code, proof, err = _publish_cli(capsys, aws_env, layer, bucket, *extra)
     assert code == 0, (proof, err)
     assert proof["passed"] is True
     assert [c["name"] for c in proof["checks"]] == ["execution", "artifacts", "logs"]
@@ -131,7 +119,7 @@ def test_end_to_end_proof_then_dedupe_on_republish(
     description = clients.lambda_.list_layer_versions(LayerName=f"layer-{function}")
     assert f"sha256:{seed_build['sha256']}" in description["LayerVersions"][0]["Description"]
 
-    code, again, err = _cli(capsys, *args)
+    code, again, err = _publish_cli(capsys, aws_env, layer, bucket, *extra)
     assert code == 0, (again, err)
     assert again["layer"]["reused"] is True
     assert again["layer"]["version"] == proof["layer"]["version"]
@@ -158,22 +146,16 @@ def test_created_role_allows_exactly_putobject_and_own_logs(
     aws_env: str,
 ) -> None:
     layer = _small_zip(tmp_path / "l.zip", "X = 1\n")
-    code, plan, _ = _cli(
+    code, plan, _ = _publish_cli(
         capsys,
-        "publish-and-invoke",
-        "--layer",
+        aws_env,
         str(layer),
-        "--bucket",
         "b1",
         "--prefix",
         "runs",
         "--function-name",
         "fn-plan",
         "--create-role",
-        "--region",
-        REGION,
-        "--endpoint-url",
-        aws_env,
         "--dry-run",
         "--json",
     )
@@ -226,12 +208,10 @@ def test_payload_that_raises_is_a_failed_check_with_its_log(
             "    print('about to fail')\n"
             "    raise RuntimeError('the analysis exploded')\n",
         )
-    code, out, err = _cli(
+    code, out, err = _publish_cli(
         capsys,
-        "publish-and-invoke",
-        "--layer",
+        aws_env,
         seed_build["output"],
-        "--bucket",
         bucket,
         "--function-name",
         "fn-boom",
@@ -240,10 +220,6 @@ def test_payload_that_raises_is_a_failed_check_with_its_log(
         str(function_zip),
         "--handler",
         "boom.handler",
-        "--region",
-        REGION,
-        "--endpoint-url",
-        aws_env,
     )
     assert code == 1
     assert "PROOF FAILED" in out
@@ -370,20 +346,8 @@ def test_credentials_in_the_environment_are_refused(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], aws_env: str
 ) -> None:
     layer = _small_zip(tmp_path / "l.zip", "X = 1\n")
-    code, _, err = _cli(
-        capsys,
-        "publish-and-invoke",
-        "--layer",
-        str(layer),
-        "--bucket",
-        "b",
-        "--create-role",
-        "--env",
-        "AWS_SECRET_ACCESS_KEY=abc",
-        "--region",
-        REGION,
-        "--endpoint-url",
-        aws_env,
+    code, _, err = _publish_cli(
+        capsys, aws_env, str(layer), "b", "--create-role", "--env", "AWS_SECRET_ACCESS_KEY=abc"
     )
     assert code == 2 and "refusing to put AWS credentials" in err
 
@@ -394,20 +358,14 @@ def test_missing_bucket_fails_clearly_and_leaves_nothing_half_made(
     aws_env: str,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    code, _, err = _cli(
+    code, _, err = _publish_cli(
         capsys,
-        "publish-and-invoke",
-        "--layer",
+        aws_env,
         seed_build["output"],
-        "--bucket",
         "no-such-bucket-here",
         "--layer-name",
         "layer-nobucket",
         "--create-role",
-        "--region",
-        REGION,
-        "--endpoint-url",
-        aws_env,
     )
     assert code == 3
     assert "NoSuchBucket" in err and "--bucket" in err and "Traceback" not in err
@@ -480,20 +438,8 @@ def test_access_denied_is_one_clear_error(
 
     _fault_in_cli(monkeypatch, "lambda_", "before-send.lambda.PublishLayerVersion", deny)
     layer = _small_zip(tmp_path / "d.zip", "D = 1\n")
-    code, _, err = _cli(
-        capsys,
-        "publish-and-invoke",
-        "--layer",
-        str(layer),
-        "--bucket",
-        bucket,
-        "--layer-name",
-        "layer-denied",
-        "--create-role",
-        "--region",
-        REGION,
-        "--endpoint-url",
-        aws_env,
+    code, _, err = _publish_cli(
+        capsys, aws_env, str(layer), bucket, "--layer-name", "layer-denied", "--create-role"
     )
     assert code == 3
     assert "publishing the layer: AccessDeniedException" in err and "permission" in err
@@ -550,12 +496,10 @@ def test_invoke_timeout_is_one_clear_error(
     _fault_in_cli(monkeypatch, "lambda_invoke", "before-send.lambda.Invoke", time_out)
     function_zip = _small_zip(tmp_path / "fn.zip", "def h(e, c):\n    return {}\n")
     layer = _small_zip(tmp_path / "layer.zip", "X = 1\n")
-    code, _, err = _cli(
+    code, _, err = _publish_cli(
         capsys,
-        "publish-and-invoke",
-        "--layer",
+        aws_env,
         str(layer),
-        "--bucket",
         bucket,
         "--function-name",
         "fn-timeout",
@@ -566,10 +510,6 @@ def test_invoke_timeout_is_one_clear_error(
         str(function_zip),
         "--handler",
         "marker.h",
-        "--region",
-        REGION,
-        "--endpoint-url",
-        aws_env,
     )
     assert code == 3
     assert "invoking the function: Read timeout" in err and "Traceback" not in err

@@ -20,7 +20,7 @@ from layerforge.events import Event
 from layerforge.payload import HANDLER, stage_function
 from layerforge.runtimes import Architecture, get_runtime
 from layerforge.sandbox import SandboxSpec, docker_sandbox
-from tests.conftest import compile_shared_library, managed_containers
+from tests.conftest import compile_shared_library, json_document, managed_containers
 
 pytestmark = [pytest.mark.slow]
 
@@ -210,8 +210,7 @@ def test_invoke_local_passes_the_three_checks_in_docker(
             "--json",
         ]
     )
-    out = capsys.readouterr().out
-    proof = json.loads(out[out.index("{") :])
+    proof = json_document(capsys.readouterr().out)
     assert code == 0, proof
     assert all(c["passed"] for c in proof["checks"]) and len(proof["checks"]) == 3
     assert proof["engine"] == f"docker ({lambda_image})"

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -16,11 +15,12 @@ from layerforge.events import Event
 from layerforge.runtimes import Architecture, get_runtime
 from layerforge.sandbox import SandboxSpec, open_sandbox
 from layerforge.sandbox.bwrap import bwrap_available
+from tests.conftest import json_document, sandbox_required
 
 pytestmark = [
     pytest.mark.slow,
     pytest.mark.skipif(
-        bwrap_available() is None and not os.environ.get("LAYERFORGE_REQUIRE_DOCKER"),
+        bwrap_available() is None and not sandbox_required(),
         reason="needs bubblewrap (scripts/test.sh installs it)",
     ),
 ]
@@ -92,8 +92,7 @@ def test_invoke_local_under_bwrap_passes_the_three_checks(
             "--json",
         ]
     )
-    out = capsys.readouterr().out
-    proof = json.loads(out[out.index("{") :])
+    proof = json_document(capsys.readouterr().out)
     assert code == 0, proof
     assert [c["name"] for c in proof["checks"] if c["passed"]] == ["execution", "artifacts", "logs"]
     assert proof["engine"].startswith("bwrap")
