@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import click
 
 from layerforge import __version__
-from layerforge.build import build_layer
+from layerforge.builder import build_layer
 from layerforge.console import Renderer
 from layerforge.errors import LayerforgeError
 from layerforge.runtimes import Architecture, get_runtime, runtimes

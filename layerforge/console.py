@@ -19,7 +19,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from layerforge.build.result import BuildResult
+from layerforge.builder.result import BuildResult
 from layerforge.errors import LayerforgeError
 from layerforge.events import Event, EventKind, EventSink
 from layerforge.verify import Report, Severity

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from layerforge.build.archive import sha256_of
+from layerforge.builder.archive import sha256_of
 from layerforge.runtimes import LIMITS, Architecture, Runtime
 
 __all__ = ["PublishedLayer", "find_layer_version", "publish_layer"]

@@ -19,7 +19,7 @@ from layerforge.aws.publish import PublishedLayer, publish_layer
 from layerforge.aws.role import POLICY_NAME, ensure_role, execution_policy
 from layerforge.errors import CheckFailedError, UsageError
 from layerforge.events import Event, EventKind, EventSink, emit_to
-from layerforge.payload import HANDLER, package_function
+from layerforge.functions import HANDLER, package_function
 from layerforge.runtimes import Architecture, Runtime
 from layerforge.verify import Severity, verify_layer
 

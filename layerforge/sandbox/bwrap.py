@@ -16,7 +16,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
-from layerforge.build.interpreter import find_interpreter
+from layerforge.interpreters import find_interpreter
 from layerforge.containers import Completed
 from layerforge.errors import LayerforgeError
 from layerforge.sandbox.docker import Sandbox

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from layerforge import containers
-from layerforge.build.docker import platform_of
+from layerforge.builder.docker import platform_of
 from layerforge.containers import Completed, Container, Mount
 from layerforge.events import EventSink
 from layerforge.sandbox.environment import (

@@ -7,7 +7,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from layerforge import containers
-from layerforge.build.docker import platform_of
+from layerforge.builder.docker import platform_of
 from layerforge.errors import UsageError
 from layerforge.events import Event, EventKind, EventSink
 from layerforge.sandbox.bwrap import bwrap_sandbox

@@ -17,7 +17,7 @@ import botocore.exceptions
 from layerforge.aws.proof import Outcome, ProofReport, check_all
 from layerforge.errors import LayerforgeError, UsageError
 from layerforge.events import Event, EventKind, EventSink
-from layerforge.payload import HANDLER, stage_function
+from layerforge.functions import HANDLER, stage_function
 from layerforge.sandbox.engines import open_sandbox
 from layerforge.sandbox.environment import SandboxSpec
 

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from layerforge.build.docker import CA_BUNDLE, DockerInstaller, forwarded_environment
+from layerforge.builder.docker import CA_BUNDLE, DockerInstaller, forwarded_environment
 from layerforge.cli import main
 from layerforge.containers import Container
 from layerforge.events import Event

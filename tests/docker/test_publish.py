@@ -23,7 +23,7 @@ from layerforge.aws.publish import STAGING_PREFIX, PublishedLayer, publish_layer
 from layerforge.aws.role import TRUST_POLICY, ensure_role, execution_policy
 from layerforge.aws.run import proof_log_lines
 from layerforge.cli import main
-from layerforge.payload import HANDLER, package_function
+from layerforge.functions import HANDLER, package_function
 from layerforge.runtimes import Architecture, get_runtime
 from tests.conftest import json_document
 

@@ -17,7 +17,7 @@ import pytest
 
 from layerforge.cli import main
 from layerforge.events import Event
-from layerforge.payload import HANDLER, stage_function
+from layerforge.functions import HANDLER, stage_function
 from layerforge.runtimes import Architecture, get_runtime
 from layerforge.sandbox import SandboxSpec, docker_sandbox
 from tests.conftest import compile_shared_library, json_document, managed_containers

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from packaging.version import Version
 
-from layerforge.build.interpreter import find_interpreter
+from layerforge.interpreters import find_interpreter
 from layerforge.cli import main
 from tests.conftest import run_on_read_only_copy
 

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from layerforge.build.interpreter import find_interpreter
+from layerforge.interpreters import find_interpreter
 from layerforge.runtimes import Architecture, get_runtime
 from layerforge.verify import Rule, Severity, verify_layer
 from layerforge.verify.elf import read_elf_facts, read_elf_facts_with_pyelftools

@@ -4,7 +4,7 @@ import os
 import zipfile
 from pathlib import Path
 
-from layerforge.build.archive import place_atomically, sha256_of, write_layer_zip
+from layerforge.builder.archive import place_atomically, sha256_of, write_layer_zip
 from layerforge.events import Event
 
 

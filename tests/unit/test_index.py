@@ -10,7 +10,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 from packaging.tags import Tag
 
-from layerforge.build.index import PackageIndex
+from layerforge.builder.index import PackageIndex
 from layerforge.errors import BuildError
 from layerforge.runtimes import Architecture, get_runtime, supported_tags
 

@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from layerforge.build.postprocess import compile_bytecode, prune, strip_binaries
+from layerforge.builder.postprocess import compile_bytecode, prune, strip_binaries
 from layerforge.events import Event
 from layerforge.runtimes import Architecture, get_runtime
 from tests.conftest import compile_shared_library

@@ -7,7 +7,7 @@ import tempfile
 from importlib import resources
 from pathlib import Path
 
-from layerforge.build.archive import ArchiveInfo, write_layer_zip
+from layerforge.builder.archive import ArchiveInfo, write_layer_zip
 from layerforge.events import EventSink, emit_to
 
 __all__ = ["HANDLER", "PACKAGE", "package_function", "stage_function"]

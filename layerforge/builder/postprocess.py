@@ -10,10 +10,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from layerforge.build.interpreter import find_interpreter
-from layerforge.build.process import run_streaming
-from layerforge.build.result import StepReport
-from layerforge.build.tree import iter_files, tree_bytes
+from layerforge.interpreters import find_interpreter
+from layerforge.processes import run_streaming
+from layerforge.builder.result import StepReport
+from layerforge.builder.tree import iter_files, tree_bytes
 from layerforge.events import Event, EventKind, EventSink
 from layerforge.runtimes import Architecture, Runtime
 

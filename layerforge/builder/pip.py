@@ -12,8 +12,8 @@ from typing import Any
 
 from packaging.requirements import InvalidRequirement, Requirement
 
-from layerforge.build.index import PackageIndex
-from layerforge.build.result import ResolvedDistribution
+from layerforge.builder.index import PackageIndex
+from layerforge.builder.result import ResolvedDistribution
 from layerforge.errors import BuildError, LayerforgeError, NoCompatibleWheelError
 from layerforge.runtimes import Architecture, Runtime, compatible_platform_tags, supported_tags
 

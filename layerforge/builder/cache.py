@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from layerforge.build.result import BuildResult
+from layerforge.builder.result import BuildResult
 
 __all__ = ["BuildCache", "default_cache_dir"]
 

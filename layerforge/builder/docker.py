@@ -14,17 +14,17 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from layerforge.build import postprocess
-from layerforge.build.index import PackageIndex
-from layerforge.build.pip import (
+from layerforge.builder import postprocess
+from layerforge.builder.index import PackageIndex
+from layerforge.builder.pip import (
     PipTarget,
     explain_pip_failure,
     install_arguments,
     read_install_report,
     write_requirements,
 )
-from layerforge.build.result import ResolvedDistribution, StepReport
-from layerforge.build.tree import tree_bytes
+from layerforge.builder.result import ResolvedDistribution, StepReport
+from layerforge.builder.tree import tree_bytes
 from layerforge.containers import Container, Mount, daemon_has_bridge, find_python
 from layerforge.errors import BuildError
 from layerforge.events import Event, EventKind, EventSink

@@ -8,18 +8,18 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from layerforge.build import postprocess
-from layerforge.build.index import PackageIndex
-from layerforge.build.interpreter import find_interpreter
-from layerforge.build.pip import (
+from layerforge.builder import postprocess
+from layerforge.builder.index import PackageIndex
+from layerforge.interpreters import find_interpreter
+from layerforge.builder.pip import (
     PipTarget,
     explain_pip_failure,
     install_arguments,
     read_install_report,
     write_requirements,
 )
-from layerforge.build.process import run_streaming
-from layerforge.build.result import ResolvedDistribution, StepReport
+from layerforge.processes import run_streaming
+from layerforge.builder.result import ResolvedDistribution, StepReport
 from layerforge.events import EventSink
 from layerforge.spec import LayerSpec
 

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from layerforge.build.builder import build_layer, manifest_path_for
-from layerforge.build.cache import BuildCache
-from layerforge.build.result import BuildResult, DriftEntry, ResolvedDistribution, StepReport
+from layerforge.builder.pipeline import build_layer, manifest_path_for
+from layerforge.builder.cache import BuildCache
+from layerforge.builder.result import BuildResult, DriftEntry, ResolvedDistribution, StepReport
 
 __all__ = [
     "BuildCache",

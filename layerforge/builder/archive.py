@@ -11,7 +11,7 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from layerforge.build.tree import iter_files
+from layerforge.builder.tree import iter_files
 from layerforge.events import Event, EventKind, EventSink
 
 __all__ = ["ArchiveInfo", "place_atomically", "sha256_of", "write_layer_zip"]

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from packaging.utils import canonicalize_name
 
-from layerforge.build.tree import iter_files
+from layerforge.builder.tree import iter_files
 
 __all__ = ["UNATTRIBUTED", "distribution_sizes"]
 

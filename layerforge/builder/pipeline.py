@@ -13,14 +13,14 @@ from typing import Any, Protocol
 from packaging.utils import canonicalize_name
 
 from layerforge import __version__, containers
-from layerforge.build import postprocess
-from layerforge.build.archive import ArchiveInfo, place_atomically, write_layer_zip
-from layerforge.build.cache import BuildCache
-from layerforge.build.cross import CrossInstaller
-from layerforge.build.docker import DockerInstaller, platform_of
-from layerforge.build.index import PackageIndex
-from layerforge.build.inventory import distribution_sizes
-from layerforge.build.result import BuildResult, DriftEntry, ResolvedDistribution, StepReport
+from layerforge.builder import postprocess
+from layerforge.builder.archive import ArchiveInfo, place_atomically, write_layer_zip
+from layerforge.builder.cache import BuildCache
+from layerforge.builder.cross import CrossInstaller
+from layerforge.builder.docker import DockerInstaller, platform_of
+from layerforge.builder.index import PackageIndex
+from layerforge.builder.inventory import distribution_sizes
+from layerforge.builder.result import BuildResult, DriftEntry, ResolvedDistribution, StepReport
 from layerforge.errors import BudgetExceededError, BuildError, CheckFailedError
 from layerforge.events import Event, EventKind, EventSink, emit_to
 from layerforge.runtimes import LIMITS, supported_tags
