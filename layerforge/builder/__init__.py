@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from layerforge.builder.pipeline import build_layer, manifest_path_for
 from layerforge.builder.cache import BuildCache
+from layerforge.builder.pipeline import build_layer, manifest_path_for
 from layerforge.builder.result import BuildResult, DriftEntry, ResolvedDistribution, StepReport
 
 __all__ = [

@@ -10,7 +10,6 @@ from pathlib import Path
 
 from layerforge.builder import postprocess
 from layerforge.builder.index import PackageIndex
-from layerforge.interpreters import find_interpreter
 from layerforge.builder.pip import (
     PipTarget,
     explain_pip_failure,
@@ -18,9 +17,10 @@ from layerforge.builder.pip import (
     read_install_report,
     write_requirements,
 )
-from layerforge.processes import run_streaming
 from layerforge.builder.result import ResolvedDistribution, StepReport
 from layerforge.events import EventSink
+from layerforge.interpreters import find_interpreter
+from layerforge.processes import run_streaming
 from layerforge.spec import LayerSpec
 
 __all__ = ["CrossInstaller"]

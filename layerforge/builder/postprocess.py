@@ -10,11 +10,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from layerforge.interpreters import find_interpreter
-from layerforge.processes import run_streaming
 from layerforge.builder.result import StepReport
 from layerforge.builder.tree import iter_files, tree_bytes
 from layerforge.events import Event, EventKind, EventSink
+from layerforge.interpreters import find_interpreter
+from layerforge.processes import run_streaming
 from layerforge.runtimes import Architecture, Runtime
 
 __all__ = [

@@ -16,9 +16,9 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
-from layerforge.interpreters import find_interpreter
 from layerforge.containers import Completed
 from layerforge.errors import LayerforgeError
+from layerforge.interpreters import find_interpreter
 from layerforge.sandbox.docker import Sandbox
 from layerforge.sandbox.environment import (
     RUNNER_DIR,

@@ -11,8 +11,8 @@ from pathlib import Path
 
 from layerforge.events import Event, EventKind, EventSink, emit_to
 from layerforge.runtimes import Architecture, Runtime
-from layerforge.verify.elf_rules import check_elf
 from layerforge.verify.elf import ELF_MAGIC, ElfFacts, read_elf_facts
+from layerforge.verify.elf_rules import check_elf
 from layerforge.verify.foreign import check_foreign
 from layerforge.verify.layout import check_placement, check_unsafe_entries
 from layerforge.verify.model import Finding, Report, Rule, Severity

@@ -16,8 +16,8 @@ from typing import Any
 import pytest
 from packaging.version import Version
 
-from layerforge.interpreters import find_interpreter
 from layerforge.cli import main
+from layerforge.interpreters import find_interpreter
 from tests.conftest import run_on_read_only_copy
 
 pytestmark = [pytest.mark.network, pytest.mark.slow]
