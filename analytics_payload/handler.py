@@ -10,13 +10,9 @@ from __future__ import annotations
 
 import json
 import os
-import re
-import secrets
 import sys
 import time
 import uuid
-from collections.abc import Mapping
-from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
@@ -25,68 +21,14 @@ from analytics_payload.headless import configure_headless
 _HEADLESS = configure_headless()  # before anything imports matplotlib.pyplot
 
 from analytics_payload import analysis, storage  # noqa: E402
+from analytics_payload.events import InvalidEventError, Params, parse_event  # noqa: E402
 
 __all__ = ["InvalidEventError", "Params", "lambda_handler", "parse_event"]
-
-MAX_ROWS = 5_000_000
-DEFAULT_ROWS = 10_000
-DEFAULT_PREFIX = "automated-analysis"
-_BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
-_PREFIX = re.compile(r"^[A-Za-z0-9!_.*'()-]+(/[A-Za-z0-9!_.*'()-]+)*$")
-
-
-class InvalidEventError(ValueError):
-    """The event cannot be processed; nothing was generated or uploaded."""
-
-
-@dataclass(frozen=True)
-class Params:
-    rows: int
-    seed: int
-    bucket: str
-    prefix: str
 
 
 def log(event: str, **fields: Any) -> None:
     """One structured log line (CloudWatch keeps stdout)."""
     print(json.dumps({"event": event, **fields}, default=str), file=sys.stdout, flush=True)
-
-
-def _integer(event: Mapping[str, Any], name: str, default: int, low: int, high: int) -> int:
-    value = event.get(name, default)
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise InvalidEventError(f"{name} must be an integer, got {value!r}")
-    if not low <= value <= high:
-        raise InvalidEventError(f"{name} must be between {low:,} and {high:,}, got {value:,}")
-    return value
-
-
-def parse_event(event: Any, environ: Mapping[str, str]) -> Params:
-    """Validated parameters, or InvalidEventError saying what is wrong."""
-    if isinstance(event, str):
-        try:
-            event = json.loads(event) if event.strip() else {}
-        except ValueError:
-            raise InvalidEventError("the event is not JSON") from None
-    if event is None:
-        event = {}
-    if not isinstance(event, Mapping):
-        raise InvalidEventError(f"the event must be a JSON object, got {type(event).__name__}")
-    rows = _integer(event, "rows", DEFAULT_ROWS, 1, MAX_ROWS)
-    seed = _integer(event, "seed", secrets.randbits(32), 0, 2**32 - 1)
-    bucket = event.get("bucket") or environ.get("ARTIFACT_BUCKET")
-    if not bucket:
-        raise InvalidEventError("no bucket: pass 'bucket' in the event or set ARTIFACT_BUCKET")
-    if not isinstance(bucket, str) or not _BUCKET.match(bucket):
-        raise InvalidEventError(f"not a valid S3 bucket name: {bucket!r}")
-    prefix = event.get("prefix") or environ.get("ARTIFACT_PREFIX") or DEFAULT_PREFIX
-    if not isinstance(prefix, str) or len(prefix) > 200 or not _PREFIX.match(prefix):
-        raise InvalidEventError(
-            f"not a usable key prefix: {prefix!r} (letters, digits, !_.*'()- and single /)"
-        )
-    if ".." in prefix.split("/"):
-        raise InvalidEventError(f"not a usable key prefix: {prefix!r}")
-    return Params(rows=rows, seed=seed, bucket=bucket, prefix=prefix)
 
 
 _CLIENT: Any = None

@@ -15,8 +15,10 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from layerforge.errors import BuildError, LayerforgeError
+from layerforge.errors import ContainerError, LayerforgeError
 from layerforge.events import Event, EventKind, EventSink
+from layerforge.interrupts import deferred
+from layerforge.processes import Completed
 
 __all__ = [
     "LABEL",
@@ -28,14 +30,12 @@ __all__ = [
     "daemon_has_bridge",
     "ensure_image",
     "find_python",
+    "has_image",
+    "image_id",
 ]
 
 #: Every container layerforge starts carries this label, so leftovers are easy to find.
 LABEL = "org.layerforge.managed"
-
-
-class ContainerError(BuildError):
-    """Docker could not do what was asked (daemon, image, container)."""
 
 
 @dataclass(frozen=True)
@@ -43,17 +43,6 @@ class Mount:
     source: Path
     target: str
     read_only: bool = True
-
-
-@dataclass(frozen=True)
-class Completed:
-    returncode: int
-    stdout: str
-    stderr: str
-
-    def tail(self, lines: int = 12) -> str:
-        text = (self.stderr.strip() + "\n" + self.stdout.strip()).strip()
-        return "\n".join(text.splitlines()[-lines:])
 
 
 def connect(client_factory: Callable[[], Any] | None = None) -> Any:
@@ -190,7 +179,7 @@ class Container:
         import docker.errors
 
         if self._container is not None:
-            with contextlib.suppress(docker.errors.DockerException):  # already gone
+            with deferred(), contextlib.suppress(docker.errors.DockerException):  # already gone
                 self._container.remove(force=True)
             self._container = None
 
@@ -249,6 +238,29 @@ def find_python(container: Container, version: str) -> str:
         hint="choose the image of the runtime you build for (--image), or --backend cross",
         details=found.tail(),
     )
+
+
+def has_image(client: Any, image: str) -> bool:
+    """Whether the daemon has ``image`` locally (nothing is pulled)."""
+    import docker.errors
+
+    try:
+        client.images.get(image)
+    except docker.errors.ImageNotFound:
+        return False
+    except docker.errors.DockerException as exc:
+        raise ContainerError(f"cannot inspect image {image}: {exc}") from None
+    return True
+
+
+def image_id(client: Any, image: str) -> str:
+    """The content id of a local image (a tag can move; the id cannot)."""
+    import docker.errors
+
+    try:
+        return str(client.images.get(image).id)
+    except docker.errors.DockerException as exc:
+        raise ContainerError(f"cannot inspect image {image}: {exc}") from None
 
 
 def iter_labelled(client: Any) -> Iterator[Any]:

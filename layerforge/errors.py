@@ -3,27 +3,48 @@
 Exit codes (documented in the README):
 
 * 0: success
-* 1: a check failed: verification found errors, a budget was exceeded, or no wheel fits the target
-* 2: usage: bad flags, unknown runtime or architecture, unreadable input
-* 3: an operation failed: the package index, pip, Docker or AWS did not do what was asked
+* 1: a check failed: verification found errors, a budget was exceeded, no wheel fits the target,
+  an import or a proof check failed
+* 2: usage: bad flags or settings, unknown runtime or architecture, unreadable input
+* 3: an operation failed: the package index, pip, Docker, the sandbox, AWS or the file system
+  did not do what was asked
+* 4: a bug in layerforge (an exception it did not expect); the traceback goes to a log file
+* 128 + N: interrupted by signal N (130 for Ctrl-C, 143 for SIGTERM, 129 for SIGHUP)
 """
 
 from __future__ import annotations
 
+import signal
+
 __all__ = [
+    "EXIT_BUG",
+    "EXIT_CHECK_FAILED",
+    "EXIT_OK",
+    "EXIT_OPERATION_FAILED",
+    "EXIT_USAGE",
+    "AwsError",
     "BudgetExceededError",
     "BuildError",
     "CheckFailedError",
+    "ContainerError",
+    "Interrupted",
     "LayerforgeError",
     "NoCompatibleWheelError",
+    "SandboxError",
     "UsageError",
 ]
 
+EXIT_OK = 0
+EXIT_CHECK_FAILED = 1
+EXIT_USAGE = 2
+EXIT_OPERATION_FAILED = 3
+EXIT_BUG = 4
+
 
 class LayerforgeError(Exception):
-    """Base of every error layerforge raises on purpose."""
+    """Base of every error layerforge raises on purpose (an operation failed unless refined)."""
 
-    exit_code = 3
+    exit_code = EXIT_OPERATION_FAILED
 
     def __init__(self, message: str, *, hint: str | None = None, details: str = "") -> None:
         super().__init__(message)
@@ -34,17 +55,26 @@ class LayerforgeError(Exception):
     def __str__(self) -> str:
         return self.message
 
+    def to_dict(self) -> dict[str, object]:
+        """The ``--json`` error document."""
+        return {
+            "error": self.message,
+            "hint": self.hint,
+            "details": self.details,
+            "exit_code": self.exit_code,
+        }
+
 
 class UsageError(LayerforgeError):
-    """The input is wrong: fix the command line or the configuration."""
+    """The input is wrong: fix the command line, the settings or the files it names."""
 
-    exit_code = 2
+    exit_code = EXIT_USAGE
 
 
 class CheckFailedError(LayerforgeError):
     """The inputs are understood, but the result would not work on Lambda."""
 
-    exit_code = 1
+    exit_code = EXIT_CHECK_FAILED
 
 
 class NoCompatibleWheelError(CheckFailedError):
@@ -57,3 +87,38 @@ class BudgetExceededError(CheckFailedError):
 
 class BuildError(LayerforgeError):
     """An external step of the build (pip, the interpreter, the index) failed."""
+
+
+class ContainerError(BuildError):
+    """Docker could not do what was asked (daemon, image, container)."""
+
+
+class SandboxError(LayerforgeError):
+    """The sandbox could not start (no engine, no interpreter, no emulation)."""
+
+
+class AwsError(LayerforgeError):
+    """An AWS call failed."""
+
+
+class Interrupted(KeyboardInterrupt):
+    """A signal (Ctrl-C, SIGTERM, SIGHUP) asked layerforge to stop; cleanup runs as it unwinds.
+
+    A ``KeyboardInterrupt``, so ``except Exception`` never swallows it and everything that
+    cleans up on Ctrl-C cleans up on SIGTERM too.
+    """
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+    @property
+    def name(self) -> str:
+        try:
+            return signal.Signals(self.signum).name
+        except ValueError:
+            return f"signal {self.signum}"
+
+    @property
+    def exit_code(self) -> int:
+        return 128 + self.signum

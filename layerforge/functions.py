@@ -1,39 +1,202 @@
-"""The bundled ``analytics_payload`` function as Lambda receives it: its files, staged or zipped."""
+"""The function a layer is proven with: the bundled ``analytics_payload``, or a project's own
+(``--function-dir DIR --handler module.function``, or ``--function-zip``). Either is staged as a
+``/var/task`` tree for the sandbox or zipped deterministically for Lambda; and its event is
+parsed here."""
 
 from __future__ import annotations
 
+import json
+import re
 import shutil
 import tempfile
+import zipfile
+from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 from layerforge.builder.archive import ArchiveInfo, write_layer_zip
+from layerforge.errors import UsageError
 from layerforge.events import EventSink, emit_to
+from layerforge.proof.spec import ProofSpec, bundled_spec
 
-__all__ = ["HANDLER", "PACKAGE", "package_function", "stage_function"]
+__all__ = [
+    "HANDLER",
+    "PACKAGE",
+    "FunctionSource",
+    "bundled_function",
+    "function_source",
+    "parse_event",
+]
 
 PACKAGE = "analytics_payload"
 HANDLER = f"{PACKAGE}.handler.lambda_handler"
+_HANDLER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)+$")
+#: Lambda's limit for a function's unzipped code (without layers) is far below this.
+_MAX_FUNCTION_BYTES = 262_144_000
+_SKIPPED = ("__pycache__", ".git", ".venv", ".mypy_cache", ".pytest_cache", ".ruff_cache")
 
 
-def _sources() -> list[Path]:
-    root = Path(str(resources.files(PACKAGE)))
-    return sorted(p for p in root.glob("*.py") if p.is_file())
+@dataclass(frozen=True)
+class FunctionSource:
+    """Where the function's code comes from, and its handler."""
+
+    handler: str
+    directory: Path | None = None
+    zip_file: Path | None = None
+    bundled: bool = False
+
+    @property
+    def label(self) -> str:
+        if self.bundled:
+            return f"{PACKAGE} (bundled)"
+        return str(self.directory or self.zip_file)
+
+    def stage(self, destination: Path) -> Path:
+        """The code as a ``/var/task`` tree in ``destination``."""
+        destination.mkdir(parents=True, exist_ok=True)
+        if self.zip_file is not None:
+            _extract(self.zip_file, destination)
+        else:
+            assert self.directory is not None
+            _copy_tree(self.directory, destination, bundled=self.bundled)
+        for path in [destination, *destination.rglob("*")]:
+            if not path.is_symlink():
+                path.chmod(0o755 if path.is_dir() else 0o644)
+        return destination
+
+    def package(self, destination: Path, sink: EventSink | None = None) -> ArchiveInfo:
+        """A deterministic deployment zip: the same sources always give the same sha256."""
+        with tempfile.TemporaryDirectory(prefix="layerforge-function-") as scratch:
+            staged = self.stage(Path(scratch) / "task")
+            return write_layer_zip(staged, destination, prefix="", sink=emit_to(sink))
+
+    def code(self) -> bytes:
+        if self.zip_file is not None:
+            return self.zip_file.read_bytes()
+        with tempfile.TemporaryDirectory(prefix="layerforge-function-") as scratch:
+            return self.package(Path(scratch) / "function.zip").path.read_bytes()
+
+    def default_proof(self) -> ProofSpec:
+        """The bundled function's own spec; a project function without one is checked for
+        execution only (and the report says so)."""
+        if self.bundled:
+            return bundled_spec()
+        return ProofSpec(notes=("no proof spec: only execution is checked "
+                                "(declare one in [tool.layerforge.proof] or --proof)",))  # fmt: skip
 
 
-def stage_function(destination: Path) -> Path:
-    """Copy the function's modules to ``destination/analytics_payload/`` (a /var/task tree)."""
-    package = destination / PACKAGE
-    package.mkdir(parents=True, exist_ok=True)
-    for source in _sources():
-        shutil.copyfile(source, package / source.name)
-    for path in [destination, package, *package.iterdir()]:
-        path.chmod(0o755 if path.is_dir() else 0o644)
-    return destination
+def _copy_tree(source: Path, destination: Path, *, bundled: bool) -> None:
+    if bundled:
+        package = destination / PACKAGE
+        package.mkdir(parents=True, exist_ok=True)
+        for item in sorted(source.glob("*.py")):
+            shutil.copyfile(item, package / item.name)
+        return
+    total = 0
+    for item in sorted(source.rglob("*")):
+        relative = item.relative_to(source)
+        if any(part in _SKIPPED for part in relative.parts) or item.is_symlink():
+            continue
+        target = destination / relative
+        if item.is_dir():
+            target.mkdir(parents=True, exist_ok=True)
+        elif item.is_file():
+            total += item.stat().st_size
+            if total > _MAX_FUNCTION_BYTES:
+                raise UsageError(f"--function-dir {source} holds over 250 MB: not function code",
+                                 hint="point it at the folder with your handler module")  # fmt: skip
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(item, target)
 
 
-def package_function(destination: Path, sink: EventSink | None = None) -> ArchiveInfo:
-    """A deterministic deployment zip: the same sources always give the same sha256."""
-    with tempfile.TemporaryDirectory(prefix="layerforge-function-") as scratch:
-        staged = stage_function(Path(scratch))
-        return write_layer_zip(staged, destination, prefix="", sink=emit_to(sink))
+def _extract(archive_path: Path, destination: Path) -> None:
+    root = destination.resolve()
+    try:
+        with zipfile.ZipFile(archive_path) as archive:
+            total = sum(info.file_size for info in archive.infolist())
+            if total > _MAX_FUNCTION_BYTES:
+                raise UsageError(f"--function-zip {archive_path} unzips to over 250 MB")
+            for info in archive.infolist():
+                target = (destination / info.filename).resolve()
+                if root != target and root not in target.parents:
+                    raise UsageError(f"--function-zip {archive_path}: member {info.filename!r} "
+                                     "would land outside /var/task")  # fmt: skip
+                if info.is_dir():
+                    target.mkdir(parents=True, exist_ok=True)
+                    continue
+                target.parent.mkdir(parents=True, exist_ok=True)
+                with archive.open(info) as reader, target.open("wb") as writer:
+                    shutil.copyfileobj(reader, writer)
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError) as exc:
+        raise UsageError(f"--function-zip {archive_path} is not a readable zip: {exc}") from None
+
+
+def bundled_function() -> FunctionSource:
+    return FunctionSource(
+        handler=HANDLER, directory=Path(str(resources.files(PACKAGE))), bundled=True
+    )
+
+
+def _check_handler(handler: str, directory: Path | None) -> None:
+    if not _HANDLER.match(handler):
+        raise UsageError(f"--handler {handler!r} is not module.function",
+                         hint="e.g. --handler app.handler.main for app/handler.py's main()")  # fmt: skip
+    if directory is None:
+        return
+    module = handler.rsplit(".", 1)[0].replace(".", "/")
+    if not (directory / f"{module}.py").is_file() and not (directory / module).is_dir():
+        raise UsageError(f"--handler {handler}: no {module}.py in {directory}",
+                         hint="the handler's module must be in --function-dir")  # fmt: skip
+
+
+def function_source(
+    function_dir: Path | None, function_zip: Path | None, handler: str | None
+) -> FunctionSource:
+    """The function named on the command line, or the bundled one."""
+    if function_dir is None and function_zip is None:
+        if handler is not None:
+            raise UsageError("--handler needs --function-dir or --function-zip")
+        return bundled_function()
+    if function_dir is not None and function_zip is not None:
+        raise UsageError("give one of --function-dir and --function-zip, not both")
+    if handler is None:
+        raise UsageError("a function of your own needs --handler module.function")
+    if function_dir is not None and not function_dir.is_dir():
+        raise UsageError(f"--function-dir {function_dir} is not a folder")
+    if function_zip is not None and not function_zip.is_file():
+        raise UsageError(f"--function-zip {function_zip} is not a file")
+    _check_handler(handler, function_dir)
+    return FunctionSource(handler=handler, directory=function_dir, zip_file=function_zip)
+
+
+#: An event larger than Lambda's 6 MB synchronous payload limit is not an event.
+MAX_EVENT_BYTES = 6 * 2**20
+DEFAULT_EVENT = {"rows": 10_000}
+
+
+def parse_event(text: str | None, default: dict[str, Any] | None = None) -> dict[str, Any]:
+    """``--event``: a JSON object, or ``@file.json``; ``default`` when not given."""
+    if text is None:
+        return dict(DEFAULT_EVENT if default is None else default)
+    source = "--event"
+    if text.startswith("@"):
+        path = Path(text[1:])
+        source = f"--event {text}"
+        try:
+            if not path.is_file():
+                raise UsageError(f"{source}: no such file", hint="give @ and a JSON file's path")
+            if path.stat().st_size > MAX_EVENT_BYTES:
+                raise UsageError(f"{source}: over Lambda's 6 MB payload limit")
+            text = path.read_text("utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise UsageError(f"{source}: cannot read the file ({exc})") from None
+    try:
+        event = json.loads(text)
+    except ValueError as exc:
+        raise UsageError(f"{source} is not JSON: {exc}",
+                         hint='give a JSON object, e.g. --event \'{"rows": 1000}\'') from None  # fmt: skip
+    if not isinstance(event, dict):
+        raise UsageError(f"{source} must be a JSON object, not {type(event).__name__}",
+                         hint='e.g. --event \'{"rows": 1000}\'')  # fmt: skip
+    return event

@@ -1,36 +1,144 @@
-"""Finding a host interpreter of the target Python version (for bytecode), without guessing."""
+"""Host interpreters of a given Python version (for bytecode, and for the bubblewrap sandbox).
+
+Each candidate is asked, not guessed: its version, and the real interpreter behind it (a
+virtualenv's ``bin/python`` is a link that is meaningless inside a sandbox; ``sys._base_executable``
+inside ``sys.base_prefix`` is the program to run). Answers are remembered per file (path, size,
+mtime), so repeated builds do not start the same interpreter again.
+"""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
-import subprocess
 import sys
 from collections.abc import Iterator
+from dataclasses import asdict, dataclass
+from functools import cache
 from pathlib import Path
 
-__all__ = ["find_interpreter", "interpreter_version"]
+from layerforge.errors import UsageError
+from layerforge.processes import run
+
+__all__ = ["Interpreter", "find_interpreter", "probe_interpreter", "require_interpreter"]
+
+_PROBE = """
+import json, os, sys
+try:
+    from importlib.metadata import version
+    pip = version("pip")
+except Exception:
+    pip = ""
+print(json.dumps({
+    "version": list(sys.version_info[:2]),
+    "full_version": "%d.%d.%d" % sys.version_info[:3],
+    "base_executable": os.path.realpath(getattr(sys, "_base_executable", sys.executable)),
+    "base_prefix": os.path.realpath(sys.base_prefix),
+    "prefix": sys.prefix,
+    "pip": pip,
+}))
+"""
 
 
-def interpreter_version(python: Path) -> tuple[int, int] | None:
-    """The (major, minor) that ``python`` reports, or None if it does not run."""
+@dataclass(frozen=True)
+class Interpreter:
+    """A working interpreter: the path it was found at, and what it reported about itself."""
+
+    path: str
+    version: tuple[int, int]
+    full_version: str
+    base_executable: str
+    base_prefix: str
+    prefix: str = ""
+    pip: str = ""  # the version of pip it could import when probed, "" for none
+
+    def pip_version(self) -> str:
+        """The version of pip installed for it now (read from disk, not remembered)."""
+        version = f"{self.version[0]}.{self.version[1]}"
+        found = sorted(Path(self.prefix).glob(f"lib/python{version}/site-packages/pip-*.dist-info"))
+        return found[-1].name[len("pip-") : -len(".dist-info")] if found else self.pip
+
+    def describe(self) -> str:
+        return f"{self.path} ({self.full_version})"
+
+
+def _memo_file() -> Path:
+    from layerforge.builder.cache import default_cache_dir
+
+    return default_cache_dir() / "interpreters.json"
+
+
+def _fingerprint(path: Path) -> str | None:
     try:
-        done = subprocess.run(
-            [str(python), "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
-            capture_output=True,
-            text=True,
-            timeout=30,
-            check=False,
+        resolved = path.resolve()
+        stat = resolved.stat()
+    except OSError:
+        return None
+    return f"{path.absolute()}:{resolved}:{stat.st_size}:{stat.st_mtime_ns}"
+
+
+def _read_memo() -> dict[str, dict[str, object]]:
+    try:
+        data = json.loads(_memo_file().read_text("utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _write_memo(memo: dict[str, dict[str, object]]) -> None:
+    path = _memo_file()
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        temporary = path.with_name(f".{path.name}.{os.getpid()}")
+        temporary.write_text(json.dumps(memo), "utf-8")
+        temporary.replace(path)
+    except OSError:
+        return  # an unwritable cache only costs a probe next time
+
+
+def _interpreter(path: Path, facts: dict[str, object]) -> Interpreter | None:
+    try:
+        version = facts["version"]
+        assert isinstance(version, list)
+        return Interpreter(
+            path=str(path),
+            version=(int(version[0]), int(version[1])),
+            full_version=str(facts["full_version"]),
+            base_executable=str(facts["base_executable"]),
+            base_prefix=str(facts["base_prefix"]),
+            prefix=str(facts.get("prefix", "")),
+            pip=str(facts.get("pip", "")),
         )
-    except (OSError, subprocess.TimeoutExpired):
+    except (KeyError, TypeError, ValueError, AssertionError):
         return None
-    if done.returncode != 0:
+
+
+def _ask(path: Path) -> Interpreter | None:
+    done = run([str(path), "-I", "-c", _PROBE], timeout=30)
+    if done.returncode != 0 or done.timed_out:
         return None
-    major, _, minor = done.stdout.strip().partition(".")
     try:
-        return int(major), int(minor)
-    except ValueError:
+        facts = json.loads(done.stdout.strip().splitlines()[-1])
+    except (IndexError, ValueError):
         return None
+    return _interpreter(path, facts) if isinstance(facts, dict) else None
+
+
+@cache
+def probe_interpreter(path: Path) -> Interpreter | None:
+    """What ``path`` reports when run, or None if it is not a working Python."""
+    fingerprint = _fingerprint(path)
+    if fingerprint is None or not os.access(path, os.X_OK) or path.is_dir():
+        return None
+    memo = _read_memo()
+    remembered = memo.get(fingerprint)
+    if isinstance(remembered, dict) and (found := _interpreter(path, remembered)) is not None:
+        return found
+    found = _ask(path)
+    if found is not None:
+        memo[fingerprint] = {k: v for k, v in asdict(found).items() if k != "path"}
+        _write_memo(memo)
+    return found
 
 
 def _candidates(version: tuple[int, int]) -> Iterator[Path]:
@@ -48,10 +156,25 @@ def _candidates(version: tuple[int, int]) -> Iterator[Path]:
         yield Path(prefix) / name
 
 
-def find_interpreter(version: tuple[int, int], explicit: Path | None = None) -> Path | None:
-    """A working interpreter that reports ``version``: ``explicit`` if given, else a search."""
-    candidates = [explicit] if explicit is not None else _candidates(version)
-    for candidate in candidates:
-        if candidate.exists() and interpreter_version(candidate) == version:
-            return candidate
+def find_interpreter(version: tuple[int, int]) -> Interpreter | None:
+    """A working host interpreter that reports ``version``, or None."""
+    for candidate in _candidates(version):
+        found = probe_interpreter(candidate)
+        if found is not None and found.version == version:
+            return found
     return None
+
+
+def require_interpreter(path: Path, version: tuple[int, int]) -> Interpreter:
+    """``path`` (from --python) must be a working Python of ``version``."""
+    found = probe_interpreter(path)
+    wanted = f"{version[0]}.{version[1]}"
+    if found is None:
+        raise UsageError(f"--python {path} is not a working Python interpreter",
+                         hint=f"give the path of a python{wanted}")  # fmt: skip
+    if found.version != version:
+        raise UsageError(
+            f"--python {path} is Python {found.full_version}, but the runtime needs {wanted}",
+            hint=f"give the path of a python{wanted}, or choose the runtime it matches",
+        )
+    return found

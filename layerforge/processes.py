@@ -1,56 +1,148 @@
-"""Running a helper program (pip, an interpreter, strip) while reporting its output as events."""
+"""Running helper programs (pip, uv, interpreters, strip, bwrap): nothing outlives layerforge.
+
+Every child starts in its own session (process group), so a terminal's Ctrl-C reaches only
+layerforge, which then stops the whole group: pip and its build helpers, compileall's worker
+processes, a sandboxed interpreter and whatever it started. A child that ignores SIGTERM is
+killed after a grace period. Output is read line by line (streamed as events) or captured.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import os
+import signal
 import subprocess
+import threading
 from collections import deque
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 from layerforge.errors import BuildError
-from layerforge.events import Event, EventKind, EventSink
 
-__all__ = ["Completed", "run_streaming"]
+__all__ = ["Completed", "run", "run_streaming", "spawn"]
+
+#: Seconds a process group gets to exit after SIGTERM before SIGKILL.
+GRACE_SECONDS = 3.0
 
 
 @dataclass(frozen=True)
 class Completed:
+    """A finished command: its exit status and output (``stderr`` is empty when merged)."""
+
     returncode: int
-    output: str
+    stdout: str
+    stderr: str = ""
+    timed_out: bool = False
+
+    @property
+    def output(self) -> str:
+        return self.stdout + self.stderr
+
+    def tail(self, lines: int = 12) -> str:
+        text = (self.stderr.strip() + "\n" + self.stdout.strip()).strip()
+        return "\n".join(text.splitlines()[-lines:])
+
+
+def _signal_group(process: subprocess.Popen[str], signum: int) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(process.pid, signum)
+
+
+def stop_group(process: subprocess.Popen[str]) -> None:
+    """SIGTERM the child's process group, SIGKILL it after the grace period, reap the child."""
+    _signal_group(process, signal.SIGTERM)
+    try:
+        process.wait(timeout=GRACE_SECONDS)
+    except subprocess.TimeoutExpired:
+        pass
+    _signal_group(process, signal.SIGKILL)  # helpers the child left behind go too
+    process.wait()
+
+
+@contextlib.contextmanager
+def spawn(
+    command: Sequence[str],
+    *,
+    env: Mapping[str, str] | None = None,
+    merge_stderr: bool = True,
+    stdin: int | None = subprocess.DEVNULL,
+    pass_fds: Sequence[int] = (),
+) -> Iterator[subprocess.Popen[str]]:
+    """A running child in its own process group; the group is stopped when the block exits."""
+    try:
+        process = subprocess.Popen(
+            list(command),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT if merge_stderr else subprocess.PIPE,
+            stdin=stdin,
+            text=True,
+            errors="replace",
+            env=dict(env) if env is not None else None,
+            start_new_session=True,
+            pass_fds=tuple(pass_fds),
+        )
+    except OSError as exc:
+        raise BuildError(f"cannot run {command[0]}: {exc.strerror}") from None
+    try:
+        yield process
+    finally:
+        if process.poll() is None:
+            stop_group(process)
+        else:
+            _signal_group(process, signal.SIGKILL)  # the leader is gone; its helpers too
+        for stream in (process.stdout, process.stderr, process.stdin):
+            if stream is not None:
+                stream.close()
 
 
 def run_streaming(
     command: Sequence[str],
     *,
-    step: str,
-    sink: EventSink,
+    on_line: Callable[[str], None],
     env: Mapping[str, str] | None = None,
     keep_lines: int = 400,
+    timeout: float | None = None,
 ) -> Completed:
-    """Run ``command``; each output line becomes a PROGRESS event of ``step``.
-
-    The process is terminated if the caller is interrupted (Ctrl-C), so nothing outlives us.
-    """
+    """Run ``command`` with stderr merged into stdout; ``on_line`` sees each line as it comes."""
     tail: deque[str] = deque(maxlen=keep_lines)
-    try:
-        process = subprocess.Popen(
-            list(command),
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            text=True,
-            env=dict(env) if env is not None else None,
-        )
-    except OSError as exc:
-        raise BuildError(f"cannot run {command[0]}: {exc.strerror}") from None
-    try:
-        assert process.stdout is not None
-        for line in process.stdout:
-            tail.append(line.rstrip("\n"))
-            sink(Event(EventKind.PROGRESS, step, line.strip()))
-        process.wait()
-    except BaseException:
-        process.kill()
-        process.wait()
-        raise
-    return Completed(process.returncode, "\n".join(tail))
+    timer: threading.Timer | None = None
+    expired = threading.Event()
+    with spawn(command, env=env) as process:
+        if timeout is not None:
+
+            def expire() -> None:
+                expired.set()
+                _signal_group(process, signal.SIGKILL)
+
+            timer = threading.Timer(timeout, expire)
+            timer.daemon = True
+            timer.start()
+        try:
+            assert process.stdout is not None
+            for line in process.stdout:
+                tail.append(line.rstrip("\n"))
+                on_line(line.rstrip("\n"))
+            process.wait()
+        finally:
+            if timer is not None:
+                timer.cancel()
+    return Completed(process.returncode, "\n".join(tail), timed_out=expired.is_set())
+
+
+def run(
+    command: Sequence[str],
+    *,
+    env: Mapping[str, str] | None = None,
+    timeout: float | None = None,
+    input_text: str | None = None,
+) -> Completed:
+    """Run ``command`` to completion and capture stdout and stderr separately."""
+    stdin = subprocess.PIPE if input_text is not None else subprocess.DEVNULL
+    with spawn(command, env=env, merge_stderr=False, stdin=stdin) as process:
+        try:
+            stdout, stderr = process.communicate(input_text, timeout=timeout)
+        except subprocess.TimeoutExpired:
+            _signal_group(process, signal.SIGKILL)
+            stdout, stderr = process.communicate()
+            return Completed(process.returncode, stdout, stderr, timed_out=True)
+    return Completed(process.returncode, stdout, stderr)

@@ -195,8 +195,15 @@ def runtimes() -> tuple[Runtime, ...]:
 
 
 def get_runtime(name: str) -> Runtime:
-    """The runtime called ``name`` (``python3.11``; ``3.11`` is accepted too)."""
-    key = name if name.startswith("python") else f"python{name}"
+    """The runtime called ``name`` (``python3.11``; ``3.11``, ``py3.11`` and ``py311`` too)."""
+    text = name.strip().lower()
+    for prefix in ("python", "py"):
+        if text.startswith(prefix):
+            text = text[len(prefix) :]
+            break
+    if "." not in text and len(text) > 1:
+        text = f"{text[0]}.{text[1:]}"
+    key = f"python{text}"
     try:
         return _table().runtimes[key]
     except KeyError:

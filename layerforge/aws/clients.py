@@ -1,4 +1,5 @@
-"""boto3 clients for publish-and-invoke: one place for region, profile, endpoint and retries.
+"""boto3 clients: one place for region, profile, endpoint and retries; and one translation of
+AWS failures into errors that say what failed and what to do.
 
 Throttling and transient errors are retried by botocore's standard retry mode; the same code
 talks to AWS, or to a moto server when ``endpoint_url`` names one.
@@ -6,6 +7,8 @@ talks to AWS, or to a moto server when ``endpoint_url`` names one.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -14,9 +17,17 @@ import boto3.exceptions
 import botocore.exceptions
 from botocore.config import Config
 
-from layerforge.errors import LayerforgeError, UsageError
+from layerforge.errors import AwsError, UsageError
 
-__all__ = ["AWS_ERRORS", "AwsClients", "AwsTarget", "aws_error", "connect_aws", "error_code"]
+__all__ = [
+    "AWS_ERRORS",
+    "AwsClients",
+    "AwsTarget",
+    "aws_error",
+    "aws_step",
+    "connect_aws",
+    "error_code",
+]
 
 #: What a failed AWS call raises: each becomes one clear error line.
 AWS_ERRORS = (
@@ -25,7 +36,8 @@ AWS_ERRORS = (
     boto3.exceptions.Boto3Error,
 )
 
-RETRIES = Config(retries={"mode": "standard", "max_attempts": 8})
+RETRIES = Config(retries={"mode": "standard", "max_attempts": 8}, connect_timeout=10,
+                 read_timeout=120)  # fmt: skip
 #: A synchronous Invoke is not retried: a retry after a read timeout would run the analysis
 #: again. The read timeout outlasts Lambda's 900-second maximum.
 INVOKE = Config(retries={"mode": "standard", "max_attempts": 1}, read_timeout=960)
@@ -40,7 +52,7 @@ class AwsTarget:
 
 @dataclass(frozen=True)
 class AwsClients:
-    """The clients one run needs; tests and callers may build this from their own clients."""
+    """The clients one run needs in one region; tests may build this from their own clients."""
 
     lambda_: Any
     lambda_invoke: Any
@@ -49,6 +61,7 @@ class AwsClients:
     sts: Any
     logs: Any
     region: str
+    stepfunctions: Any = None
 
     @property
     def partition(self) -> str:
@@ -79,6 +92,7 @@ def connect_aws(target: AwsTarget) -> AwsClients:
         sts=client("sts"),
         logs=client("logs"),
         region=region,
+        stepfunctions=client("stepfunctions"),
     )
 
 
@@ -87,26 +101,37 @@ def error_code(exc: botocore.exceptions.ClientError) -> str:
     return str(exc.response.get("Error", {}).get("Code", ""))
 
 
-def aws_error(exc: Exception, doing: str) -> LayerforgeError:
+_HINTS = {
+    "AccessDenied": "the credentials lack a permission this step needs",
+    "AccessDeniedException": "the credentials lack a permission this step needs",
+    "NoSuchBucket": "create the bucket first, or pass an existing one with --bucket",
+    "TooManyRequestsException": "AWS is throttling: retry in a minute",
+    "ExpiredToken": "the credentials expired: refresh them",
+    "InvalidClientTokenId": "the credentials are not valid here: check --profile and --region",
+}
+
+
+def aws_error(exc: Exception, doing: str) -> AwsError:
     """One clear line for an AWS failure, with what to do about it."""
     if isinstance(exc, botocore.exceptions.NoCredentialsError):
-        return LayerforgeError(
-            f"{doing}: no AWS credentials",
-            hint="configure credentials (aws configure, --profile, or env)",
-        )
+        return AwsError(f"{doing}: no AWS credentials",
+                        hint="configure credentials (aws configure, --profile, or env)")  # fmt: skip
     if isinstance(exc, botocore.exceptions.ClientError):
         code = error_code(exc) or "Error"
         message = exc.response.get("Error", {}).get("Message", str(exc))
-        hint = {
-            "AccessDenied": "the credentials lack a permission this step needs",
-            "AccessDeniedException": "the credentials lack a permission this step needs",
-            "NoSuchBucket": "create the bucket first, or pass an existing one with --bucket",
-            "TooManyRequestsException": "AWS is throttling: retry in a minute",
-        }.get(code)
-        return LayerforgeError(f"{doing}: {code}: {message}", hint=hint)
+        return AwsError(f"{doing}: {code}: {message}", hint=_HINTS.get(code))
     if isinstance(exc, boto3.exceptions.S3UploadFailedError):
         hint = "check that the bucket exists and is yours" if "NoSuchBucket" in str(exc) else None
-        return LayerforgeError(f"{doing}: {exc}", hint=hint and f"{hint} (--bucket)")
+        return AwsError(f"{doing}: {exc}", hint=hint and f"{hint} (--bucket)")
     if isinstance(exc, botocore.exceptions.BotoCoreError):
-        return LayerforgeError(f"{doing}: {exc}", hint="check the network and --endpoint-url")
-    return LayerforgeError(f"{doing}: {exc}")
+        return AwsError(f"{doing}: {exc}", hint="check the network and --endpoint-url")
+    return AwsError(f"{doing}: {exc}")
+
+
+@contextmanager
+def aws_step(doing: str) -> Iterator[None]:
+    """Inside the block, an AWS failure becomes one AwsError that says what was being done."""
+    try:
+        yield
+    except AWS_ERRORS as exc:
+        raise aws_error(exc, doing) from None

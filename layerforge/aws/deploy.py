@@ -118,12 +118,17 @@ def deploy_function(
     config: FunctionConfig,
     code: bytes,
     *,
+    new_role: bool = False,
     role_attempts: int = 12,
     role_pause: float = 5.0,
     sleep: Callable[[float], None] = time.sleep,
 ) -> DeployedFunction:
-    """Create the function, or update its code and configuration; wait until it is ready."""
+    """Create the function, or update its code and configuration; wait until it is ready.
+
+    Only a role created in this run may still be propagating through IAM; for it, creation is
+    retried while Lambda says the role cannot be assumed yet. Any other role fails at once."""
     check_environment(config.environment)
+    role_attempts = role_attempts if new_role else 1
     try:
         arn = lambda_.get_function(FunctionName=config.name)["Configuration"]["FunctionArn"]
     except botocore.exceptions.ClientError as exc:

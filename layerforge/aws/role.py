@@ -1,57 +1,100 @@
-"""The function's execution role: trusted by Lambda, allowed exactly what the payload does."""
+"""The function's execution role: trusted by Lambda, allowed exactly what its proof spec says
+it reads and writes, and its own log group; nothing else."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from typing import Any
+from urllib.parse import unquote
 
 import botocore.exceptions
 
 from layerforge.aws.clients import error_code
 
-__all__ = ["TRUST_POLICY", "ensure_role", "execution_policy"]
+__all__ = [
+    "POLICY_NAME",
+    "TRUST_POLICY",
+    "ensure_role",
+    "execution_policy",
+    "s3_object_arns",
+    "trusts_lambda",
+]
 
 POLICY_NAME = "layerforge-artifacts"
+LAMBDA_SERVICE = "lambda.amazonaws.com"
 TRUST_POLICY = {
     "Version": "2012-10-17",
     "Statement": [
         {
             "Effect": "Allow",
-            "Principal": {"Service": "lambda.amazonaws.com"},
+            "Principal": {"Service": LAMBDA_SERVICE},
             "Action": "sts:AssumeRole",
         }
     ],
 }
 
 
+def s3_object_arns(scopes: Sequence[str], partition: str) -> list[str]:
+    """``bucket/prefix/`` scopes as object ARNs ``arn:aws:s3:::bucket/prefix/*``."""
+    return [f"arn:{partition}:s3:::{scope.rstrip('/')}/*" for scope in scopes]
+
+
 def execution_policy(
-    *, bucket: str, prefix: str, function: str, region: str, account: str, partition: str = "aws"
+    *,
+    write: Sequence[str],
+    read: Sequence[str] = (),
+    function: str,
+    region: str,
+    account: str,
+    partition: str = "aws",
 ) -> dict[str, Any]:
-    """s3:PutObject under ``bucket/prefix/*`` and log writes to the function's own log group."""
+    """s3:PutObject on the ``write`` scopes, s3:GetObject on the ``read`` scopes (each a
+    ``bucket/prefix/``), and log writes to the function's own log group."""
     group = f"arn:{partition}:logs:{region}:{account}:log-group:/aws/lambda/{function}"
-    return {
-        "Version": "2012-10-17",
-        "Statement": [
-            {
-                "Sid": "PutArtifacts",
-                "Effect": "Allow",
-                "Action": "s3:PutObject",
-                "Resource": f"arn:{partition}:s3:::{bucket}/{prefix}/*",
-            },
-            {
-                "Sid": "CreateOwnLogGroup",
-                "Effect": "Allow",
-                "Action": "logs:CreateLogGroup",
-                "Resource": group,
-            },
-            {
-                "Sid": "WriteOwnLogs",
-                "Effect": "Allow",
-                "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
-                "Resource": f"{group}:*",
-            },
-        ],
-    }
+    statements: list[dict[str, Any]] = []
+    if write:
+        statements.append({"Sid": "PutArtifacts", "Effect": "Allow", "Action": "s3:PutObject",
+                           "Resource": _one_or_many(s3_object_arns(write, partition))})  # fmt: skip
+    if read:
+        statements.append({"Sid": "GetInputs", "Effect": "Allow", "Action": "s3:GetObject",
+                           "Resource": _one_or_many(s3_object_arns(read, partition))})  # fmt: skip
+    statements += [
+        {"Sid": "CreateOwnLogGroup", "Effect": "Allow", "Action": "logs:CreateLogGroup",
+         "Resource": group},
+        {"Sid": "WriteOwnLogs", "Effect": "Allow",
+         "Action": ["logs:CreateLogStream", "logs:PutLogEvents"], "Resource": f"{group}:*"},
+    ]  # fmt: skip
+    return {"Version": "2012-10-17", "Statement": statements}
+
+
+def _one_or_many(values: list[str]) -> str | list[str]:
+    unique = list(dict.fromkeys(values))
+    return unique[0] if len(unique) == 1 else unique
+
+
+def _document(raw: Any) -> dict[str, Any]:
+    if isinstance(raw, str):
+        try:
+            parsed = json.loads(unquote(raw))
+        except ValueError:
+            return {}
+        return parsed if isinstance(parsed, dict) else {}
+    return raw if isinstance(raw, dict) else {}
+
+
+def trusts_lambda(role: dict[str, Any]) -> bool:
+    """Whether the role's trust policy lets Lambda assume it."""
+    for statement in _document(role.get("AssumeRolePolicyDocument")).get("Statement", []):
+        if not isinstance(statement, dict) or statement.get("Effect") != "Allow":
+            continue
+        services = (statement.get("Principal") or {}).get("Service", [])
+        actions = statement.get("Action", [])
+        services = [services] if isinstance(services, str) else services
+        actions = [actions] if isinstance(actions, str) else actions
+        if LAMBDA_SERVICE in services and ("sts:AssumeRole" in actions or "sts:*" in actions):
+            return True
+    return False
 
 
 def ensure_role(iam: Any, name: str, policy: dict[str, Any]) -> tuple[str, bool]:

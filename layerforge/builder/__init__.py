@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from layerforge.builder.cache import BuildCache
-from layerforge.builder.pipeline import build_layer, manifest_path_for
+from layerforge.builder.pipeline import build_layer
+from layerforge.builder.placement import manifest_path_for
 from layerforge.builder.result import BuildResult, DriftEntry, ResolvedDistribution, StepReport
 
 __all__ = [

@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-import os
-import shutil
 import stat
-import tempfile
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,7 +11,7 @@ from pathlib import Path
 from layerforge.builder.tree import iter_files
 from layerforge.events import Event, EventKind, EventSink
 
-__all__ = ["ArchiveInfo", "place_atomically", "sha256_of", "write_layer_zip"]
+__all__ = ["ArchiveInfo", "sha256_of", "write_layer_zip"]
 
 #: Zip cannot store times before 1980; every entry gets this one.
 FIXED_DATE_TIME = (1980, 1, 1, 0, 0, 0)
@@ -70,19 +67,3 @@ def write_layer_zip(
         unzipped_bytes=unzipped,
         file_count=len(files),
     )
-
-
-def place_atomically(source: Path, destination: Path) -> None:
-    """Copy ``source`` to ``destination``: readers see the old file or the new, never half."""
-    destination.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(
-        dir=destination.parent, prefix=f".{destination.name}.", suffix=".partial"
-    )
-    os.close(handle)
-    try:
-        shutil.copyfile(source, temporary)
-        Path(temporary).chmod(0o644)
-        Path(temporary).replace(destination)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise

@@ -1,4 +1,11 @@
-"""Content-addressed reuse of finished builds: unchanged inputs never resolve again."""
+"""Content-addressed reuse of finished builds: unchanged inputs never resolve again.
+
+An entry is a folder named by the digest of everything that decides the layer's bytes, holding
+``layer.zip`` and ``manifest.json`` (whose ``sha256`` and ``zipped_bytes`` record the zip). A hit
+is delivered only if the zip still has exactly those bytes (checked while it is copied out); a
+damaged entry is dropped and the layer is rebuilt. The cache is an optimisation: when it cannot be
+read or written (no HOME, a read-only disk) the build goes on and says so.
+"""
 
 from __future__ import annotations
 
@@ -8,12 +15,14 @@ import os
 import shutil
 import tempfile
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from layerforge.builder.result import BuildResult
+from layerforge.interrupts import deferred
 
-__all__ = ["BuildCache", "default_cache_dir"]
+__all__ = ["BuildCache", "CacheHit", "default_cache_dir"]
 
 
 def default_cache_dir() -> Path:
@@ -22,7 +31,17 @@ def default_cache_dir() -> Path:
     if explicit:
         return Path(explicit)
     xdg = os.environ.get("XDG_CACHE_HOME")
-    return (Path(xdg) if xdg else Path.home() / ".cache") / "layerforge"
+    if xdg:
+        return Path(xdg) / "layerforge"
+    home = os.environ.get("HOME") or tempfile.gettempdir()
+    return Path(home) / ".cache" / "layerforge"
+
+
+@dataclass(frozen=True)
+class CacheHit:
+    key: str
+    layer: Path
+    result: BuildResult
 
 
 class BuildCache:
@@ -30,38 +49,61 @@ class BuildCache:
 
     def __init__(self, root: Path | None = None) -> None:
         self.root = root if root is not None else default_cache_dir()
+        self.warnings: list[str] = []
 
     @staticmethod
     def key(inputs: Mapping[str, Any]) -> str:
-        canonical = json.dumps(inputs, sort_keys=True, separators=(",", ":"))
+        canonical = json.dumps(inputs, sort_keys=True, separators=(",", ":"), default=str)
         return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
     def _folder(self, key: str) -> Path:
         return self.root / "builds" / key
 
-    def lookup(self, key: str) -> tuple[Path, BuildResult] | None:
+    def lookup(self, key: str) -> CacheHit | None:
+        """The entry for ``key`` if its record is whole and its zip has the recorded size
+        (the sha256 is checked when the zip is delivered)."""
         folder = self._folder(key)
         try:
             data = json.loads((folder / "manifest.json").read_text("utf-8"))
             result = BuildResult.from_dict(data)
-        except (OSError, ValueError, KeyError, TypeError):
+            layer = folder / "layer.zip"
+            if not layer.is_file() or layer.stat().st_size != result.zipped_bytes:
+                self.discard(key, "its zip is missing or has the wrong size")
+                return None
+        except FileNotFoundError:
             return None
-        layer = folder / "layer.zip"
-        if not layer.is_file() or layer.stat().st_size != result.zipped_bytes:
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            self.discard(key, f"its record is unreadable ({exc})")
             return None
-        return layer, result
+        return CacheHit(key, layer, result)
+
+    def discard(self, key: str, reason: str) -> None:
+        """Drop a damaged entry (best effort) and say why."""
+        self.warnings.append(f"cache entry {key[:12]} was damaged ({reason}) and is rebuilt")
+        with deferred():
+            shutil.rmtree(self._folder(key), ignore_errors=True)
 
     def store(self, key: str, layer: Path, result: BuildResult) -> None:
-        """Keep a finished build; a half-written entry is never visible under its key."""
+        """Keep a finished build; a half-written entry is never visible under its key. Failing
+        to store is a warning: the build itself succeeded."""
         folder = self._folder(key)
-        folder.parent.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{key[:12]}."))
+        staging: Path | None = None
         try:
+            folder.parent.mkdir(parents=True, exist_ok=True)
+            staging = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{key[:12]}."))
             shutil.copyfile(layer, staging / "layer.zip")
             text = json.dumps(result.to_dict(), indent=2, sort_keys=True)
             (staging / "manifest.json").write_text(text, "utf-8")
-            if folder.exists():
-                shutil.rmtree(folder)
-            staging.rename(folder)
-        except OSError:
-            shutil.rmtree(staging, ignore_errors=True)
+            with deferred():
+                if folder.exists():
+                    shutil.rmtree(folder)
+                staging.rename(folder)
+        except OSError as exc:
+            self.warnings.append(
+                f"the build cache at {self.root} is not writable ({exc.strerror or exc}); "
+                "the layer was built and placed, but will be rebuilt next time"
+            )
+        finally:
+            if staging is not None and staging.exists():
+                with deferred():
+                    shutil.rmtree(staging, ignore_errors=True)

@@ -2,8 +2,8 @@
 
 pip gets the same binary-only, every-compatible-tag arguments as the cross backend, so the
 result does not depend on the image's own glibc; the image's interpreter compiles the bytecode,
-so the magic number is the runtime's whatever the host runs. Post-processing, zip, checks and
-placement are the builder's, shared with the cross backend.
+so the magic number is the runtime's whatever the host runs. Local wheels and find-links
+folders are mounted read-only. Post-processing, zip, checks and placement are the builder's.
 """
 
 from __future__ import annotations
@@ -11,36 +11,41 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from layerforge.builder import postprocess
 from layerforge.builder.index import PackageIndex
 from layerforge.builder.pip import (
+    InstallFiles,
     PipTarget,
     explain_pip_failure,
     install_arguments,
     read_install_report,
-    write_requirements,
+    write_install_files,
 )
 from layerforge.builder.result import ResolvedDistribution, StepReport
 from layerforge.builder.tree import tree_bytes
-from layerforge.containers import Container, Mount, daemon_has_bridge, find_python
+from layerforge.containers import Container, Mount, daemon_has_bridge, find_python, image_id
 from layerforge.errors import BuildError
 from layerforge.events import Event, EventKind, EventSink
+from layerforge.inputs import InputRequirement, Inputs
 from layerforge.runtimes import Architecture
 from layerforge.spec import LayerSpec
 
-__all__ = ["DockerInstaller", "forwarded_environment"]
+__all__ = ["DockerInstaller", "forwarded_environment", "platform_of"]
 
 WORK = "/work"
+INPUTS = "/inputs"
 CA_BUNDLE = "/etc/layerforge/ca-bundle.pem"
 _FORWARDED = (
     "PIP_INDEX_URL", "PIP_EXTRA_INDEX_URL", "PIP_TRUSTED_HOST", "PIP_DEFAULT_TIMEOUT",
-    "PIP_RETRIES", "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "http_proxy", "https_proxy",
-    "no_proxy",
+    "PIP_RETRIES", "PIP_CONSTRAINT", "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "http_proxy",
+    "https_proxy", "no_proxy",
 )  # fmt: skip
 _CA_VARIABLES = ("PIP_CERT", "REQUESTS_CA_BUNDLE", "SSL_CERT_FILE")
+_KILLED = 137  # 128 + SIGKILL: Docker's OOM killer, or docker kill/stop
 
 
 def host_ca_bundle(environ: dict[str, str]) -> Path | None:
@@ -55,12 +60,14 @@ def host_ca_bundle(environ: dict[str, str]) -> Path | None:
 def forwarded_environment(environ: dict[str, str]) -> dict[str, str]:
     """What a corporate network needs inside the container: index, proxies, CA bundle."""
     forwarded = {name: environ[name] for name in _FORWARDED if environ.get(name)}
+    forwarded.pop("PIP_CONSTRAINT", None)  # a host path; constraints travel as files instead
     if host_ca_bundle(environ) is not None:
         forwarded["PIP_CERT"] = CA_BUNDLE
     return {
         **forwarded,
         "HOME": "/tmp",
         "PIP_NO_CACHE_DIR": "1",
+        "PIP_NO_INPUT": "1",
         "PIP_DISABLE_PIP_VERSION_CHECK": "1",
         "PYTHONDONTWRITEBYTECODE": "1",
     }
@@ -70,15 +77,40 @@ def platform_of(arch: Architecture) -> str:
     return f"linux/{'arm64' if arch is Architecture.ARM64 else 'amd64'}"
 
 
+def _local_paths(inputs: Inputs) -> list[Path]:
+    paths = [Path(r.text) for r in (*inputs.requirements, *inputs.constraints) if r.text.startswith("/")]
+    paths += [Path(link) for link in inputs.find_links if Path(link).exists()]
+    return sorted(set(paths))
+
+
+def _mapped_inputs(inputs: Inputs, mapping: dict[str, str]) -> Inputs:
+    """``inputs`` with host paths replaced by where they are mounted in the container."""
+
+    def moved(items: tuple[InputRequirement, ...]) -> tuple[InputRequirement, ...]:
+        return tuple(replace(r, text=mapping.get(r.text, r.text)) for r in items)
+
+    return replace(
+        inputs,
+        requirements=moved(inputs.requirements),
+        constraints=moved(inputs.constraints),
+        find_links=tuple(mapping.get(link, link) for link in inputs.find_links),
+    )
+
+
 class DockerSession:
     """A running build container with the work folder at /work."""
 
     def __init__(
-        self, spec: LayerSpec, container: Container, work: Path, python: str, sink: EventSink
+        self,
+        spec: LayerSpec,
+        container: Container,
+        work: Path,
+        python: str,
+        sink: EventSink,
+        mapping: dict[str, str],
     ) -> None:
-        self.spec, self.container, self.work, self.python, self.sink = (
-            spec, container, work, python, sink,
-        )  # fmt: skip
+        self.spec, self.container, self.work, self.python = spec, container, work, python
+        self.sink, self.mapping = sink, mapping
 
     def _inside(self, path: Path) -> str:
         return f"{WORK}/{path.relative_to(self.work).as_posix()}"
@@ -88,24 +120,29 @@ class DockerSession:
 
     def install(self, tree: Path) -> list[ResolvedDistribution]:
         target = PipTarget(self.spec.runtime, self.spec.architecture)
-        requirements = write_requirements(self.work, self.spec.requirements)
+        inputs = _mapped_inputs(self.spec.inputs, self.mapping)
+        requirements, constraints = write_install_files(self.work, inputs)
         report = self.work / "report.json"
+        files = InstallFiles(self._inside(requirements),
+                             self._inside(constraints) if constraints else None,
+                             self._inside(report))  # fmt: skip
         args = install_arguments(
-            target=target,
-            install_dir=self._inside(tree),
-            requirements_file=self._inside(requirements),
-            report_file=self._inside(report),
-            index_url=self.spec.index_url,
-            extra_index_urls=self.spec.extra_index_urls,
+            target=target, install_dir=self._inside(tree), files=files, inputs=inputs
         )
         done = self.container.call(
             [self.python, "-m", "pip", *args], on_line=self._progress("resolve")
         )
-        if done.returncode != 0:
-            raise explain_pip_failure(
-                done.stdout + done.stderr, target, PackageIndex(self.spec.index_url)
+        if done.returncode == _KILLED:
+            raise BuildError(
+                f"the build container ({self.container.image}) was killed during pip (exit 137)",
+                hint="Docker's memory limit or an OOM kill, or someone stopped it: give Docker "
+                "more memory, then retry",
+                details=done.tail(),
             )
-        return read_install_report(report, tree)
+        if done.returncode != 0:
+            index = PackageIndex(self.spec.inputs.index_url)
+            raise explain_pip_failure(done.output, target, index)
+        return read_install_report(report)
 
     def compile_bytecode(self, tree: Path) -> StepReport:
         before = tree_bytes(tree)
@@ -120,7 +157,7 @@ class DockerSession:
                 details=done.tail(),
             )
         image = f"{self.python} in {self.container.image}"
-        return postprocess.bytecode_report(tree, before, done.stdout + done.stderr, image)
+        return postprocess.bytecode_report(tree, before, done.output, image)
 
 
 class DockerInstaller:
@@ -132,11 +169,19 @@ class DockerInstaller:
         self.client, self.image, self.network = client, image, network
 
     def cache_inputs(self, spec: LayerSpec) -> dict[str, object]:
-        return {"image": self.image}
+        environ = dict(os.environ)
+        return {
+            "image": self.image,
+            "image_id": image_id(self.client, self.image),
+            "forwarded": forwarded_environment(environ),
+        }
 
-    def _container(self, spec: LayerSpec, work: Path) -> Container:
+    def _container(
+        self, spec: LayerSpec, work: Path, mapping: dict[str, str]
+    ) -> Container:
         environ = dict(os.environ)
         mounts = [Mount(work, WORK, read_only=False)]
+        mounts += [Mount(Path(host), inside) for host, inside in mapping.items()]
         ca_bundle = host_ca_bundle(environ)
         if ca_bundle is not None:
             mounts.append(Mount(ca_bundle.resolve(), CA_BUNDLE, read_only=True))
@@ -157,7 +202,8 @@ class DockerInstaller:
     @contextmanager
     def session(self, spec: LayerSpec, work: Path, sink: EventSink) -> Iterator[DockerSession]:
         work.chmod(0o755)
-        with self._container(spec, work) as container:
+        mapping = {str(p): f"{INPUTS}/{i}/{p.name}" for i, p in enumerate(_local_paths(spec.inputs))}
+        with self._container(spec, work, mapping) as container:
             python = find_python(container, spec.runtime.python_version)
             sink(Event(EventKind.NOTE, "backend", f"building in {self.image} with {python}"))
-            yield DockerSession(spec, container, work, python, sink)
+            yield DockerSession(spec, container, work, python, sink, mapping)

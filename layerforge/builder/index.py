@@ -1,4 +1,5 @@
-"""Questions to the package index (PEP 691 JSON): which releases exist, and which fit."""
+"""Questions to the package index: which releases exist, and which fit. PEP 691 JSON where the
+index offers it, PEP 503 HTML otherwise (many private indexes serve only HTML)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,9 @@ import urllib.request
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from html.parser import HTMLParser
+from typing import Any
+from urllib.parse import unquote, urlsplit
 
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.tags import Tag
@@ -23,10 +27,15 @@ from packaging.version import Version
 
 from layerforge.errors import BuildError
 
-__all__ = ["DEFAULT_INDEX_URL", "PackageIndex", "ReleaseSummary"]
+__all__ = ["DEFAULT_INDEX_URL", "PackageIndex", "ReleaseSummary", "parse_simple_html"]
 
 DEFAULT_INDEX_URL = "https://pypi.org/simple"
-_ACCEPT = "application/vnd.pypi.simple.v1+json"
+_ACCEPT = (
+    "application/vnd.pypi.simple.v1+json, application/vnd.pypi.simple.v1+html;q=0.2, "
+    "text/html;q=0.01"
+)
+#: A project page larger than this is not an index page.
+_MAX_PAGE_BYTES = 64 * 2**20
 
 
 @dataclass(frozen=True)
@@ -36,6 +45,8 @@ class ReleaseSummary:
     name: str
     latest: Version | None
     latest_compatible: Version | None
+    any_matching: bool = True  # some release satisfies the requirement's specifier
+    matching_compatible: bool = True  # ... and has a wheel for the target
 
 
 @dataclass(frozen=True)
@@ -45,7 +56,34 @@ class _File:
     requires_python: str | None
 
 
-def _parse_file(entry: dict[str, object], name: str) -> _File | None:
+class _Anchors(HTMLParser):
+    """The anchors of a PEP 503 project page, as PEP 691 file entries."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.files: list[dict[str, object]] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag != "a":
+            return
+        values = dict(attrs)
+        href = values.get("href") or ""
+        filename = unquote(urlsplit(href).path.rsplit("/", 1)[-1])
+        entry: dict[str, object] = {"filename": filename, "url": href}
+        if values.get("data-requires-python"):
+            entry["requires-python"] = values["data-requires-python"]
+        if "data-yanked" in values:
+            entry["yanked"] = values["data-yanked"] or True
+        self.files.append(entry)
+
+
+def parse_simple_html(text: str) -> list[dict[str, object]]:
+    parser = _Anchors()
+    parser.feed(text)
+    return parser.files
+
+
+def _parse_file(entry: dict[str, object]) -> _File | None:
     filename = str(entry.get("filename", ""))
     if entry.get("yanked"):
         return None
@@ -71,8 +109,19 @@ def _python_ok(file: _File, python: str) -> bool:
         return True
 
 
+def _decode(body: bytes, content_type: str, url: str) -> list[dict[str, object]]:
+    text = body.decode("utf-8", "replace")
+    if "json" in content_type:
+        document: Any = json.loads(text)
+        files = document.get("files", []) if isinstance(document, dict) else []
+        return [f for f in files if isinstance(f, dict)]
+    if "html" in content_type or text.lstrip().startswith("<"):
+        return parse_simple_html(text)
+    raise ValueError(f"{url} answered {content_type or 'an unknown type'}, not an index page")
+
+
 class PackageIndex:
-    """A PEP 691 simple index; the default is PyPI, ``PIP_INDEX_URL`` or an explicit URL wins."""
+    """A simple index; the default is PyPI, ``PIP_INDEX_URL`` or an explicit URL wins."""
 
     def __init__(self, url: str | None = None, *, timeout: float = 30.0) -> None:
         self.url = (url or os.environ.get("PIP_INDEX_URL") or DEFAULT_INDEX_URL).rstrip("/")
@@ -80,10 +129,13 @@ class PackageIndex:
 
     def _files(self, name: str) -> list[dict[str, object]]:
         project = canonicalize_name(name)
-        request = urllib.request.Request(f"{self.url}/{project}/", headers={"Accept": _ACCEPT})
+        url = f"{self.url}/{project}/"
+        request = urllib.request.Request(url, headers={"Accept": _ACCEPT})
         try:
             with urllib.request.urlopen(request, timeout=self.timeout) as response:
-                document = json.load(response)
+                body = response.read(_MAX_PAGE_BYTES)
+                content_type = response.headers.get("Content-Type", "")
+            return _decode(body, content_type, url)
         except urllib.error.HTTPError as exc:
             if exc.code == 404:
                 return []
@@ -93,19 +145,28 @@ class PackageIndex:
                 f"cannot query package index {self.url} for {project}: {exc}",
                 hint="check the network connection or pass --index-url",
             ) from exc
-        files = document.get("files", [])
-        return [f for f in files if isinstance(f, dict)]
 
-    def summarise(self, name: str, accepted: frozenset[Tag], python: str) -> ReleaseSummary:
-        """Newest release and newest release with a wheel whose tags meet ``accepted``."""
-        files = [f for e in self._files(name) if (f := _parse_file(e, name)) is not None]
+    def summarise(
+        self,
+        name: str,
+        accepted: frozenset[Tag],
+        python: str,
+        specifier: SpecifierSet | None = None,
+    ) -> ReleaseSummary:
+        """Newest release and newest release with a wheel whose tags meet ``accepted``; with a
+        specifier, also whether any release (and any compatible one) satisfies it."""
+        files = [f for e in self._files(name) if (f := _parse_file(e)) is not None]
         usable = [f for f in files if not f.version.is_prerelease and _python_ok(f, python)]
-        latest = max((f.version for f in usable), default=None)
-        compatible = max(
-            (f.version for f in usable if f.tags is not None and f.tags & accepted),
-            default=None,
+        compatible = [f for f in usable if f.tags is not None and f.tags & accepted]
+        matching = [f for f in files if specifier is None or specifier.contains(f.version, True)]
+        return ReleaseSummary(
+            name=name,
+            latest=max((f.version for f in usable), default=max((f.version for f in files),
+                                                                 default=None)),
+            latest_compatible=max((f.version for f in compatible), default=None),
+            any_matching=bool(matching),
+            matching_compatible=any(f in compatible for f in matching),
         )
-        return ReleaseSummary(name=name, latest=latest, latest_compatible=compatible)
 
     def summarise_many(
         self, names: Iterable[str], accepted: frozenset[Tag], python: str

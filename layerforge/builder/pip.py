@@ -1,12 +1,14 @@
-"""pip, driven the same way by every backend: the arguments, its report, and its failures."""
+"""pip, driven the same way by every backend: its arguments, its configuration, its report, and
+its failures turned into errors that name the real cause."""
 
 from __future__ import annotations
 
+import configparser
 import json
+import os
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
-from email.parser import HeaderParser
 from pathlib import Path
 from typing import Any
 
@@ -14,10 +16,26 @@ from packaging.requirements import InvalidRequirement, Requirement
 
 from layerforge.builder.index import PackageIndex
 from layerforge.builder.result import ResolvedDistribution
-from layerforge.errors import BuildError, LayerforgeError, NoCompatibleWheelError
+from layerforge.errors import (
+    BuildError,
+    CheckFailedError,
+    LayerforgeError,
+    NoCompatibleWheelError,
+    UsageError,
+)
+from layerforge.inputs import Inputs
+from layerforge.inputs.model import file_digest
 from layerforge.runtimes import Architecture, Runtime, compatible_platform_tags, supported_tags
 
-__all__ = ["PipTarget", "explain_pip_failure", "install_arguments", "read_install_report"]
+__all__ = [
+    "InstallFiles",
+    "PipTarget",
+    "explain_pip_failure",
+    "install_arguments",
+    "pip_configuration_state",
+    "read_install_report",
+    "write_install_files",
+]
 
 
 @dataclass(frozen=True)
@@ -48,14 +66,28 @@ class PipTarget:
         )
 
 
+@dataclass(frozen=True)
+class InstallFiles:
+    """The files pip reads for one install (paths as the installing pip sees them)."""
+
+    requirements: str
+    constraints: str | None
+    report: str
+
+
+def write_install_files(folder: Path, inputs: Inputs) -> tuple[Path, Path | None]:
+    """requirements.txt (with --hash options) and constraints.txt, as pip reads them."""
+    requirements = folder / "requirements.txt"
+    requirements.write_text("\n".join(inputs.requirement_lines()) + "\n", "utf-8")
+    constraints = None
+    if inputs.constraints:
+        constraints = folder / "constraints.txt"
+        constraints.write_text("\n".join(inputs.constraint_lines()) + "\n", "utf-8")
+    return requirements, constraints
+
+
 def install_arguments(
-    *,
-    target: PipTarget,
-    install_dir: str,
-    requirements_file: str,
-    report_file: str,
-    index_url: str | None = None,
-    extra_index_urls: Sequence[str] = (),
+    *, target: PipTarget, install_dir: str, files: InstallFiles, inputs: Inputs
 ) -> list[str]:
     """Arguments after ``python -m pip``: a binary-only install into ``install_dir``."""
     args = [
@@ -65,68 +97,146 @@ def install_arguments(
         "--no-compile",
         "--no-warn-script-location",
         "--disable-pip-version-check",
+        "--no-input",
         "--progress-bar",
         "off",
         "--report",
-        report_file,
+        files.report,
         "-r",
-        requirements_file,
+        files.requirements,
         *target.arguments(),
     ]
-    if index_url:
-        args += ["--index-url", index_url]
-    for url in extra_index_urls:
+    if files.constraints:
+        args += ["-c", files.constraints]
+    if inputs.require_hashes:
+        args.append("--require-hashes")
+    if inputs.index_url:
+        args += ["--index-url", inputs.index_url]
+    for url in inputs.extra_index_urls:
         args += ["--extra-index-url", url]
+    for link in inputs.find_links:
+        args += ["--find-links", link]
+    for host in inputs.trusted_hosts:
+        args += ["--trusted-host", host]
+    for flag, on in (("--pre", inputs.pre), ("--no-index", inputs.no_index),
+                     ("--no-deps", inputs.no_deps)):  # fmt: skip
+        if on:
+            args.append(flag)
     return args
 
 
-def write_requirements(folder: Path, requirements: Sequence[str]) -> Path:
-    """The requirements as a file pip reads (one per line)."""
-    path = folder / "requirements.txt"
-    path.write_text("\n".join(requirements) + "\n", "utf-8")
-    return path
+# -- pip's own configuration, for the cache key ------------------------------------------------
+
+_FILE_KEYS = {"constraint", "constraints", "c", "requirement", "requirements", "r"}
 
 
-def _from_metadata(tree: Path) -> list[ResolvedDistribution]:
-    """Fallback for a pip too old for --report (< 22.2): names and versions from METADATA."""
-    found = []
-    for metadata in sorted(tree.glob("*.dist-info/METADATA")):
-        headers = HeaderParser().parsestr(metadata.read_text("utf-8", "replace"))
-        found.append(
-            ResolvedDistribution(
-                name=str(headers["Name"]), version=str(headers["Version"]), wheel="",
-                sha256=None, requested=False,
-            )
-        )  # fmt: skip
-    return found
+def _config_files(prefix: Path, environ: Mapping[str, str]) -> list[Path]:
+    """Every file pip reads its configuration from (pip's own order of locations)."""
+    explicit = environ.get("PIP_CONFIG_FILE")
+    if explicit == os.devnull:
+        return []
+    xdg_dirs = environ.get("XDG_CONFIG_DIRS", "/etc/xdg").split(":")
+    home = Path(environ.get("HOME", str(Path.home())))
+    xdg_home = Path(environ.get("XDG_CONFIG_HOME", str(home / ".config")))
+    candidates = [Path(d) / "pip" / "pip.conf" for d in xdg_dirs if d]
+    candidates += [Path("/etc/pip.conf"), xdg_home / "pip" / "pip.conf", home / ".pip" / "pip.conf"]
+    candidates += [prefix / "pip.conf"]
+    if explicit:
+        candidates.append(Path(explicit))
+    return [p for p in candidates if p.is_file()]
 
 
-def read_install_report(path: Path, tree: Path) -> list[ResolvedDistribution]:
-    """The distributions pip installed, from its ``--report`` JSON (or the installed METADATA)."""
-    if not path.is_file():
-        return sorted(_from_metadata(tree), key=lambda d: d.name.lower())
-    report: dict[str, Any] = json.loads(path.read_text("utf-8"))
-    found = []
+def _referenced_files(config: Path, environ: Mapping[str, str]) -> list[Path]:
+    """Constraint and requirement files that pip's configuration names."""
+    named: list[str] = []
+    parser = configparser.RawConfigParser()
+    try:
+        parser.read(config, encoding="utf-8")
+    except (configparser.Error, UnicodeDecodeError):
+        return []
+    for section in parser.sections():
+        for key, value in parser.items(section):
+            if key in _FILE_KEYS:
+                named += value.split()
+    return [Path(p) for p in named if Path(p).is_file()]
+
+
+def _digest_or_error(path: Path) -> str:
+    try:
+        return file_digest(path)
+    except OSError as exc:
+        return f"unreadable: {exc.strerror}"
+
+
+def pip_configuration_state(prefix: Path, environ: Mapping[str, str]) -> dict[str, Any]:
+    """pip's environment variables, configuration files and the files they name: anything here
+    that changes may change what pip installs, so it is part of the build's cache key."""
+    variables = {k: v for k, v in sorted(environ.items()) if k.startswith("PIP_")}
+    files = _config_files(prefix, environ)
+    referenced = [p for f in files for p in _referenced_files(f, environ)]
+    for name in ("PIP_CONSTRAINT", "PIP_REQUIREMENT"):
+        referenced += [Path(p) for p in environ.get(name, "").split() if Path(p).is_file()]
+    return {
+        "environment": variables,
+        "files": [[str(p), _digest_or_error(p)] for p in files],
+        "referenced": [[str(p), _digest_or_error(p)] for p in referenced],
+    }
+
+
+# -- pip's report ----------------------------------------------------------------------------
+
+
+def _from_wheel(item: dict[str, Any]) -> bool:
+    info = item.get("download_info") or {}
+    if "vcs_info" in info or "dir_info" in info:
+        return False
+    return str(info.get("url", "")).split("#", 1)[0].endswith(".whl")
+
+
+def read_install_report(path: Path) -> list[ResolvedDistribution]:
+    """The distributions pip installed, from its ``--report`` JSON; every one must have come
+    from a wheel (the proof that nothing was built from source)."""
+    try:
+        report: dict[str, Any] = json.loads(path.read_text("utf-8"))
+    except (OSError, ValueError) as exc:
+        raise BuildError(f"pip left no readable install report ({exc})",
+                         hint="pip 22.2 or newer is needed (--report)") from None  # fmt: skip
+    found, built = [], []
     for item in report.get("install", []):
+        metadata = item.get("metadata", {})
         info = item.get("download_info", {})
+        if not _from_wheel(item):
+            built.append(f"{metadata.get('name')} {metadata.get('version')} ({info.get('url')})")
         hashes = info.get("archive_info", {}).get("hashes", {})
         found.append(
             ResolvedDistribution(
-                name=item["metadata"]["name"],
-                version=item["metadata"]["version"],
-                wheel=str(info.get("url", "")).rsplit("/", 1)[-1],
+                name=metadata["name"],
+                version=metadata["version"],
+                wheel=str(info.get("url", "")).split("#", 1)[0].rsplit("/", 1)[-1],
                 sha256=hashes.get("sha256"),
                 requested=bool(item.get("requested", False)),
             )
         )
+    if built:
+        raise CheckFailedError(
+            "not installed from wheels (binary-only): " + "; ".join(built),
+            hint="layerforge never builds from source: use releases with wheels",
+        )
     return sorted(found, key=lambda d: d.name.lower())
 
+
+# -- pip's failures --------------------------------------------------------------------------
 
 _NO_MATCH = re.compile(r"No matching distribution found for (\S+)")
 _NETWORK = re.compile(
     r"NewConnectionError|Failed to establish a new connection|Temporary failure in name "
     r"resolution|Name or service not known|Connection refused|Network is unreachable|"
     r"ConnectTimeoutError|Read timed out"
+)
+_HASH_MISMATCH = re.compile(
+    r"^\s*(?P<requirement>\S+) from (?P<url>\S+):\s*\n\s*Expected sha256 (?P<expected>\w+)"
+    r"(?:\s*\n\s*or \w+)*\s*\n\s*Got\s+(?P<got>\w+)",
+    re.MULTILINE,
 )
 
 
@@ -141,12 +251,51 @@ def explain_pip_failure(
             hint="free space where the build runs (TMPDIR, or Docker's data root), then retry",
             details=tail,
         )
+    for explain in (_hash_failure, _conflict):
+        error = explain(output)
+        if error is not None:
+            return error
     if _NETWORK.search(output):
         return _unreachable("pip could not connect", tail)
     match = _NO_MATCH.search(output)
     if match:
         return _no_compatible_wheel(match.group(1), target, index, tail)
     return BuildError("pip failed to install the requirements", details=tail)
+
+
+def _hash_failure(output: str) -> LayerforgeError | None:
+    mismatches = list(_HASH_MISMATCH.finditer(output))
+    if mismatches:
+        first = mismatches[0]
+        return CheckFailedError(
+            f"hash mismatch: {first['requirement']} downloaded as {first['url'].rsplit('/', 1)[-1]}"
+            f" has sha256 {first['got']}, which the requirements do not list",
+            hint="the file differs from the one locked: re-lock (pip-compile --generate-hashes, "
+            "uv export) if the change is expected, otherwise do not trust this index",
+            details="\n".join(m.group(0).strip() for m in mismatches[:5]),
+        )
+    if "Hashes are required in --require-hashes mode" in output:
+        missing = [line.strip() for line in output.splitlines() if "--hash=" in line]
+        return UsageError(
+            "some requirements have hashes and others do not (pip's --require-hashes mode)",
+            hint="lock every requirement with its hashes, dependencies included",
+            details="\n".join(missing[:10]),
+        )
+    return None
+
+
+def _conflict(output: str) -> LayerforgeError | None:
+    if "ResolutionImpossible" not in output and "conflicting dependencies" not in output:
+        return None
+    lines = output.splitlines()
+    start = next((i for i, line in enumerate(lines) if "The conflict is caused by" in line), None)
+    cause = [line.strip() for line in lines[start + 1 : start + 8] if line.strip()] if start else []
+    return CheckFailedError(
+        "the requirements conflict: no set of versions satisfies all of them",
+        hint="loosen or change one of the conflicting pins"
+        + (f": {'; '.join(cause[:4])}" if cause else ""),
+        details="\n".join(lines[-15:]),
+    )
 
 
 def _unreachable(reason: str, tail: str) -> BuildError:
@@ -161,28 +310,42 @@ def _no_compatible_wheel(
     requirement: str, target: PipTarget, index: PackageIndex | None, tail: str
 ) -> LayerforgeError:
     try:
-        name = Requirement(requirement).name
+        parsed = Requirement(requirement)
+        name, specifier = parsed.name, parsed.specifier
     except InvalidRequirement:
-        name = requirement
-    newest = None
-    if index is not None:
-        try:
-            accepted = supported_tags(target.runtime, target.architecture)
-            summary = index.summarise(name, accepted, target.runtime.python_version)
-        except BuildError as unreachable:
-            # pip says "no matching distribution" when it could not ask the index at all
-            return _unreachable(unreachable.message, tail)
-        newest = summary.latest_compatible
-    if newest is not None:
-        hint = (
-            f"the newest {name} with a compatible wheel is {newest}: pin {name}<={newest}, "
-            "or choose a runtime with a newer glibc (python3.12+ has 2.34)"
+        parsed, name, specifier = None, requirement, None
+    if index is None:
+        return NoCompatibleWheelError(f"no wheel of {requirement} fits {target.describe()}",
+                                      details=tail)  # fmt: skip
+    try:
+        accepted = supported_tags(target.runtime, target.architecture)
+        summary = index.summarise(name, accepted, target.runtime.python_version, specifier)
+    except BuildError as unreachable:
+        # pip says "no matching distribution" when it could not ask the index at all
+        return _unreachable(unreachable.message, tail)
+    if summary.latest is None:
+        return UsageError(f"no project named {name!r} on {index.url}",
+                          hint="check the spelling, or --index-url", details=tail)  # fmt: skip
+    if specifier is not None and not summary.any_matching:
+        return UsageError(
+            f"no release of {name} matches {requirement} (the newest is {summary.latest})",
+            hint=f"check the version: the index has {name} up to {summary.latest}",
+            details=tail,
         )
-    else:
-        hint = (
+    return NoCompatibleWheelError(
+        f"no wheel of {requirement} fits {target.describe()}",
+        hint=_wheel_hint(name, summary.latest_compatible),
+        details=tail,
+    )
+
+
+def _wheel_hint(name: str, newest: object) -> str:
+    if newest is None:
+        return (
             f"no release of {name} publishes a wheel for this target; layerforge never "
             "compiles from source: pick another package or runtime"
         )
-    return NoCompatibleWheelError(
-        f"no wheel of {requirement} fits {target.describe()}", hint=hint, details=tail
+    return (
+        f"the newest {name} with a compatible wheel is {newest}: pin {name}<={newest}, "
+        "or choose a runtime with a newer glibc (python3.12+ has 2.34)"
     )

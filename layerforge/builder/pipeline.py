@@ -1,33 +1,47 @@
-"""``build_layer``: install, post-process, zip, check, and only then put the layer in place."""
+"""``build_layer``: check, install, post-process, zip, verify, and only then put the layer in place.
+
+Everything that can be checked before work starts is checked first (the output location, the
+bytecode interpreter, the backend). Work happens in a scratch folder that is removed on every exit
+path. The zip and its manifest replace the previous pair together, or not at all.
+"""
 
 from __future__ import annotations
 
+import hashlib
 import json
-import tempfile
 import time
-from collections.abc import Callable
-from contextlib import AbstractContextManager
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass, field
+from functools import cache
+from importlib import resources
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from packaging.utils import canonicalize_name
 
 from layerforge import __version__, containers
 from layerforge.builder import postprocess
-from layerforge.builder.archive import ArchiveInfo, place_atomically, write_layer_zip
-from layerforge.builder.cache import BuildCache
+from layerforge.builder.archive import write_layer_zip
+from layerforge.builder.cache import BuildCache, CacheHit
 from layerforge.builder.cross import CrossInstaller
 from layerforge.builder.docker import DockerInstaller, platform_of
 from layerforge.builder.index import PackageIndex
 from layerforge.builder.inventory import distribution_sizes
+from layerforge.builder.placement import check_output, manifest_path_for, place_layer
+from layerforge.builder.records import normalise_records
 from layerforge.builder.result import BuildResult, DriftEntry, ResolvedDistribution, StepReport
-from layerforge.errors import BudgetExceededError, BuildError, CheckFailedError
+from layerforge.errors import BudgetExceededError, BuildError, CheckFailedError, ContainerError
 from layerforge.events import Event, EventKind, EventSink, emit_to
-from layerforge.runtimes import LIMITS, supported_tags
+from layerforge.interpreters import Interpreter, find_interpreter, require_interpreter
+from layerforge.runtimes import LIMITS, compatible_platform_tags, supported_tags
+from layerforge.scratch import scratch_dir
 from layerforge.spec import Backend, LayerSpec
 from layerforge.verify import Report, Severity, verify_layer
 
 __all__ = ["Installer", "build_layer", "manifest_path_for"]
+
+T = TypeVar("T")
 
 
 class InstallSession(Protocol):
@@ -50,73 +64,143 @@ class Installer(Protocol):
     ) -> AbstractContextManager[InstallSession]: ...
 
 
-def manifest_path_for(output: Path) -> Path:
-    """``dist/layer.zip`` -> ``dist/layer.manifest.json``."""
-    return output.with_name(f"{output.stem}.manifest.json")
+@dataclass
+class _Clock:
+    """Wall time per step, in the order the steps ran."""
+
+    sink: EventSink
+    timings: dict[str, float] = field(default_factory=dict)
+
+    @contextmanager
+    def step(self, name: str, message: str = "") -> Iterator[None]:
+        self.sink(Event(EventKind.STARTED, name, message))
+        started = time.monotonic()
+        yield
+        self.timings[name] = round(self.timings.get(name, 0.0) + time.monotonic() - started, 3)
+
+    def finish(self, name: str, message: str = "") -> None:
+        self.sink(Event(EventKind.FINISHED, name, message))
+
+    def run(self, name: str, action: Callable[[], T], describe: Callable[[T], str]) -> T:
+        with self.step(name):
+            value = action()
+        self.finish(name, describe(value))
+        return value
 
 
-def _docker_installer(spec: LayerSpec, sink: EventSink) -> DockerInstaller:
+# -- choosing the backend ------------------------------------------------------------------
+
+
+def _bytecode_interpreter(spec: LayerSpec) -> Interpreter | None:
+    if spec.python is not None:
+        return require_interpreter(spec.python, spec.runtime.python)
+    return find_interpreter(spec.runtime.python)
+
+
+def _docker_installer(spec: LayerSpec, sink: EventSink, *, pull: bool) -> DockerInstaller:
     image = spec.image or spec.runtime.image
     client = containers.connect()
-    containers.ensure_image(client, image, platform=platform_of(spec.architecture), sink=sink)
+    if pull:
+        containers.ensure_image(client, image, platform=platform_of(spec.architecture), sink=sink)
+    elif not containers.has_image(client, image):
+        raise ContainerError(f"image {image} is not present locally")
     return DockerInstaller(client, image, network=spec.network)
 
 
 def select_installer(spec: LayerSpec, sink: EventSink) -> Installer:
     """cross or docker as asked; auto takes docker when a daemon answers and has the image."""
     if spec.backend is Backend.CROSS:
-        return CrossInstaller()
+        return CrossInstaller(spec, _bytecode_interpreter(spec))
     if spec.backend is Backend.DOCKER:
-        return _docker_installer(spec, sink)
+        return _docker_installer(spec, sink, pull=True)
     try:
-        installer = _docker_installer(spec, sink)
-    except containers.ContainerError as unavailable:
+        installer = _docker_installer(spec, sink, pull=False)
+    except ContainerError as unavailable:
         note = f"backend auto: using cross (docker unavailable: {unavailable.message})"
         sink(Event(EventKind.NOTE, "backend", note))
-        return CrossInstaller()
+        return CrossInstaller(spec, _bytecode_interpreter(spec))
     sink(Event(EventKind.NOTE, "backend", f"backend auto: using docker ({installer.image})"))
     return installer
 
 
-def _cache_inputs(spec: LayerSpec, installer: Installer) -> dict[str, Any]:
+# -- the cache key ----------------------------------------------------------------------------
+
+
+@cache
+def _code_fingerprint() -> str:
+    """layerforge's own code and data: a changed rule or step is a changed build."""
+    digest = hashlib.sha256(__version__.encode())
+    root = resources.files("layerforge")
+    for folder in ("builder", "data", "verify", "inputs"):
+        for item in sorted(root.joinpath(folder).iterdir(), key=lambda p: p.name):
+            if item.name.endswith((".py", ".json")):
+                digest.update(item.name.encode() + item.read_bytes())
+    return digest.hexdigest()
+
+
+def _strip_identity(spec: LayerSpec) -> object:
+    if not spec.strip_binaries:
+        return False
+    tool = postprocess.find_strip(spec.architecture)
+    if tool is None:
+        return None
+    stat = Path(tool).resolve().stat()
+    return [tool, stat.st_size, stat.st_mtime_ns]
+
+
+def _cache_inputs(
+    spec: LayerSpec, installer: Installer, bytecode: Interpreter | None
+) -> dict[str, Any]:
     return {
-        "layerforge": __version__,
-        "requirements": list(spec.requirements),
+        "layerforge": [__version__, _code_fingerprint()],
+        "inputs": spec.inputs.cache_inputs(),
         "runtime": spec.runtime.name,
         "architecture": spec.architecture.value,
+        "platform_tags": compatible_platform_tags(spec.runtime, spec.architecture),
         "backend": installer.name,
-        "strip": spec.strip_binaries and postprocess.find_strip(spec.architecture) is not None,
+        "strip": _strip_identity(spec),
         "bytecode": spec.compile_bytecode,
-        "index_url": spec.index_url,
-        "extra_index_urls": list(spec.extra_index_urls),
+        "bytecode_interpreter": (
+            bytecode.full_version if bytecode and installer.name == "cross" else None
+        ),
         **installer.cache_inputs(spec),
     }
 
 
-def _timed(step: str, sink: EventSink, action: Callable[[], StepReport]) -> StepReport:
-    sink(Event(EventKind.STARTED, step))
-    report = action()
-    sink(Event(EventKind.FINISHED, step, report.detail))
-    return report
+# -- the steps --------------------------------------------------------------------------------
 
 
 def _postprocess(
-    spec: LayerSpec, tree: Path, session: InstallSession, sink: EventSink
+    spec: LayerSpec, tree: Path, session: InstallSession, clock: _Clock
 ) -> list[StepReport]:
-    steps = [_timed("prune", sink, lambda: postprocess.prune(tree))]
+    def detail(report: StepReport) -> str:
+        return report.detail
+
+    def timed(report: StepReport, name: str) -> StepReport:
+        return report.timed(clock.timings.get(name, 0.0))
+
+    steps = [timed(clock.run("prune", lambda: postprocess.prune(tree), detail), "prune")]
+    rewritten: frozenset[Path] = frozenset()
     if spec.strip_binaries:
-        steps.append(
-            _timed("strip", sink, lambda: postprocess.strip_binaries(tree, spec.architecture, sink))
+        stripped = clock.run(
+            "strip",
+            lambda: postprocess.strip_binaries(tree, spec.architecture, clock.sink),
+            lambda result: result.report.detail,
         )
+        steps.append(timed(stripped.report, "strip"))
+        rewritten = stripped.rewritten
+    steps.append(timed(clock.run("record", lambda: normalise_records(tree, rewritten), detail),
+                       "record"))  # fmt: skip
     if spec.compile_bytecode:
-        steps.append(_timed("bytecode", sink, lambda: session.compile_bytecode(tree)))
+        steps.append(timed(clock.run("bytecode", lambda: session.compile_bytecode(tree), detail),
+                           "bytecode"))  # fmt: skip
     return steps
 
 
 def _drift(
     spec: LayerSpec, installed: list[ResolvedDistribution], warnings: list[str]
 ) -> list[DriftEntry]:
-    index = PackageIndex(spec.index_url)
+    index = PackageIndex(spec.inputs.index_url)
     accepted = supported_tags(spec.runtime, spec.architecture)
     try:
         summaries = index.summarise_many(
@@ -144,17 +228,7 @@ def _drift(
 def _with_sizes(
     installed: list[ResolvedDistribution], sizes: dict[str, int]
 ) -> list[ResolvedDistribution]:
-    return [
-        ResolvedDistribution(
-            name=d.name,
-            version=d.version,
-            wheel=d.wheel,
-            sha256=d.sha256,
-            requested=d.requested,
-            unzipped_bytes=sizes.get(canonicalize_name(d.name), 0),
-        )
-        for d in installed
-    ]
+    return [d.with_size(sizes.get(canonicalize_name(d.name), 0)) for d in installed]
 
 
 def _check_budget(spec: LayerSpec, unzipped: int) -> None:
@@ -168,33 +242,57 @@ def _check_budget(spec: LayerSpec, unzipped: int) -> None:
 
 def _verify(spec: LayerSpec, layer: Path, sink: EventSink) -> Report:
     """The verify-abi rules on what was built; errors fail the build before it is placed."""
-    sink(Event(EventKind.STARTED, "verify"))
     report = verify_layer([layer], spec.runtime, spec.architecture, on_event=sink)
-    sink(Event(EventKind.FINISHED, "verify", report.summary))
     if not report.passed:
         errors = [f for f in report.findings if f.severity is Severity.ERROR]
         lines = [f"{f.rule.value}: {f.file}: {f.message} {f.required}" for f in errors[:10]]
         raise CheckFailedError(
-            f"the built layer would not load on {spec.runtime.name}/{spec.architecture.value}: "
-            f"{len(errors)} verification errors",
+            f"the built layer would not load on {spec.target}: {len(errors)} verification errors",
             hint="the last good layer was kept; see layerforge verify-abi for every finding",
             details="\n".join(lines),
         )
     return report
 
 
-def _result(
-    *,
-    spec: LayerSpec,
-    installer: Installer,
-    archive: ArchiveInfo,
-    packages: list[ResolvedDistribution],
-    steps: list[StepReport],
-    drift: list[DriftEntry],
-    warnings: list[str],
-    report: Report,
-) -> BuildResult:
-    return BuildResult(
+def _verification(report: Report) -> dict[str, Any]:
+    return {
+        "passed": report.passed,
+        "errors": report.count(Severity.ERROR),
+        "warnings": report.count(Severity.WARNING),
+        "summary": report.summary,
+    }
+
+
+@dataclass
+class _Fresh:
+    layer: Path
+    result: BuildResult
+
+
+def _build_fresh(
+    spec: LayerSpec, installer: Installer, work: Path, clock: _Clock
+) -> _Fresh:
+    tree = work / "python"
+    tree.mkdir()
+    with installer.session(spec, work, clock.sink) as session:
+        installed = clock.run(
+            "resolve", lambda: session.install(tree), lambda found: f"{len(found)} distributions"
+        )
+        steps = _postprocess(spec, tree, session, clock)
+    warnings: list[str] = []
+    drift = clock.run(
+        "drift", lambda: _drift(spec, installed, warnings),
+        lambda found: f"{len(found)} held back by the platform",
+    )  # fmt: skip
+    packages = _with_sizes(installed, distribution_sizes(tree))
+    archive = clock.run(
+        "zip", lambda: write_layer_zip(tree, work / "layer.zip", sink=clock.sink),
+        lambda made: made.sha256,
+    )  # fmt: skip
+    _check_budget(spec, archive.unzipped_bytes)
+    report = clock.run("verify", lambda: _verify(spec, archive.path, clock.sink),
+                       lambda made: made.summary)  # fmt: skip
+    result = BuildResult(
         output=str(spec.output),
         manifest=str(manifest_path_for(spec.output)),
         sha256=archive.sha256,
@@ -213,54 +311,30 @@ def _result(
         unzipped_budget=LIMITS.unzipped_bytes,
         direct_upload_limit=LIMITS.direct_upload_zip_bytes,
         warnings=warnings + [s.detail for s in steps if not s.applied],
-        verification={
-            "passed": report.passed,
-            "errors": report.count(Severity.ERROR),
-            "warnings": report.count(Severity.WARNING),
-            "summary": report.summary,
-        },
+        notes=list(spec.inputs.notes),
+        verification=_verification(report),
     )
+    return _Fresh(archive.path, result)
 
 
-def _place(layer: Path, result: BuildResult, spec: LayerSpec) -> None:
-    """Put the zip, then its manifest, in place; each replaces its predecessor atomically."""
-    place_atomically(layer, spec.output)
-    with tempfile.TemporaryDirectory(prefix="layerforge-manifest-") as scratch:
-        manifest = Path(scratch) / "manifest.json"
-        manifest.write_text(json.dumps(result.to_dict(), indent=2, sort_keys=True) + "\n")
-        place_atomically(manifest, manifest_path_for(spec.output))
+def _manifest_text(result: BuildResult) -> str:
+    return json.dumps(result.to_dict(), indent=2, sort_keys=True) + "\n"
 
 
-def _build_fresh(
-    spec: LayerSpec, installer: Installer, work: Path, sink: EventSink
-) -> tuple[Path, BuildResult]:
-    tree = work / "python"
-    tree.mkdir()
-    with installer.session(spec, work, sink) as session:
-        sink(Event(EventKind.STARTED, "resolve", f"{len(spec.requirements)} requirements"))
-        installed = session.install(tree)
-        sink(Event(EventKind.FINISHED, "resolve", f"{len(installed)} distributions"))
-        steps = _postprocess(spec, tree, session, sink)
-    warnings: list[str] = []
-    sink(Event(EventKind.STARTED, "drift"))
-    drift = _drift(spec, installed, warnings)
-    sink(Event(EventKind.FINISHED, "drift", f"{len(drift)} held back by the platform"))
-    packages = _with_sizes(installed, distribution_sizes(tree))
-    sink(Event(EventKind.STARTED, "zip"))
-    archive = write_layer_zip(tree, work / "layer.zip", sink=sink)
-    sink(Event(EventKind.FINISHED, "zip", archive.sha256))
-    report = _verify(spec, archive.path, sink)
-    result = _result(
-        spec=spec,
-        installer=installer,
-        archive=archive,
-        packages=packages,
-        steps=steps,
-        drift=drift,
-        warnings=warnings,
-        report=report,
-    )
-    return archive.path, result
+def _deliver(spec: LayerSpec, hit: CacheHit, clock: _Clock, cache: BuildCache) -> BuildResult | None:
+    """Place a cached build; None (and the entry dropped) if its bytes are not the recorded."""
+    clock.sink(Event(EventKind.NOTE, "cache", f"inputs unchanged: reusing build {hit.key[:12]}"))
+    _check_budget(spec, hit.result.unzipped_bytes)
+    result = hit.result.relocated(str(spec.output), str(manifest_path_for(spec.output)),
+                                  cached=True)  # fmt: skip
+    try:
+        with clock.step("place"):
+            place_layer(hit.layer, hit.result.sha256, _manifest_text(result), spec.output)
+    except CheckFailedError as damaged:
+        cache.discard(hit.key, damaged.message)
+        return None
+    clock.finish("place", str(spec.output))
+    return result
 
 
 def build_layer(
@@ -268,29 +342,23 @@ def build_layer(
 ) -> BuildResult:
     """Build the layer ``spec`` describes; the output is replaced only if everything succeeds."""
     started = time.monotonic()
-    sink = emit_to(on_event)
+    clock = _Clock(emit_to(on_event))
     cache = cache if cache is not None else BuildCache()
-    installer = select_installer(spec, sink)
-    key = BuildCache.key(_cache_inputs(spec, installer))
+    check_output(spec.output)
+    installer = select_installer(spec, clock.sink)
+    bytecode = getattr(installer, "bytecode", None)
+    key = BuildCache.key(_cache_inputs(spec, installer, bytecode))
     hit = cache.lookup(key) if spec.use_cache else None
-    if hit is not None:
-        layer, cached = hit
-        sink(Event(EventKind.NOTE, "cache", f"inputs unchanged: reusing build {key[:12]}"))
-        _check_budget(spec, cached.unzipped_bytes)
-        result = cached.relocated(
-            str(spec.output),
-            str(manifest_path_for(spec.output)),
-            cached=True,
-            seconds=time.monotonic() - started,
-        )
-        _place(layer, result, spec)
-        return result
-    with tempfile.TemporaryDirectory(prefix="layerforge-build-") as scratch:
-        layer, result = _build_fresh(spec, installer, Path(scratch), sink)
-        _check_budget(spec, result.unzipped_bytes)
-        result = result.relocated(
-            result.output, result.manifest, cached=False, seconds=time.monotonic() - started
-        )
-        cache.store(key, layer, result)
-        _place(layer, result, spec)
-    return result
+    delivered = _deliver(spec, hit, clock, cache) if hit is not None else None
+    if delivered is not None:
+        return delivered.finished(time.monotonic() - started, clock.timings, cache.warnings)
+    with scratch_dir("layerforge-build-") as work:
+        fresh = _build_fresh(spec, installer, work, clock)
+        with clock.step("cache"):
+            cache.store(key, fresh.layer, fresh.result)
+        clock.finish("cache")
+        result = fresh.result.finished(time.monotonic() - started, clock.timings, cache.warnings)
+        with clock.step("place"):
+            place_layer(fresh.layer, result.sha256, _manifest_text(result), spec.output)
+        clock.finish("place", str(spec.output))
+    return result.finished(time.monotonic() - started, clock.timings, [])

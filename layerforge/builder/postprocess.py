@@ -2,25 +2,34 @@
 
 from __future__ import annotations
 
+import json
 import os
 import platform
 import shutil
-import subprocess
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import cache
+from importlib import resources
 from pathlib import Path
 
 from layerforge.builder.result import StepReport
 from layerforge.builder.tree import iter_files, tree_bytes
 from layerforge.events import Event, EventKind, EventSink
-from layerforge.interpreters import find_interpreter
-from layerforge.processes import run_streaming
+from layerforge.interpreters import Interpreter
+from layerforge.processes import run, run_streaming
 from layerforge.runtimes import Architecture, Runtime
 
 __all__ = [
+    "BYTECODE_ENVIRONMENT",
     "LAMBDA_LAYER_ROOT",
     "PrunePolicy",
+    "StripResult",
+    "bytecode_report",
     "compile_bytecode",
+    "compileall_arguments",
+    "find_strip",
+    "no_bytecode_report",
     "prune",
     "strip_binaries",
 ]
@@ -32,23 +41,22 @@ _ELF_MAGIC = b"\x7fELF"
 
 @dataclass(frozen=True)
 class PrunePolicy:
-    """What no import needs. ``*.dist-info`` is never touched (importlib.metadata reads it)."""
+    """What no import needs (``data/prune-policy.json``, each entry with its reason)."""
 
-    folders: frozenset[str] = frozenset({"__pycache__", "tests", "test"})
-    top_level_folders: frozenset[str] = frozenset({"bin"})
-    suffixes: tuple[str, ...] = (
-        ".pyc",
-        ".pyo",
-        ".pyx",
-        ".pxd",
-        ".pxi",
-        ".c",
-        ".cpp",
-        ".h",
-        ".hpp",
-        ".pyi",
-        ".a",
-    )
+    folders: frozenset[str]
+    top_level_folders: frozenset[str]
+    suffixes: tuple[str, ...]
+
+    @classmethod
+    @cache
+    def default(cls) -> PrunePolicy:
+        text = resources.files("layerforge.data").joinpath("prune-policy.json").read_text("utf-8")
+        data = json.loads(text)
+        return cls(
+            folders=frozenset(data["folders"]),
+            top_level_folders=frozenset(data["top_level_folders"]),
+            suffixes=tuple(data["suffixes"]),
+        )
 
 
 def _prunable(root: Path, policy: PrunePolicy) -> Iterator[Path]:
@@ -65,8 +73,9 @@ def _prunable(root: Path, policy: PrunePolicy) -> Iterator[Path]:
         yield from (here / f for f in files if f.endswith(policy.suffixes))
 
 
-def prune(root: Path, policy: PrunePolicy = PrunePolicy()) -> StepReport:
-    """Delete bytecode caches, test suites, sources/headers and scripts that no import needs."""
+def prune(root: Path, policy: PrunePolicy | None = None) -> StepReport:
+    """Delete bytecode caches, test suites, sources/headers, Windows launchers and scripts."""
+    policy = policy or PrunePolicy.default()
     before = tree_bytes(root)
     removed = 0
     for path in list(_prunable(root, policy)):
@@ -76,7 +85,7 @@ def prune(root: Path, policy: PrunePolicy = PrunePolicy()) -> StepReport:
         else:
             removed += 1
             path.unlink()
-    detail = "__pycache__, tests/, sources and headers, bin/"
+    detail = "__pycache__, tests/, sources and headers, .exe launchers, bin/"
     return StepReport("prune", before - tree_bytes(root), removed, detail)
 
 
@@ -95,28 +104,37 @@ def find_strip(arch: Architecture) -> str | None:
     return None
 
 
-def strip_binaries(root: Path, arch: Architecture, sink: EventSink) -> StepReport:
-    """``strip --strip-unneeded`` every ELF file (found by magic bytes, not by name)."""
+@dataclass(frozen=True)
+class StripResult:
+    report: StepReport
+    rewritten: frozenset[Path]
+
+
+def strip_binaries(root: Path, arch: Architecture, sink: EventSink) -> StripResult:
+    """``strip --strip-unneeded`` every ELF file (found by magic bytes), several at a time."""
     tool = find_strip(arch)
     if tool is None:
-        return StepReport(
-            "strip", 0, 0, f"skipped: no strip for {arch.platform} on this host", applied=False
-        )
+        report = StepReport("strip", 0, 0, f"skipped: no strip for {arch.platform} on this host",
+                            applied=False)  # fmt: skip
+        return StripResult(report, frozenset())
     elf_files = [p for p in iter_files(root) if _is_elf(p)]
     before = sum(p.stat().st_size for p in elf_files)
+
+    def strip(path: Path) -> bool:
+        return run([tool, "--strip-unneeded", str(path)], timeout=300).returncode == 0
+
     failed: list[str] = []
-    for number, path in enumerate(elf_files, start=1):
-        sink(Event(EventKind.PROGRESS, "strip", path.name, number, len(elf_files)))
-        done = subprocess.run(
-            [tool, "--strip-unneeded", str(path)], capture_output=True, check=False
-        )
-        if done.returncode != 0:
-            failed.append(path.relative_to(root).as_posix())
+    with ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
+        for number, (path, ok) in enumerate(zip(elf_files, pool.map(strip, elf_files)), 1):
+            sink(Event(EventKind.PROGRESS, "strip", path.name, number, len(elf_files)))
+            if not ok:
+                failed.append(path.relative_to(root).as_posix())
     after = sum(p.stat().st_size for p in elf_files)
     detail = f"{len(elf_files)} ELF files"
     if failed:
         detail += f"; left as they were: {', '.join(failed)}"
-    return StepReport("strip", before - after, len(elf_files) - len(failed), detail)
+    report = StepReport("strip", before - after, len(elf_files) - len(failed), detail)
+    return StripResult(report, frozenset(elf_files))
 
 
 def compileall_arguments(tree: str) -> list[str]:
@@ -159,14 +177,15 @@ def no_bytecode_report(runtime: Runtime) -> StepReport:
 
 
 def compile_bytecode(
-    root: Path, runtime: Runtime, sink: EventSink, python: Path | None = None
+    root: Path, runtime: Runtime, sink: EventSink, interpreter: Interpreter | None
 ) -> StepReport:
     """Compile the tree's bytecode with a host interpreter of the target Python version."""
-    interpreter = find_interpreter(runtime.python, python)
     if interpreter is None:
         return no_bytecode_report(runtime)
     before = tree_bytes(root)
-    command = [str(interpreter), *compileall_arguments(str(root))]
+    command = [str(interpreter.path), *compileall_arguments(str(root))]
     env = {**os.environ, **BYTECODE_ENVIRONMENT}
-    done = run_streaming(command, step="bytecode", sink=sink, env=env)
-    return bytecode_report(root, before, done.output, str(interpreter))
+    done = run_streaming(
+        command, env=env, on_line=lambda line: sink(Event(EventKind.PROGRESS, "bytecode", line))
+    )
+    return bytecode_report(root, before, done.output, interpreter.describe())

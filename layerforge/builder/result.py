@@ -19,6 +19,9 @@ class ResolvedDistribution:
     requested: bool
     unzipped_bytes: int = 0
 
+    def with_size(self, unzipped_bytes: int) -> ResolvedDistribution:
+        return replace(self, unzipped_bytes=unzipped_bytes)
+
 
 @dataclass(frozen=True)
 class StepReport:
@@ -29,6 +32,10 @@ class StepReport:
     files_changed: int
     detail: str = ""
     applied: bool = True
+    seconds: float = 0.0
+
+    def timed(self, seconds: float) -> StepReport:
+        return replace(self, seconds=round(seconds, 3))
 
 
 @dataclass(frozen=True)
@@ -71,9 +78,11 @@ class BuildResult:
     unzipped_budget: int
     direct_upload_limit: int
     warnings: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
     verification: dict[str, Any] = field(default_factory=dict)
     cached: bool = False
     duration_seconds: float = 0.0
+    timings: dict[str, float] = field(default_factory=dict)
 
     @property
     def budget_fraction(self) -> float:
@@ -98,7 +107,17 @@ class BuildResult:
         values["drift"] = [DriftEntry(**d) for d in data["drift"]]
         return cls(**values)
 
-    def relocated(self, output: str, manifest: str, *, cached: bool, seconds: float) -> BuildResult:
+    def relocated(self, output: str, manifest: str, *, cached: bool) -> BuildResult:
+        return replace(self, output=output, manifest=manifest, cached=cached)
+
+    def finished(
+        self, seconds: float, timings: dict[str, float], warnings: list[str]
+    ) -> BuildResult:
+        """With the wall time of the whole build and of each step, and late warnings."""
+        added = [w for w in warnings if w not in self.warnings]
         return replace(
-            self, output=output, manifest=manifest, cached=cached, duration_seconds=seconds
+            self,
+            duration_seconds=round(seconds, 3),
+            timings=dict(timings),
+            warnings=[*self.warnings, *added],
         )

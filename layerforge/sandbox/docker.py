@@ -1,107 +1,65 @@
 """A Lambda-like container: the runtime image, the layer read-only at /opt, read-only root,
 a tmpfs /tmp of the ephemeral size, the memory limit, Lambda's variables, an unprivileged user.
 
-Unlike the AWS runtime interface emulator, it enforces the read-only filesystem.
+Unlike the AWS runtime interface emulator, it enforces the read-only filesystem. An image must be
+of the layer's architecture; a foreign one runs only under a registered emulator.
 """
 
 from __future__ import annotations
 
-import json
-import tempfile
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from layerforge import containers
 from layerforge.builder.docker import platform_of
-from layerforge.containers import Completed, Container, Mount
+from layerforge.containers import Container, Mount
+from layerforge.errors import SandboxError
 from layerforge.events import EventSink
-from layerforge.sandbox.environment import (
-    RUNNER,
-    RUNNER_DIR,
-    TASK_ROOT,
-    SandboxSpec,
-    lambda_environment,
-    prepare_tree,
-)
+from layerforge.processes import Completed
+from layerforge.runtimes import Architecture
+from layerforge.sandbox.emulation import is_emulated, require_emulation
+from layerforge.sandbox.environment import RUNNER_DIR, TASK_ROOT, SandboxSpec, lambda_environment, prepare_tree
+from layerforge.sandbox.sandbox import Sandbox
+from layerforge.scratch import scratch_dir
 
-__all__ = ["Call", "Invocation", "ModuleImport", "Sandbox", "docker_sandbox"]
+__all__ = ["LAMBDA_USER", "docker_sandbox", "require_image_architecture"]
 
 #: Lambda's user (sbx_user1051); not in the image's passwd, so HOME is "/" (read-only).
 LAMBDA_USER = "993:990"
-
-_IMPORT_PROBE = """
-import json, sys, time, traceback
-name = sys.argv[1]
-started = time.perf_counter()
-try:
-    __import__(name)
-except BaseException as exc:
-    lines = traceback.format_exc().strip().splitlines()
-    print(json.dumps({"ok": False, "seconds": time.perf_counter() - started,
-                      "error": f"{type(exc).__name__}: {exc}", "traceback": lines[-6:]}))
-else:
-    print(json.dumps({"ok": True, "seconds": time.perf_counter() - started}))
-"""
+_DOCKER_ARCH = {Architecture.X86_64: "amd64", Architecture.ARM64: "arm64"}
 
 
-@dataclass(frozen=True)
-class ModuleImport:
-    module: str
-    ok: bool
-    seconds: float
-    error: str = ""
-    traceback: tuple[str, ...] = ()
+def require_image_architecture(client: Any, image: str, arch: Architecture) -> None:
+    """The image must be built for the layer's architecture (Docker would otherwise run it,
+    under emulation or not at all, and the layer would be judged by the wrong machine)."""
+    import docker.errors
+
+    try:
+        found = str(client.images.get(image).attrs.get("Architecture", ""))
+    except docker.errors.DockerException as exc:
+        raise SandboxError(f"cannot inspect image {image}: {exc}") from None
+    wanted = _DOCKER_ARCH[arch]
+    if found and found != wanted:
+        raise SandboxError(
+            f"image {image} is for {found}, but the layer is for {arch.value}",
+            hint=f"give an {wanted} image with --image (for example one built with "
+            f"--platform linux/{wanted})",
+        )
 
 
-@dataclass(frozen=True)
-class Invocation:
-    """One handler run: the result (last stdout line, JSON) and every log line."""
+def _runner(container: Container) -> Callable[..., Completed]:
+    def call(
+        command: Sequence[str],
+        *,
+        timeout: float | None = None,
+        on_line: Callable[[str], None] | None = None,
+    ) -> Completed:
+        # the harness and the runner bound their own time inside the container
+        return container.call(command, on_line=on_line)
 
-    returncode: int
-    result: Any
-    logs: list[str]
-
-    @property
-    def succeeded(self) -> bool:
-        return self.returncode == 0
-
-
-Call = Callable[[Sequence[str]], Completed]
-
-
-class Sandbox:
-    """Commands in a running sandbox (a container, or bwrap): import a module, invoke a handler."""
-
-    def __init__(
-        self, call: Call, python: Sequence[str], spec: SandboxSpec, *, engine: str
-    ) -> None:
-        self.call, self.python, self.spec, self.engine = call, list(python), spec, engine
-
-    def import_module(self, name: str) -> ModuleImport:
-        """Import ``name`` in a fresh interpreter, as a cold start would."""
-        done = self.call([*self.python, "-c", _IMPORT_PROBE, name])
-        try:
-            report = json.loads(done.stdout.strip().splitlines()[-1])
-        except (IndexError, ValueError):
-            return ModuleImport(name, False, 0.0, f"interpreter died (exit {done.returncode})",
-                                tuple(done.tail(6).splitlines()))  # fmt: skip
-        return ModuleImport(
-            name, bool(report["ok"]), float(report["seconds"]), report.get("error", ""),
-            tuple(report.get("traceback", ())),
-        )  # fmt: skip
-
-    def invoke(self, handler: str, event: Mapping[str, Any]) -> Invocation:
-        done = self.call([*self.python, RUNNER, handler, json.dumps(event)])
-        lines = done.stdout.strip().splitlines()
-        try:
-            result = json.loads(lines[-1]) if lines else None
-        except ValueError:
-            result = None
-        logs = done.stderr.splitlines() + lines[:-1]
-        return Invocation(done.returncode, result, logs)
+    return call
 
 
 @contextmanager
@@ -112,8 +70,10 @@ def docker_sandbox(
     image = spec.image or spec.runtime.image
     platform = platform_of(spec.architecture)
     containers.ensure_image(client, image, platform=platform, sink=sink)
-    with tempfile.TemporaryDirectory(prefix="layerforge-sandbox-") as scratch:
-        opt, runner, task = prepare_tree(Path(scratch), layer, code)
+    require_image_architecture(client, image, spec.architecture)
+    require_emulation(spec.architecture)
+    with scratch_dir("layerforge-sandbox-") as scratch:
+        opt, runner, task = prepare_tree(scratch, layer, code)
         mounts = [Mount(opt, "/opt"), Mount(runner, RUNNER_DIR), Mount(task, TASK_ROOT)]
         container = Container(
             client,
@@ -130,4 +90,8 @@ def docker_sandbox(
         )
         with container:
             python = containers.find_python(container, spec.runtime.python_version)
-            yield Sandbox(container.call, [python], spec, engine=f"docker ({image})")
+            emulated = is_emulated(spec.architecture)
+            engine = f"docker ({image}{', emulated' if emulated else ''})"
+            sandbox = Sandbox(_runner(container), [python], spec, engine=engine, emulated=emulated)
+            sandbox.check_started()
+            yield sandbox

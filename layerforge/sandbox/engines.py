@@ -8,38 +8,50 @@ from pathlib import Path
 
 from layerforge import containers
 from layerforge.builder.docker import platform_of
-from layerforge.errors import UsageError
+from layerforge.errors import ContainerError, SandboxError, UsageError
 from layerforge.events import Event, EventKind, EventSink
 from layerforge.sandbox.bwrap import bwrap_sandbox
-from layerforge.sandbox.docker import Sandbox, docker_sandbox
+from layerforge.sandbox.docker import docker_sandbox
 from layerforge.sandbox.environment import SandboxSpec
+from layerforge.sandbox.sandbox import Sandbox
 
 __all__ = ["ENGINES", "open_sandbox"]
 
 ENGINES = ("auto", "docker", "bwrap")
 
 
+def _docker_client(spec: SandboxSpec, engine: str, sink: EventSink) -> object | None:
+    image = spec.image or spec.runtime.image
+    try:
+        client = containers.connect()
+        if engine == "docker":
+            containers.ensure_image(client, image, platform=platform_of(spec.architecture),
+                                    sink=sink)  # fmt: skip
+        elif not containers.has_image(client, image):
+            raise ContainerError(f"image {image} is not present locally")
+    except ContainerError as unavailable:
+        if engine == "docker":
+            raise SandboxError(f"the sandbox could not start: {unavailable.message}",
+                               hint=unavailable.hint, details=unavailable.details) from None  # fmt: skip
+        note = f"sandbox auto: using bwrap (docker unavailable: {unavailable.message})"
+        sink(Event(EventKind.NOTE, "sandbox", note))
+        return None
+    return client
+
+
 @contextmanager
 def open_sandbox(
-    layer: Path, spec: SandboxSpec, *, code: Path | None = None, engine: str = "auto",
+    layer: Path,
+    spec: SandboxSpec,
+    *,
+    code: Path | None = None,
+    engine: str = "auto",
     sink: EventSink,
-) -> Iterator[Sandbox]:  # fmt: skip
+) -> Iterator[Sandbox]:
     """``docker``, ``bwrap``, or ``auto``: Docker when a daemon answers and has the image."""
     if engine not in ENGINES:
         raise UsageError(f"unknown sandbox {engine!r}", hint="choose auto, docker or bwrap")
-    client = None
-    if engine in ("auto", "docker"):
-        image = spec.image or spec.runtime.image
-        try:
-            client = containers.connect()
-            containers.ensure_image(client, image, platform=platform_of(spec.architecture),
-                                    sink=sink)  # fmt: skip
-        except containers.ContainerError as unavailable:
-            if engine == "docker":
-                raise
-            note = f"sandbox auto: using bwrap (docker unavailable: {unavailable.message})"
-            sink(Event(EventKind.NOTE, "sandbox", note))
-            client = None
+    client = _docker_client(spec, engine, sink) if engine in ("auto", "docker") else None
     if client is None:
         with bwrap_sandbox(layer, spec, code=code) as sandbox:
             yield sandbox

@@ -1,4 +1,5 @@
-"""What a Lambda execution environment looks like from inside: variables, paths, limits."""
+"""What a Lambda execution environment looks like from inside: variables, paths, limits; and the
+layer extracted as Lambda extracts it (refusing anything unsafe, bounded in size)."""
 
 from __future__ import annotations
 
@@ -7,19 +8,31 @@ import shutil
 import stat
 import time
 import zipfile
+import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
-from layerforge.errors import CheckFailedError
-from layerforge.runtimes import Architecture, Runtime
+from layerforge.errors import CheckFailedError, UsageError
+from layerforge.runtimes import LIMITS, Architecture, Runtime
 
-__all__ = ["SandboxSpec", "extract_layer", "lambda_environment", "prepare_tree", "runner_source"]
+__all__ = [
+    "RUNNER",
+    "RUNNER_DIR",
+    "TASK_ROOT",
+    "SandboxSpec",
+    "extract_layer",
+    "lambda_environment",
+    "open_layer_zip",
+    "prepare_tree",
+    "support_source",
+]
 
 TASK_ROOT = "/var/task"
 RUNNER_DIR = "/var/layerforge"
 RUNNER = f"{RUNNER_DIR}/lambda_runner.py"
+HARNESS = f"{RUNNER_DIR}/harness.py"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -29,10 +42,12 @@ class SandboxSpec:
     runtime: Runtime
     architecture: Architecture
     image: str | None = None
+    rootfs: Path | None = None
     function_name: str = "layerforge-local"
     memory_mb: int = 1024
     ephemeral_mb: int = 512
     timeout_s: int = 300
+    import_timeout_s: float = 60.0
     network: str = "none"
     environment: Mapping[str, str] = field(default_factory=dict)
 
@@ -61,8 +76,9 @@ def lambda_environment(spec: SandboxSpec) -> dict[str, str]:
     }
 
 
-def runner_source() -> str:
-    return resources.files("layerforge.sandbox").joinpath("lambda_runner.py").read_text("utf-8")
+def support_source(name: str) -> str:
+    """A standalone script of this package (the runner, the import harness)."""
+    return resources.files("layerforge.sandbox").joinpath(name).read_text("utf-8")
 
 
 def _member_mode(info: zipfile.ZipInfo) -> int:
@@ -70,24 +86,54 @@ def _member_mode(info: zipfile.ZipInfo) -> int:
     return 0o755 if mode & stat.S_IXUSR else 0o644
 
 
+def open_layer_zip(layer: Path) -> zipfile.ZipFile:
+    """The layer as a zip, or a clear error: it must be a regular file and a readable zip."""
+    try:
+        info = layer.stat()
+    except OSError as exc:
+        raise UsageError(f"cannot read layer {layer}: {exc.strerror}", hint="check the path") from None
+    if not stat.S_ISREG(info.st_mode):
+        raise UsageError(f"layer {layer} is not a regular file", hint="give a layer zip")
+    try:
+        return zipfile.ZipFile(layer)
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError) as exc:
+        raise UsageError(f"{layer} is not a readable zip: {exc}",
+                         hint="give a layer zip (layerforge build writes one)") from None  # fmt: skip
+
+
+def _check_members(layer: Path, archive: zipfile.ZipFile, root: Path) -> None:
+    total = sum(info.file_size for info in archive.infolist())
+    if total > LIMITS.unzipped_bytes:
+        raise CheckFailedError(
+            f"{layer} unzips to {total:,} bytes, over Lambda's {LIMITS.unzipped_bytes:,}",
+            hint="Lambda would refuse it; build a smaller layer",
+        )
+    for info in archive.infolist():
+        target = (root / info.filename).resolve()
+        if root not in target.parents and target != root:
+            raise CheckFailedError(f"{layer}: member {info.filename!r} would land outside /opt",
+                                   hint="run layerforge verify-abi on the layer")  # fmt: skip
+
+
 def extract_layer(layer: Path, destination: Path) -> None:
-    """Extract ``layer`` as Lambda does into /opt; unsafe members are refused, not skipped."""
+    """Extract ``layer`` as Lambda does into /opt; unsafe or corrupt members are errors."""
     destination.mkdir(parents=True, exist_ok=True)
     root = destination.resolve()
-    with zipfile.ZipFile(layer) as archive:
+    with open_layer_zip(layer) as archive:
+        _check_members(layer, archive, root)
         for info in archive.infolist():
             target = (destination / info.filename).resolve()
-            if root not in target.parents and target != root:
-                raise CheckFailedError(
-                    f"{layer}: member {info.filename!r} would land outside /opt",
-                    hint="run layerforge verify-abi on the layer",
-                )
             if info.is_dir():
                 target.mkdir(parents=True, exist_ok=True)
                 continue
             target.parent.mkdir(parents=True, exist_ok=True)
-            with archive.open(info) as source, target.open("wb") as sink:
-                shutil.copyfileobj(source, sink)
+            try:
+                with archive.open(info) as source, target.open("wb") as sink:
+                    shutil.copyfileobj(source, sink)
+            except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError) as exc:
+                raise CheckFailedError(f"{layer}: member {info.filename!r} is corrupt ({exc})",
+                                       hint="Lambda could not extract it either: rebuild the "
+                                       "layer")  # fmt: skip
             target.chmod(_member_mode(info))
             stamp = time.mktime((*info.date_time, 0, 0, -1))  # unzip keeps the zip's times
             os.utime(target, (stamp, stamp))
@@ -101,7 +147,9 @@ def prepare_tree(root: Path, layer: Path, code: Path | None) -> tuple[Path, Path
     extract_layer(layer, root / "opt")
     runner = root / "runner"
     runner.mkdir(mode=0o755)
-    (runner / "lambda_runner.py").write_text(runner_source(), "utf-8")
+    for name in ("lambda_runner.py", "harness.py"):
+        (runner / name).write_text(support_source(name), "utf-8")
+        (runner / name).chmod(0o644)
     task = code if code is not None else root / "task"
     task.mkdir(mode=0o755, exist_ok=True)
     return root / "opt", runner, task

@@ -10,9 +10,11 @@ packages (/var/runtime, where boto3 lives).
 
 from __future__ import annotations
 
+import faulthandler
 import importlib
 import json
 import os
+import signal
 import sys
 import time
 import traceback
@@ -39,6 +41,23 @@ class LambdaContext:
         return max(0, int((self._deadline - time.monotonic()) * 1000))
 
 
+class TaskTimedOutError(Exception):
+    """The handler ran past the function's timeout (Lambda says "Task timed out")."""
+
+
+def _arm_timeout(timeout: float) -> None:
+    """Like Lambda: the handler is stopped at the timeout. A Python-level alarm raises in the
+    handler; if it is stuck where Python cannot interrupt it, a watchdog thread that needs no
+    GIL ends the process a little later."""
+
+    def expire(_signum: int, _frame: object) -> None:
+        raise TaskTimedOutError(f"Task timed out after {timeout:.2f} seconds")
+
+    signal.signal(signal.SIGALRM, expire)
+    signal.setitimer(signal.ITIMER_REAL, timeout)
+    faulthandler.dump_traceback_later(timeout + 5, exit=True)
+
+
 def main() -> int:
     handler = sys.argv[1] if len(sys.argv) > 1 else os.environ.get("_HANDLER", "")
     event = json.loads(sys.argv[2]) if len(sys.argv) > 2 else {}
@@ -51,6 +70,7 @@ def main() -> int:
     context = LambdaContext(request_id, time.monotonic() + timeout)
     sys.stderr.write(f"START RequestId: {request_id} Version: $LATEST\n")
     started = time.monotonic()
+    _arm_timeout(timeout)
     try:
         module_name, function_name = handler.rsplit(".", 1)
         function = getattr(importlib.import_module(module_name), function_name)
@@ -65,6 +85,8 @@ def main() -> int:
             "stackTrace": traceback.format_exc().splitlines(),
         }
         code = 1
+    signal.setitimer(signal.ITIMER_REAL, 0)
+    faulthandler.cancel_dump_traceback_later()
     elapsed = (time.monotonic() - started) * 1000
     sys.stderr.write(f"END RequestId: {request_id}\n")
     sys.stderr.write(

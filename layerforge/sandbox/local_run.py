@@ -1,27 +1,24 @@
-"""invoke-local: the real payload in the sandbox, S3 from an embedded moto server on loopback
-(or ``endpoint_url``), then the same three proof checks as publish-and-invoke."""
+"""invoke-local: a function (the bundled payload or a project's own) in the sandbox, S3 from an
+embedded moto server on loopback (or ``endpoint_url``), then the proof spec's three checks."""
 
 from __future__ import annotations
 
 import logging
-import tempfile
 from collections.abc import Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager, nullcontext
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-import boto3
-import botocore.exceptions
-
-from layerforge.aws.proof import Outcome, ProofReport, check_all
 from layerforge.errors import LayerforgeError, UsageError
 from layerforge.events import Event, EventKind, EventSink
-from layerforge.functions import HANDLER, stage_function
+from layerforge.functions import FunctionSource
+from layerforge.proof import Outcome, ProofReport, ProofSpec, Templates, check_all
 from layerforge.sandbox.engines import open_sandbox
 from layerforge.sandbox.environment import SandboxSpec
+from layerforge.scratch import scratch_dir
 
-__all__ = ["embedded_s3", "invoke_local"]
+__all__ = ["LocalRun", "embedded_s3", "invoke_local", "local_s3"]
 
 LOCAL_CREDENTIALS = {
     "AWS_ACCESS_KEY_ID": "layerforge-local",
@@ -49,7 +46,9 @@ def embedded_s3() -> Iterator[str]:
         server.stop()
 
 
-def _s3(endpoint: str, region: str) -> Any:
+def local_s3(endpoint: str, region: str) -> Any:
+    import boto3
+
     return boto3.client(
         "s3",
         endpoint_url=endpoint,
@@ -59,61 +58,82 @@ def _s3(endpoint: str, region: str) -> Any:
     )
 
 
-def _ensure_bucket(s3: Any, bucket: str) -> None:
+def _ensure_bucket(s3: Any, bucket: str, url: str) -> None:
+    import botocore.exceptions
+
     try:
-        s3.head_bucket(Bucket=bucket)
-    except botocore.exceptions.ClientError:
-        s3.create_bucket(Bucket=bucket)
+        try:
+            s3.head_bucket(Bucket=bucket)
+        except botocore.exceptions.ClientError:
+            s3.create_bucket(Bucket=bucket)
+    except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as exc:
+        raise LayerforgeError(f"cannot use bucket {bucket} at {url}: {exc}",
+                              hint="check --endpoint-url and --bucket") from None  # fmt: skip
 
 
-def invoke_local(
-    layer: Path,
-    event: Mapping[str, Any],
-    spec: SandboxSpec,
-    *,
-    endpoint_url: str | None = None,
-    bucket: str = "layerforge-local",
-    prefix: str = "automated-analysis",
-    region: str = "us-east-1",
-    engine: str = "auto",
-    sink: EventSink,
-) -> ProofReport:
-    """Run the payload handler with ``layer`` in the sandbox and prove what it did."""
+@dataclass(frozen=True, kw_only=True)
+class LocalRun:
+    """What invoke-local runs, where, and how it is judged."""
+
+    layer: Path
+    function: FunctionSource
+    proof: ProofSpec
+    event: Mapping[str, Any]
+    bucket: str = "layerforge-local"
+    prefix: str = "automated-analysis"
+    region: str = "us-east-1"
+    endpoint_url: str | None = None
+    engine: str = "auto"
+    environment: Mapping[str, str] | None = None
+
+    def templates(self, spec: SandboxSpec) -> Templates:
+        values = {"bucket": self.bucket, "prefix": self.prefix, "region": self.region,
+                  "function": spec.function_name}  # fmt: skip
+        return Templates(values, event=dict(self.event))
+
+
+def _sandbox_spec(run: LocalRun, spec: SandboxSpec, url: str) -> SandboxSpec:
+    environment = {
+        **spec.environment,
+        **(run.environment or {}),
+        **LOCAL_CREDENTIALS,
+        "AWS_ENDPOINT_URL": url,
+        "AWS_REGION": run.region,
+        "AWS_DEFAULT_REGION": run.region,
+        "ARTIFACT_BUCKET": run.bucket,
+        "ARTIFACT_PREFIX": run.prefix,
+    }
+    return replace(spec, network="host", environment=environment)
+
+
+def invoke_local(run: LocalRun, spec: SandboxSpec, *, sink: EventSink) -> ProofReport:
+    """Run the function with the layer in the sandbox and prove what it did."""
     server: AbstractContextManager[str] = (
-        nullcontext(endpoint_url) if endpoint_url else embedded_s3()
+        nullcontext(run.endpoint_url) if run.endpoint_url else embedded_s3()
     )
     with server as url:
-        s3 = _s3(url, region)
-        try:
-            _ensure_bucket(s3, bucket)
-        except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as exc:
-            raise LayerforgeError(f"cannot use bucket {bucket} at {url}: {exc}") from None
-        environment = {
-            **spec.environment,
-            **LOCAL_CREDENTIALS,
-            "AWS_ENDPOINT_URL": url,
-            "AWS_REGION": region,
-            "AWS_DEFAULT_REGION": region,
-            "ARTIFACT_BUCKET": bucket,
-            "ARTIFACT_PREFIX": prefix,
-        }
-        local = replace(spec, network="host", environment=environment)
-        with tempfile.TemporaryDirectory(prefix="layerforge-task-") as scratch:
-            code = stage_function(Path(scratch))
-            with open_sandbox(layer, local, code=code, engine=engine, sink=sink) as sandbox:
-                engine_used = sandbox.engine
-                sink(Event(EventKind.NOTE, "invoke", f"invoking {HANDLER} in the sandbox"))
-                invocation = sandbox.invoke(HANDLER, event)
+        s3 = local_s3(url, run.region)
+        _ensure_bucket(s3, run.bucket, url)
+        local = _sandbox_spec(run, spec, url)
+        with scratch_dir("layerforge-task-") as scratch:
+            code = run.function.stage(scratch / "task")
+            with open_sandbox(run.layer, local, code=code, engine=run.engine, sink=sink) as box:
+                engine_used = box.engine
+                sink(Event(EventKind.NOTE, "invoke", f"invoking {run.function.handler}"))
+                invocation = box.invoke(run.function.handler, run.event)
         outcome = Outcome(
             200, None if invocation.succeeded else "Unhandled", invocation.result, invocation.logs
         )
-        report = check_all(outcome, s3, prefix)
+        report = check_all(outcome, s3, run.proof, run.templates(spec))
     report.details = {
         "endpoint": url,
-        "bucket": bucket,
-        "layer": str(layer),
+        "bucket": run.bucket,
+        "layer": str(run.layer),
+        "function": run.function.label,
+        "proof_spec": run.proof.source,
         "engine": engine_used,
         "runtime": spec.runtime.name,
         "architecture": spec.architecture.value,
+        **({"notes": list(run.proof.notes)} if run.proof.notes else {}),
     }
     return report

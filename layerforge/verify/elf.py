@@ -1,20 +1,24 @@
 """Reading ELF facts from an already-open file. Pure: no policy, no printing (as auditwheel).
 
 The loader needs little from a shared object: its machine and class, the dynamic section
-(DT_NEEDED, DT_RPATH, DT_RUNPATH) and the version requirements (DT_VERNEED, i.e.
+(DT_NEEDED, DT_RPATH, DT_RUNPATH, DT_SONAME) and the version requirements (DT_VERNEED, i.e.
 ``.gnu.version_r``). ``read_elf_facts`` reads exactly those through the program headers, so it
 only decompresses the start of a file where they live. Files it cannot read that way (no
 PT_DYNAMIC, tables beyond the loaded segments) are read with pyelftools, whose results the
 tests compare with this reader's on every ELF file of a real layer.
+
+Every read is bounded by the file's declared size: a file that claims structures beyond its
+end is truncated (the loader would refuse it, or crash the process with SIGBUS), and no garbage
+offset makes the reader consume more than the file holds.
 """
 
 from __future__ import annotations
 
-import io
 import struct
+import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import IO, TYPE_CHECKING
+from typing import IO, TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from elftools.elf.elffile import ELFFile
@@ -25,14 +29,21 @@ __all__ = [
     "find_versioned_requirements",
     "read_elf_facts",
     "read_elf_facts_with_pyelftools",
+    "read_imported_symbols",
 ]
 
 ELF_MAGIC = b"\x7fELF"
 _LOADERS = ("ld-linux", "ld64.so")
 _PT_LOAD, _PT_DYNAMIC = 1, 2
-_DT_NULL, _DT_NEEDED, _DT_STRTAB, _DT_STRSZ, _DT_RPATH, _DT_RUNPATH = 0, 1, 5, 10, 15, 29
+_DT_NULL, _DT_NEEDED, _DT_STRTAB, _DT_SONAME, _DT_RPATH, _DT_RUNPATH = 0, 1, 5, 14, 15, 29
 _DT_VERNEED, _DT_VERNEEDNUM = 0x6FFFFFFE, 0x6FFFFFFF
-_DYNAMIC_KINDS = {"DT_NEEDED": "needed", "DT_RPATH": "rpath", "DT_RUNPATH": "runpath"}
+_DYNAMIC_KINDS = {"DT_NEEDED": "needed", "DT_RPATH": "rpath", "DT_RUNPATH": "runpath",
+                  "DT_SONAME": "soname"}  # fmt: skip
+#: Spooled to disk beyond this, so a huge member never sits in memory.
+_SPOOL_BYTES = 16 * 2**20
+#: No ELF file in a Lambda layer can be larger than the layer budget.
+_MAX_ELF_BYTES = 262_144_000
+_MAX_TABLE_ENTRIES = 100_000
 
 
 @dataclass(frozen=True)
@@ -45,21 +56,25 @@ class ElfFacts:
     rpath: tuple[str, ...]
     runpath: tuple[str, ...]
     versioned: tuple[tuple[str, str], ...]  # (library, version name) e.g. (libc.so.6, GLIBC_2.17)
+    soname: str | None = None
 
 
 class _Prefix:
-    """The bytes of a stream, read only as far as they are asked for."""
+    """The bytes of a stream, read only as far as they are asked for (never past ``limit``)."""
 
-    def __init__(self, stream: IO[bytes]) -> None:
+    def __init__(self, stream: IO[bytes], limit: int) -> None:
         self._stream = stream
         self._data = bytearray()
+        self.limit = limit
 
     def get(self, start: int, size: int) -> bytes:
         end = start + size
+        if start < 0 or size < 0 or end > self.limit:
+            raise ValueError(f"truncated ELF file: needs byte {end:,} of {self.limit:,}")
         while len(self._data) < end:
             chunk = self._stream.read(max(65536, end - len(self._data)))
             if not chunk:
-                raise ValueError("truncated ELF file")
+                raise ValueError(f"truncated ELF file: ends at byte {len(self._data):,}")
             self._data += chunk
         return bytes(self._data[start:end])
 
@@ -69,11 +84,13 @@ class _Prefix:
     def cstring(self, start: int) -> str:
         end = start
         while True:
-            block = self.get(end, 64)
+            block = self.get(end, min(64, self.limit - end))
             zero = block.find(b"\0")
             if zero >= 0:
                 return self.get(start, end - start + zero).decode("utf-8", "replace")
-            end += 64
+            if not block:
+                raise ValueError("truncated ELF file: unterminated string")
+            end += len(block)
 
 
 @dataclass(frozen=True)
@@ -86,23 +103,52 @@ class _Layout:
         return struct.unpack(fmt, buffer.get(offset, struct.calcsize(fmt)))
 
 
-def _segments(buffer: _Prefix, layout: _Layout) -> list[tuple[int, int, int, int]]:
-    """(type, offset, vaddr, filesz) of each program header."""
+@dataclass(frozen=True)
+class _Header:
+    phoff: int
+    phentsize: int
+    phnum: int
+    shoff: int
+    shentsize: int
+    shnum: int
+
+
+def _header(buffer: _Prefix, layout: _Layout) -> _Header:
     if layout.wide:
-        phoff, = layout.unpack(buffer, 32, "Q")  # fmt: skip
-        phentsize, phnum = layout.unpack(buffer, 54, "HH")
+        phoff, shoff = layout.unpack(buffer, 32, "QQ")
+        phentsize, phnum, shentsize, shnum = layout.unpack(buffer, 54, "HHHH")
     else:
-        phoff, = layout.unpack(buffer, 28, "I")  # fmt: skip
-        phentsize, phnum = layout.unpack(buffer, 42, "HH")
+        phoff, shoff = layout.unpack(buffer, 28, "II")
+        phentsize, phnum, shentsize, shnum = layout.unpack(buffer, 42, "HHHH")
+    return _Header(phoff, phentsize, phnum, shoff, shentsize, shnum)
+
+
+def _segments(buffer: _Prefix, layout: _Layout, header: _Header) -> list[tuple[int, int, int, int]]:
+    """(type, offset, vaddr, filesz) of each program header."""
     found = []
-    for index in range(phnum):
-        at = phoff + index * phentsize
+    for index in range(header.phnum):
+        at = header.phoff + index * header.phentsize
         if layout.wide:
             p_type, _, p_offset, p_vaddr, _, p_filesz = layout.unpack(buffer, at, "IIQQQQ")
         else:
             p_type, p_offset, p_vaddr, _, p_filesz = layout.unpack(buffer, at, "IIIII")
         found.append((p_type, p_offset, p_vaddr, p_filesz))
     return found
+
+
+def _check_complete(header: _Header, segments: list[tuple[int, int, int, int]], size: int) -> None:
+    """The file holds every byte its headers promise (a truncated .so crashes the importer)."""
+    if header.shoff and header.shoff + header.shnum * header.shentsize > size:
+        raise ValueError(
+            f"truncated ELF file: section headers end at byte "
+            f"{header.shoff + header.shnum * header.shentsize:,}, the file has {size:,}"
+        )
+    for p_type, p_offset, _, p_filesz in segments:
+        if p_type in (_PT_LOAD, _PT_DYNAMIC) and p_offset + p_filesz > size:
+            raise ValueError(
+                f"truncated ELF file: a segment ends at byte {p_offset + p_filesz:,}, "
+                f"the file has {size:,}"
+            )
 
 
 def _file_offset(address: int, segments: list[tuple[int, int, int, int]]) -> int:
@@ -117,7 +163,7 @@ def _dynamic_tags(
 ) -> list[tuple[int, int]]:
     entry = 16 if layout.wide else 8
     tags = []
-    for at in range(offset, offset + size, entry):
+    for at in range(offset, offset + min(size, entry * _MAX_TABLE_ENTRIES), entry):
         tag, value = layout.unpack(buffer, at, "qQ" if layout.wide else "iI")
         if tag == _DT_NULL:
             break
@@ -129,7 +175,7 @@ def _verneed(
     buffer: _Prefix, layout: _Layout, start: int, count: int, strings: int
 ) -> Iterator[tuple[str, str]]:
     at = start
-    for _ in range(count):
+    for _ in range(min(count, _MAX_TABLE_ENTRIES)):
         _, aux_count, file_name, aux_offset, next_offset = layout.unpack(buffer, at, "HHIII")
         library = buffer.cstring(strings + file_name)
         aux_at = at + aux_offset
@@ -143,8 +189,12 @@ def _verneed(
         at += next_offset
 
 
-def _fast_facts(buffer: _Prefix, machine: int, elf_class: int, layout: _Layout) -> ElfFacts:
-    segments = _segments(buffer, layout)
+def _fast_facts(
+    buffer: _Prefix, machine: int, elf_class: int, layout: _Layout, size: int
+) -> ElfFacts:
+    header = _header(buffer, layout)
+    segments = _segments(buffer, layout, header)
+    _check_complete(header, segments, size)
     dynamic = [(o, s) for t, o, _, s in segments if t == _PT_DYNAMIC]
     if not dynamic:
         return ElfFacts(machine, elf_class, (), (), (), ())
@@ -163,6 +213,7 @@ def _fast_facts(buffer: _Prefix, machine: int, elf_class: int, layout: _Layout) 
         start = _file_offset(values[_DT_VERNEED], segments)
         count = values.get(_DT_VERNEEDNUM, 0)
         versioned = tuple(_verneed(buffer, layout, start, count, strings))
+    soname = text(_DT_SONAME)
     return ElfFacts(
         machine=machine,
         elf_class=elf_class,
@@ -170,25 +221,52 @@ def _fast_facts(buffer: _Prefix, machine: int, elf_class: int, layout: _Layout) 
         rpath=paths(_DT_RPATH),
         runpath=paths(_DT_RUNPATH),
         versioned=versioned,
+        soname=soname[0] if soname else None,
     )
 
 
-def read_elf_facts(stream: IO[bytes]) -> ElfFacts:
-    """The facts of one ELF file; raises ValueError when it is not a readable ELF file."""
-    buffer = _Prefix(stream)
+def _spooled(prefix: bytes, stream: IO[bytes], limit: int) -> IO[bytes]:
+    """The whole file as a seekable stream, in memory up to 16 MiB and on disk beyond."""
+    spool = tempfile.SpooledTemporaryFile(max_size=_SPOOL_BYTES)
+    spool.write(prefix)
+    remaining = limit - len(prefix)
+    while remaining > 0:
+        chunk = stream.read(min(1 << 20, remaining))
+        if not chunk:
+            break
+        spool.write(chunk)
+        remaining -= len(chunk)
+    spool.seek(0)
+    return spool  # type: ignore[return-value]
+
+
+def read_elf_facts(stream: IO[bytes], size: int | None = None) -> ElfFacts:
+    """The facts of one ELF file of ``size`` bytes; ValueError when it is not a complete,
+    readable ELF file."""
+    limit = min(size if size is not None else _MAX_ELF_BYTES, _MAX_ELF_BYTES)
+    buffer = _Prefix(stream, limit)
     try:
         header = buffer.get(0, 20)
     except ValueError:
-        raise ValueError("not an ELF file") from None
+        raise ValueError("not an ELF file (too short)") from None
     if header[:4] != ELF_MAGIC or header[4] not in (1, 2) or header[5] not in (1, 2):
-        raise ValueError("not an ELF file")
+        raise ValueError("not an ELF file (bad header)")
     layout = _Layout(order="<" if header[5] == 1 else ">", wide=header[4] == 2)
     (machine,) = struct.unpack(layout.order + "H", header[18:20])
     elf_class = 64 if layout.wide else 32
     try:
-        return _fast_facts(buffer, machine, elf_class, layout)
-    except (LookupError, KeyError, struct.error, ValueError):
-        return read_elf_facts_with_pyelftools(io.BytesIO(buffer.consumed() + stream.read()))
+        return _fast_facts(buffer, machine, elf_class, layout, limit)
+    except ValueError as exc:
+        if "truncated" in str(exc):
+            raise
+        fallback = str(exc)
+    except (LookupError, KeyError, struct.error, OverflowError) as exc:
+        fallback = str(exc)
+    with _spooled(buffer.consumed(), stream, limit) as whole:
+        try:
+            return read_elf_facts_with_pyelftools(whole)
+        except ValueError as exc:
+            raise ValueError(f"{exc} (and: {fallback})") from None
 
 
 def find_versioned_requirements(elf: ELFFile) -> Iterator[tuple[str, str]]:
@@ -218,17 +296,19 @@ def _dynamic_entries(elf: ELFFile) -> Iterator[tuple[str, str]]:
                 yield kind, str(getattr(tag, kind))
 
 
-def read_elf_facts_with_pyelftools(stream: IO[bytes]) -> ElfFacts:
-    """The same facts through pyelftools' section parser (slower; handles anything valid)."""
-    from elftools.common.exceptions import ELFError
+def _parse_with_pyelftools(stream: IO[bytes]) -> tuple[Any, list[tuple[str, str]], tuple[Any, ...]]:
     from elftools.elf.elffile import ELFFile
 
+    elf = ELFFile(stream)
+    return elf, list(_dynamic_entries(elf)), tuple(find_versioned_requirements(elf))
+
+
+def read_elf_facts_with_pyelftools(stream: IO[bytes]) -> ElfFacts:
+    """The same facts through pyelftools' section parser (slower; handles anything valid)."""
     try:
-        elf = ELFFile(stream)
-        dynamic = list(_dynamic_entries(elf))
-        versioned = tuple(find_versioned_requirements(elf))
-    except (ELFError, struct.error, ValueError) as exc:
-        raise ValueError(f"unreadable ELF file: {exc}") from None
+        elf, dynamic, versioned = _parse_with_pyelftools(stream)
+    except Exception as exc:  # a parser of untrusted bytes: whatever it raises, the file is bad
+        raise ValueError(f"unreadable ELF file: {type(exc).__name__}: {exc}") from None
     stream.seek(0)
     header = stream.read(20)
     order = "<" if header[5] == 1 else ">"
@@ -238,11 +318,32 @@ def read_elf_facts_with_pyelftools(stream: IO[bytes]) -> ElfFacts:
         found = [v for k, v in dynamic if k == kind]
         return tuple(part for value in found for part in value.split(":") if part)
 
+    soname = [v for k, v in dynamic if k == "soname"]
     return ElfFacts(
         machine=machine,
-        elf_class=elf.elfclass,
+        elf_class=int(elf.elfclass),
         needed=tuple(v for k, v in dynamic if k == "needed"),
         rpath=values("rpath"),
         runpath=values("runpath"),
         versioned=versioned,
+        soname=soname[0] if soname else None,
     )
+
+
+def read_imported_symbols(stream: IO[bytes], size: int) -> frozenset[str]:
+    """Names of the undefined (imported) dynamic symbols; empty when they cannot be read."""
+    from elftools.elf.sections import SymbolTableSection
+
+    with _spooled(b"", stream, min(size, _MAX_ELF_BYTES)) as whole:
+        try:
+            elf, _, _ = _parse_with_pyelftools(whole)
+            table = elf.get_section_by_name(".dynsym")
+            if not isinstance(table, SymbolTableSection):
+                return frozenset()
+            return frozenset(
+                str(symbol.name)
+                for symbol in table.iter_symbols()
+                if symbol["st_shndx"] == "SHN_UNDEF" and symbol.name
+            )
+        except Exception:  # unreadable symbols: the other rules already judge this file
+            return frozenset()

@@ -1,26 +1,34 @@
-"""Rules ``elf-arch``, ``elf-symbols``, ``elf-libraries``: will the loader accept each ELF file."""
+"""Rules ``elf-arch``, ``elf-symbols``, ``elf-libraries``: will the loader accept each ELF file.
+
+``elf-symbols`` asks every system library a file needs a symbol version from whether it defines
+that version on the runtime's OS (glibc's families up to the runtime's glibc, glibc's named ABI
+tags such as GLIBC_ABI_DT_RELR by the release that introduced them, and the families other
+libraries define: a libcrypt.so.1 that must define XCRYPT_2.0 is not glibc's). ``elf-libraries``
+follows the dynamic loader's search (``verify.loader``) and auditwheel's symbol blacklist.
+"""
 
 from __future__ import annotations
 
-import posixpath
+import re
 from collections.abc import Iterable
 
 from layerforge.runtimes import Architecture, Runtime
 from layerforge.verify.elf import ElfFacts
+from layerforge.verify.loader import Resolution
 from layerforge.verify.model import Finding, Rule, Severity
-from layerforge.verify.policy import AbiPolicy, version_key
+from layerforge.verify.policy import AbiPolicy, libpython_rule, version_key
 
-__all__ = ["check_elf"]
+__all__ = ["check_architecture", "check_blacklist", "check_libraries", "check_symbols"]
 
 _MACHINES = {3: "i386", 62: "x86_64", 40: "arm", 183: "aarch64", 243: "riscv", 21: "ppc64"}
-_LAYER_ROOT = "/opt"
+_LIBPYTHON = re.compile(r"^libpython(\d+)\.(\d+)[a-z]*\.so")
 
 
 def _rebuild_fix(runtime: Runtime, arch: Architecture) -> str:
     return f"rebuild with layerforge build --runtime {runtime.name} --arch {arch.value}"
 
 
-def _check_architecture(
+def check_architecture(
     path: str, facts: ElfFacts, runtime: Runtime, arch: Architecture
 ) -> list[Finding]:
     if facts.machine == arch.elf_machine and facts.elf_class == arch.elf_class:
@@ -37,93 +45,104 @@ def _check_architecture(
     ]  # fmt: skip
 
 
-def _newest_per_family(versions: Iterable[str]) -> dict[str, str]:
+def _newest(versions: Iterable[str]) -> list[str]:
+    """The newest version per family (``GLIBC_2.28`` of GLIBC_2.27 and GLIBC_2.28)."""
     newest: dict[str, str] = {}
     for name in versions:
         family = name.partition("_")[0]
-        if family not in newest or version_key(name) > version_key(newest[family]):
+        current = newest.get(family)
+        if current is None or version_key(name) > version_key(current):
             newest[family] = name
-    return newest
+    return sorted(newest.values())
 
 
-def _check_symbols(
+def check_symbols(
     path: str, facts: ElfFacts, runtime: Runtime, arch: Architecture, policy: AbiPolicy
 ) -> list[Finding]:
-    too_new = [
-        (library, name)
-        for library, name in facts.versioned
-        if library in policy.system_libraries and policy.exceeds(name)
-    ]
-    if not too_new:
+    verdicts = [(library, version, policy.judge(library, version))
+                for library, version in facts.versioned]  # fmt: skip
+    refused = [(lib, ver, v) for lib, ver, v in verdicts if v is not None]
+    if not refused:
         return []
-    newest = _newest_per_family(name for _, name in too_new)
-    libraries = sorted({library for library, _ in too_new})
-    allowed = ", ".join(
-        f"{family}_{policy.maxima[family]}" for family in sorted(newest) if family in policy.maxima
-    )
+    libraries = sorted({lib for lib, _, _ in refused})
+    reasons = sorted({v.reason for _, _, v in refused if v is not None})
     return [
         Finding(
             Rule.ELF_SYMBOLS, Severity.ERROR, path,
-            f"needs symbol versions newer than {runtime.os} provides "
-            f"(from {', '.join(libraries)})",
-            required=", ".join(newest[f] for f in sorted(newest)),
-            allowed=f"<= {allowed} (glibc {runtime.glibc})",
+            f"needs symbol versions {runtime.os} does not provide (from {', '.join(libraries)}): "
+            + "; ".join(reasons[:3]),
+            required=", ".join(_newest(ver for _, ver, _ in refused)),
+            allowed="; ".join(sorted({v.allowed for _, _, v in refused if v is not None}))
+            + f" (glibc {runtime.glibc})",
             fix=f"use a wheel tagged manylinux_2_{runtime.glibc.minor} or older "
             f"({_rebuild_fix(runtime, arch)}), or a runtime with a newer glibc",
         )
     ]  # fmt: skip
 
 
-def _search_folders(path: str, facts: ElfFacts) -> list[str]:
-    """Folders (inside the layer, POSIX, no leading slash) the loader searches for this file."""
-    origin = posixpath.dirname(path)
-    folders = [origin, "lib"]
-    for entry in facts.rpath + facts.runpath:
-        expanded = entry.replace("$ORIGIN", origin).replace("${ORIGIN}", origin)
-        if expanded.startswith(_LAYER_ROOT + "/"):
-            expanded = expanded[len(_LAYER_ROOT) + 1 :]
-        folders.append(posixpath.normpath(expanded))
-    return folders
+def _libpython(path: str, library: str, runtime: Runtime) -> Finding | None:
+    match = _LIBPYTHON.match(library)
+    if match is None:
+        return None
+    version = f"{match.group(1)}.{match.group(2)}"
+    rule = libpython_rule()
+    same = version == runtime.python_version
+    severity = Severity.WARNING if same and rule["same_version"] == "warning" else Severity.ERROR
+    message = (
+        f"linked against {library}: only the runtime's own libpython exists there, and "
+        "manylinux forbids linking against it"
+        if same
+        else f"linked against {library}, but {runtime.name} has Python {runtime.python_version}"
+    )
+    return Finding(Rule.ELF_LIBRARIES, severity, path, message, required=library,
+                   allowed=f"libpython{runtime.python_version} (or none)",
+                   fix=f"use a wheel built for {runtime.name} without libpython")  # fmt: skip
 
 
-def _check_libraries(
-    path: str, facts: ElfFacts, runtime: Runtime, layer_files: frozenset[str], policy: AbiPolicy
+def check_libraries(
+    path: str, resolutions: Iterable[Resolution], runtime: Runtime, policy: AbiPolicy
 ) -> list[Finding]:
-    folders = _search_folders(path, facts)
     findings = []
-    for library in facts.needed:
-        if library in policy.system_libraries or library.startswith("libpython"):
+    for resolution in resolutions:
+        library = resolution.library
+        special = _libpython(path, library, runtime)
+        if special is not None:
+            findings.append(special)
             continue
-        if any(posixpath.join(folder, library) in layer_files for folder in folders):
+        if resolution.found is not None:
             continue
         known = library in policy.known_absent
+        searched = ", ".join(f"/opt/{f}" for f in resolution.searched) or "no layer folder"
         findings.append(
             Finding(
                 Rule.ELF_LIBRARIES, Severity.ERROR, path,
-                f"needs {library}, which is neither in the layer nor in the {runtime.os} image"
+                f"needs {library}, which the loader finds neither in the layer (searched: "
+                f"{searched}) nor in the {runtime.os} image"
                 + (" (known to be absent from Lambda)" if known else ""),
                 required=library,
-                allowed="bundled in the layer (RPATH/RUNPATH, $ORIGIN, lib/) or a system library",
-                fix="use a wheel that bundles it (auditwheel repair), or add the library "
-                "under the layer's lib/ folder",
+                allowed="bundled where the loader looks (RPATH/RUNPATH with $ORIGIN, /opt/lib) "
+                "or a system library",
+                fix="use a wheel that bundles it (auditwheel repair sets the RPATH), or put the "
+                "library under the layer's lib/ folder",
             )
         )  # fmt: skip
     return findings
 
 
-def check_elf(
-    path: str,
-    facts: ElfFacts,
-    *,
-    runtime: Runtime,
-    arch: Architecture,
-    policy: AbiPolicy,
-    layer_files: frozenset[str],
-) -> list[Finding]:
-    """Every ELF rule for one file; symbols and libraries only when the machine is right."""
-    wrong_machine = _check_architecture(path, facts, runtime, arch)
-    if wrong_machine:
-        return wrong_machine
-    return _check_symbols(path, facts, runtime, arch, policy) + _check_libraries(
-        path, facts, runtime, layer_files, policy
-    )
+def check_blacklist(path: str, needed: Iterable[str], imported: frozenset[str],
+                    policy: AbiPolicy) -> list[Finding]:  # fmt: skip
+    """Symbols a system library does not export (auditwheel's blacklist)."""
+    findings = []
+    for library in needed:
+        banned = sorted(imported & policy.blacklist.get(library, frozenset()))
+        if banned:
+            findings.append(
+                Finding(
+                    Rule.ELF_SYMBOLS, Severity.ERROR, path,
+                    f"imports symbols the system {library} does not export: {', '.join(banned[:5])}",
+                    required=", ".join(banned[:5]), allowed=f"the public API of {library}",
+                    fix="it was linked against a private copy: bundle that copy (auditwheel "
+                    "repair), or use a wheel that does",
+                )
+            )  # fmt: skip
+    return findings

@@ -26,6 +26,7 @@ class Rule(str, Enum):
     ELF_LIBRARIES = "elf-libraries"
     PYTHON_ABI = "python-abi"
     FOREIGN_BINARY = "foreign-binary"
+    INTEGRITY = "integrity"
 
 
 @dataclass(frozen=True)

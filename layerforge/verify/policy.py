@@ -1,4 +1,6 @@
-"""The ABI policy of each runtime (data/abi-policy.json): symbol-version maxima and libraries."""
+"""The ABI policy of each runtime (``data/abi-policy.json``): which system libraries the runtime's
+OS provides on an architecture, which symbol-version families each defines, and how new a version
+of each family may be."""
 
 from __future__ import annotations
 
@@ -7,10 +9,11 @@ import re
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
+from typing import Any
 
 from layerforge.runtimes import Architecture, Runtime
 
-__all__ = ["AbiPolicy", "policy_for", "version_key"]
+__all__ = ["AbiPolicy", "Family", "VersionVerdict", "policy_for", "version_key"]
 
 
 def version_key(text: str) -> tuple[int, ...]:
@@ -18,44 +21,119 @@ def version_key(text: str) -> tuple[int, ...]:
     return tuple(int(part) for part in re.findall(r"\d+", text))
 
 
+_NUMERIC = re.compile(r"^\d+(\.\d+)*$")
+
+
+@dataclass(frozen=True)
+class Family:
+    """One symbol-version family (GLIBC, GLIBCXX ...): its newest version and named versions."""
+
+    maximum: str | None
+    named: frozenset[str]
+
+    def allows(self, version: str) -> bool:
+        if version in self.named:
+            return True
+        if not _NUMERIC.match(version) or self.maximum is None:
+            return False
+        return version_key(version) <= version_key(self.maximum)
+
+
+@dataclass(frozen=True)
+class VersionVerdict:
+    """Why a symbol version is not provided (``None`` from ``judge`` means it is)."""
+
+    reason: str
+    allowed: str
+
+
 @dataclass(frozen=True)
 class AbiPolicy:
     """What one runtime on one architecture provides to the binaries of a layer."""
 
-    maxima: dict[str, str]
-    always_allowed: frozenset[str]
-    system_libraries: frozenset[str]
+    os: str
+    glibc: str
+    libraries: dict[str, frozenset[str]]  # library -> families it defines
+    families: dict[str, Family]
+    glibc_named: dict[str, str]  # GLIBC_ABI_DT_RELR -> the glibc that introduced it
     known_absent: frozenset[str]
+    blacklist: dict[str, frozenset[str]]
+    layer_library_folders: tuple[str, ...]
 
-    def exceeds(self, symbol_version: str) -> bool:
-        """True for ``GLIBC_2.27`` on a glibc 2.26 runtime; False for unknown families."""
-        if symbol_version in self.always_allowed:
-            return False
-        family, _, version = symbol_version.partition("_")
-        limit = self.maxima.get(family)
-        if limit is None or not version_key(version):
-            return False
-        return version_key(version) > version_key(limit)
+    @property
+    def system_libraries(self) -> frozenset[str]:
+        return frozenset(self.libraries)
+
+    def describe(self, family: str) -> str:
+        found = self.families.get(family)
+        if found is None or found.maximum is None:
+            return family
+        return f"{family}_{found.maximum}"
+
+    def judge(self, library: str, version: str) -> VersionVerdict | None:
+        """None when ``library`` on this OS defines symbol version ``version``."""
+        defined = self.libraries.get(library)
+        if defined is None:
+            return None  # not a system library: bundled (or missing, another rule's finding)
+        family, _, rest = version.partition("_")
+        if family not in defined:
+            provides = ", ".join(sorted(defined)) or "no versioned symbols"
+            return VersionVerdict(
+                f"{library} on {self.os} defines only {provides}: {version} comes from another "
+                f"build of {library}",
+                allowed=provides,
+            )
+        if family == "GLIBC" and version in self.glibc_named:
+            introduced = self.glibc_named[version]
+            if version_key(introduced) <= version_key(self.glibc):
+                return None
+            return VersionVerdict(f"{version} appeared in glibc {introduced}",
+                                  allowed=f"glibc {self.glibc}")  # fmt: skip
+        rules = self.families.get(family)
+        if rules is None or rules.allows(rest):
+            return None
+        if _NUMERIC.match(rest):
+            return VersionVerdict(f"{version} is newer than {self.os} provides",
+                                  allowed=f"<= {self.describe(family)}")  # fmt: skip
+        return VersionVerdict(f"{version} is not a version {self.os}'s {library} defines",
+                              allowed=f"<= {self.describe(family)}")  # fmt: skip
 
 
 @cache
-def _data() -> dict[str, object]:
+def _data() -> dict[str, Any]:
     text = resources.files("layerforge.data").joinpath("abi-policy.json").read_text("utf-8")
-    data: dict[str, object] = json.loads(text)
+    data: dict[str, Any] = json.loads(text)
     return data
 
 
+def _families(raw: dict[str, Any]) -> dict[str, Family]:
+    return {
+        name: Family(rule.get("max"), frozenset(rule.get("named", [])))
+        for name, rule in raw.items()
+        if not name.startswith("_")
+    }
+
+
+@cache
 def policy_for(runtime: Runtime, arch: Architecture) -> AbiPolicy:
     data = _data()
-    symbols = data["symbol_versions"]
-    libraries = data["system_libraries"]
-    assert isinstance(symbols, dict) and isinstance(libraries, dict)
-    absent = data["known_absent_libraries"]
-    allowed = data["symbol_names_always_allowed"]
-    assert isinstance(absent, list) and isinstance(allowed, list)
+    glibc = str(runtime.glibc)
+    manylinux = data["policies"][data["policy_for_glibc"][glibc]][arch.platform]
+    system = data["operating_systems"][runtime.os][arch.platform]
+    blacklist = {k: frozenset(v) for k, v in data["blacklist"].items() if not k.startswith("_")}
+    named = {k: v for k, v in data["glibc_named_versions"].items() if not k.startswith("_")}
     return AbiPolicy(
-        maxima=dict(symbols[str(runtime.glibc)][arch.platform]),
-        always_allowed=frozenset(allowed),
-        system_libraries=frozenset(libraries[runtime.os]),
-        known_absent=frozenset(absent),
+        os=runtime.os,
+        glibc=glibc,
+        libraries={lib: frozenset(fams) for lib, fams in system["libraries"].items()},
+        families={**_families(manylinux), **_families(system.get("families", {}))},
+        glibc_named=named,
+        known_absent=frozenset(data["known_absent_libraries"]["libraries"]),
+        blacklist=blacklist,
+        layer_library_folders=tuple(data["library_path"]["layer_folders"]),
     )
+
+
+def libpython_rule() -> dict[str, str]:
+    rule: dict[str, str] = _data()["libpython"]
+    return rule

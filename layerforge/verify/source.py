@@ -1,7 +1,15 @@
-"""The entries of a layer zip, a layer folder, or wheels, read in place (never extracted)."""
+"""The entries of a layer zip, a layer folder, or wheels, read in place (never extracted).
+
+Every read is bounded: targets must be regular files or folders (a FIFO or /dev/zero is refused,
+never opened), a zip may not declare more entries than any layer could have, a link's target is
+read only as far as a path can go, and members are read only as far as a rule needs. A member
+that cannot be read (corrupt data, a CRC error, no permission) raises ``MemberError``, which the
+rules turn into a finding for that file.
+"""
 
 from __future__ import annotations
 
+import errno
 import os
 import re
 import stat
@@ -16,9 +24,18 @@ from typing import IO, Protocol
 
 from layerforge.errors import UsageError
 
-__all__ = ["Entry", "LayerSource", "open_source"]
+__all__ = ["Entry", "LayerSource", "MemberError", "open_source"]
 
 _WHEEL_DATA = re.compile(r"^[^/]+\.data/(purelib|platlib)/")
+#: No Lambda layer (250 MB unzipped) holds anywhere near this many entries.
+MAX_ENTRIES = 200_000
+_LINK_TARGET_BYTES = 4096
+_READ_ERRORS = (zipfile.BadZipFile, zlib.error, EOFError, OSError, NotImplementedError,
+                RuntimeError, ValueError)  # fmt: skip
+
+
+class MemberError(ValueError):
+    """One member could not be read; the message says why."""
 
 
 @dataclass(frozen=True)
@@ -30,6 +47,7 @@ class Entry:
     mode: int
     link_target: str | None = None
     origin: str = ""
+    problem: str | None = None  # why a folder's entry could not be listed or read
 
     @property
     def is_dir(self) -> bool:
@@ -63,6 +81,23 @@ class LayerSource(Protocol):
     def close(self) -> None: ...
 
 
+def _declared_entries(path: Path) -> int:
+    """The entry count a zip's end-of-central-directory record declares (0 if none found)."""
+    with path.open("rb") as handle:
+        handle.seek(0, os.SEEK_END)
+        size = handle.tell()
+        handle.seek(max(0, size - 65_557))
+        tail = handle.read()
+    at = tail.rfind(b"PK\x05\x06")
+    if at < 0 or len(tail) < at + 22:
+        return 0
+    (count,) = struct.unpack("<H", tail[at + 10 : at + 12])
+    locator = tail.rfind(b"PK\x06\x06")
+    if count == 0xFFFF and 0 <= locator and len(tail) >= locator + 40:
+        (count,) = struct.unpack("<Q", tail[locator + 32 : locator + 40])
+    return int(count)
+
+
 class ZipSource:
     """A layer zip, or a wheel mapped under ``python/`` as pip would install it."""
 
@@ -71,9 +106,14 @@ class ZipSource:
         self.zipped_bytes: int | None = path.stat().st_size
         self._as_wheel = as_wheel
         try:
+            declared = _declared_entries(path)
+            if declared > MAX_ENTRIES:
+                raise UsageError(f"{path} declares {declared:,} entries; no Lambda layer has "
+                                 f"more than {MAX_ENTRIES:,}", hint="this is not a layer zip")  # fmt: skip
             self._zip = zipfile.ZipFile(path)
-        except (zipfile.BadZipFile, OSError) as exc:
-            raise UsageError(f"{path} is not a readable zip: {exc}") from None
+        except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError, ValueError) as exc:
+            raise UsageError(f"{path} is not a readable zip: {exc}",
+                             hint="give a layer zip, a layer folder or wheels") from None  # fmt: skip
         self._members: dict[str, zipfile.ZipInfo] = {}
         self._raw = path.open("rb")
         self._lock = threading.Lock()
@@ -87,6 +127,13 @@ class ZipSource:
             return name
         return "python/" + _WHEEL_DATA.sub("", name)
 
+    def _link_target(self, info: zipfile.ZipInfo) -> str:
+        try:
+            with self._zip.open(info) as handle:
+                return handle.read(_LINK_TARGET_BYTES).decode("utf-8", "replace")
+        except _READ_ERRORS:
+            return "<unreadable link target>"
+
     def entries(self) -> list[Entry]:
         found = []
         for info in self._zip.infolist():
@@ -95,17 +142,22 @@ class ZipSource:
             self._members[path] = info
             entry = Entry(path, info.file_size, mode, origin=self.name)
             if entry.is_link:
-                target = self._zip.read(info).decode("utf-8", "replace")
-                entry = Entry(path, info.file_size, mode, target, self.name)
+                entry = Entry(path, info.file_size, mode, self._link_target(info), self.name)
             found.append(entry)
         return found
 
     def read(self, entry: Entry, limit: int = -1) -> bytes:
-        with self._zip.open(self._members[entry.path]) as handle:
-            return handle.read(limit)
+        try:
+            with self._zip.open(self._members[entry.path]) as handle:
+                return handle.read(limit)
+        except _READ_ERRORS as exc:
+            raise MemberError(f"corrupt or unreadable member: {exc}") from None
 
     def open(self, entry: Entry) -> IO[bytes]:
-        return self._zip.open(self._members[entry.path])
+        try:
+            return self._zip.open(self._members[entry.path])
+        except _READ_ERRORS as exc:
+            raise MemberError(f"corrupt or unreadable member: {exc}") from None
 
     def head(self, entry: Entry, size: int) -> bytes:
         """Straight from the member's local header: no ZipExtFile, no CRC, a tiny inflate."""
@@ -114,14 +166,32 @@ class ZipSource:
         if info.flag_bits & 0x1 or method not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
             return self.read(entry, size)
         wanted = size if method == zipfile.ZIP_STORED else 1024
-        with self._lock:
-            self._raw.seek(info.header_offset + 26)
-            name_length, extra_length = struct.unpack("<HH", self._raw.read(4))
-            self._raw.seek(name_length + extra_length, os.SEEK_CUR)
-            data = self._raw.read(min(info.compress_size, wanted))
-        if method == zipfile.ZIP_STORED:
-            return data[:size]
-        return zlib.decompressobj(-zlib.MAX_WBITS).decompress(data, size)
+        try:
+            with self._lock:
+                self._raw.seek(info.header_offset + 26)
+                name_length, extra_length = struct.unpack("<HH", self._raw.read(4))
+                self._raw.seek(name_length + extra_length, os.SEEK_CUR)
+                data = self._raw.read(min(info.compress_size, wanted))
+            if method == zipfile.ZIP_STORED:
+                return data[:size]
+            return zlib.decompressobj(-zlib.MAX_WBITS).decompress(data, size)
+        except (struct.error, zlib.error, OSError, ValueError) as exc:
+            raise MemberError(f"corrupt or unreadable member: {exc}") from None
+
+
+def _open_regular(path: Path) -> IO[bytes]:
+    """Open a file that must still be a regular file (never blocks on a FIFO, never follows a
+    link that replaced it)."""
+    try:
+        descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW)
+    except OSError as exc:
+        reason = "a link" if exc.errno == errno.ELOOP else (exc.strerror or str(exc))
+        raise MemberError(f"unreadable: {reason}") from None
+    if not stat.S_ISREG(os.fstat(descriptor).st_mode):
+        os.close(descriptor)
+        raise MemberError("not a regular file")
+    os.set_blocking(descriptor, True)
+    return os.fdopen(descriptor, "rb")
 
 
 class FolderSource:
@@ -134,30 +204,48 @@ class FolderSource:
         self._prefix = "python/" if path.name == "python" else ""
         self._files: dict[str, Path] = {}
 
+    def _relative(self, full: Path, base: Path) -> str:
+        return self._prefix + full.relative_to(base).as_posix()
+
     def entries(self) -> list[Entry]:
-        found = []
+        found: list[Entry] = []
         base = self._root / self._prefix if self._prefix else self._root
-        for folder, dirs, files in os.walk(base):
+
+        def unreadable(error: OSError) -> None:
+            where = Path(error.filename) if error.filename else base
+            relative = self._relative(where, base) + "/" if where != base else "(layer)"
+            found.append(Entry(relative, 0, stat.S_IFDIR, origin=self.name,
+                               problem=f"cannot list this folder: {error.strerror}"))  # fmt: skip
+
+        for folder, dirs, files in os.walk(base, onerror=unreadable):
             for name in sorted(dirs) + sorted(files):
                 full = Path(folder) / name
-                info = full.lstat()
-                relative = self._prefix + full.relative_to(base).as_posix()
+                try:
+                    info = full.lstat()
+                except OSError as exc:
+                    found.append(Entry(self._relative(full, base), 0, 0, origin=self.name,
+                                       problem=f"cannot read: {exc.strerror}"))  # fmt: skip
+                    continue
+                relative = self._relative(full, base)
                 if stat.S_ISDIR(info.st_mode):
                     relative += "/"
-                target = str(full.readlink()) if stat.S_ISLNK(info.st_mode) else None
+                target = os.readlink(full) if stat.S_ISLNK(info.st_mode) else None
                 self._files[relative] = full
                 found.append(Entry(relative, info.st_size, info.st_mode, target, self.name))
         return found
 
     def read(self, entry: Entry, limit: int = -1) -> bytes:
-        with self._files[entry.path].open("rb") as handle:
-            return handle.read(limit)
+        try:
+            with _open_regular(self._files[entry.path]) as handle:
+                return handle.read(limit)
+        except OSError as exc:
+            raise MemberError(f"unreadable: {exc.strerror or exc}") from None
 
     def head(self, entry: Entry, size: int) -> bytes:
         return self.read(entry, size)
 
     def open(self, entry: Entry) -> IO[bytes]:
-        return self._files[entry.path].open("rb")
+        return _open_regular(self._files[entry.path])
 
     def close(self) -> None:
         return None
@@ -188,18 +276,32 @@ class CombinedSource:
             source.close()
 
 
+def _kind(target: Path) -> str:
+    """``file`` or ``folder``; a UsageError for anything else (never opened)."""
+    try:
+        mode = target.stat().st_mode
+    except FileNotFoundError:
+        raise UsageError(f"no such file or folder: {target}", hint="check the path") from None
+    except OSError as exc:
+        raise UsageError(f"cannot read {target}: {exc.strerror}") from None
+    if stat.S_ISREG(mode):
+        return "file"
+    if stat.S_ISDIR(mode):
+        return "folder"
+    raise UsageError(f"{target} is not a regular file or folder (a FIFO, device or socket)",
+                     hint="give a layer zip, a layer folder or wheels")  # fmt: skip
+
+
 def open_source(targets: Sequence[Path]) -> LayerSource:
     """The right reader for a layer zip, a folder, or one or more ``.whl`` files."""
     if not targets:
         raise UsageError("nothing to verify", hint="name a layer zip, a folder or wheels")
-    missing = [str(t) for t in targets if not t.exists()]
-    if missing:
-        raise UsageError(f"no such file or folder: {', '.join(missing)}")
-    wheels = [t for t in targets if t.suffix == ".whl"]
+    kinds = [_kind(t) for t in targets]
+    wheels = [t for t, k in zip(targets, kinds) if t.suffix == ".whl" and k == "file"]
     if wheels and len(wheels) == len(targets):
         sources = [ZipSource(w, as_wheel=True) for w in wheels]
         return sources[0] if len(sources) == 1 else CombinedSource(sources)
     if len(targets) != 1:
         raise UsageError("give one layer (zip or folder), or only wheels")
     target = targets[0]
-    return FolderSource(target) if target.is_dir() else ZipSource(target)
+    return FolderSource(target) if kinds[0] == "folder" else ZipSource(target)

@@ -1,4 +1,8 @@
-"""Rule ``wheel-tags``: every installed distribution came from a wheel the runtime accepts."""
+"""Rule ``wheel-tags``: every installed distribution came from a wheel the runtime accepts.
+
+A ``linux_<arch>`` tag (a wheel built on some Linux, with no manylinux promise) is a warning:
+whether its binaries load is for the ELF rules to decide, file by file.
+"""
 
 from __future__ import annotations
 
@@ -9,15 +13,43 @@ from packaging.tags import Tag, parse_tag
 
 from layerforge.runtimes import Architecture, Runtime, supported_tags
 from layerforge.verify.model import Finding, Rule, Severity
-from layerforge.verify.source import Entry, LayerSource
+from layerforge.verify.source import Entry, LayerSource, MemberError
 
 __all__ = ["check_wheel_tags", "wheel_tags"]
 
+#: A WHEEL file is a few lines; nothing longer is read.
+_MAX_WHEEL_BYTES = 64 * 1024
+
 
 def wheel_tags(text: str) -> frozenset[Tag]:
-    """The tags a ``*.dist-info/WHEEL`` file declares."""
+    """The tags a ``*.dist-info/WHEEL`` file declares; ValueError for one that is not a tag."""
     message = HeaderParser().parsestr(text)
-    return frozenset(tag for value in message.get_all("Tag") or [] for tag in parse_tag(value))
+    found: set[Tag] = set()
+    for value in message.get_all("Tag") or []:
+        try:
+            found |= set(parse_tag(value.strip()))
+        except ValueError:
+            raise ValueError(f"not a wheel tag: {value.strip()[:80]!r}") from None
+    return frozenset(found)
+
+
+def _linux_tagged(tags: frozenset[Tag], accepted: frozenset[Tag], arch: Architecture) -> bool:
+    """A tag for the right interpreter and ABI, but the plain ``linux_<arch>`` platform."""
+    plain, manylinux = f"linux_{arch.platform}", f"manylinux2014_{arch.platform}"
+    return any(
+        tag.platform == plain and Tag(tag.interpreter, tag.abi, manylinux) in accepted
+        for tag in tags
+    )
+
+
+def _finding(entry: Entry, severity: Severity, message: str, required: str, runtime: Runtime,
+             arch: Architecture) -> Finding:  # fmt: skip
+    return Finding(
+        Rule.WHEEL_TAGS, severity, entry.path, message,
+        required=required,
+        allowed=f"{runtime.abi}/abi3/none on manylinux <= glibc {runtime.glibc} {arch.platform}",
+        fix=f"rebuild with layerforge build --runtime {runtime.name} --arch {arch.value}",
+    )  # fmt: skip
 
 
 def check_wheel_tags(
@@ -28,17 +60,22 @@ def check_wheel_tags(
     for entry in entries:
         if not entry.path.endswith(".dist-info/WHEEL") or not entry.is_regular:
             continue
-        tags = wheel_tags(source.read(entry).decode("utf-8", "replace"))
-        if tags and not tags & accepted:
-            findings.append(
-                Finding(
-                    Rule.WHEEL_TAGS, Severity.ERROR, entry.path,
-                    "installed from a wheel this runtime does not accept",
-                    required=", ".join(sorted(str(t) for t in tags)),
-                    allowed=f"{runtime.abi}/abi3/none on manylinux <= glibc {runtime.glibc} "
-                    f"{arch.platform}",
-                    fix=f"rebuild with layerforge build --runtime {runtime.name} "
-                    f"--arch {arch.value}",
-                )
-            )  # fmt: skip
+        try:
+            tags = wheel_tags(source.read(entry, _MAX_WHEEL_BYTES).decode("utf-8", "replace"))
+        except (ValueError, MemberError) as exc:
+            findings.append(_finding(entry, Severity.ERROR, f"unreadable WHEEL metadata: {exc}",
+                                     "a valid Tag line", runtime, arch))  # fmt: skip
+            continue
+        if not tags or tags & accepted:
+            continue
+        shown = ", ".join(sorted(str(t) for t in tags))
+        if _linux_tagged(tags, accepted, arch):
+            findings.append(_finding(entry, Severity.WARNING,
+                                     "tagged linux_* (built on some Linux, no manylinux promise): "
+                                     "the ELF rules decide whether its binaries load",
+                                     shown, runtime, arch))  # fmt: skip
+        else:
+            findings.append(_finding(entry, Severity.ERROR,
+                                     "installed from a wheel this runtime does not accept",
+                                     shown, runtime, arch))  # fmt: skip
     return findings

@@ -1,0 +1,161 @@
+"""cleanup: remove what publish-and-invoke made and no longer needs, safely and idempotently.
+
+A layer version that a function still uses is kept (unless ``force``); a role loses its inline
+and managed policies before it is deleted; staging objects a killed run left behind are removed.
+Each deletion that fails is reported and the rest go on, so a rerun converges.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import botocore.exceptions
+
+from layerforge.aws.clients import AWS_ERRORS, AwsClients, aws_error, error_code
+from layerforge.aws.publish import STAGING_PREFIX, remove_staging
+from layerforge.errors import UsageError
+
+__all__ = ["CleanupRequest", "CleanupResult", "cleanup"]
+
+
+@dataclass(frozen=True, kw_only=True)
+class CleanupRequest:
+    layer_name: str
+    keep: int = 1
+    function_name: str | None = None
+    role_name: str | None = None
+    staging_bucket: str | None = None
+    force: bool = False
+    dry_run: bool = False
+
+
+@dataclass
+class CleanupResult:
+    dry_run: bool
+    deleted_layer_versions: list[int] = field(default_factory=list)
+    kept_layer_versions: list[int] = field(default_factory=list)
+    kept_in_use: dict[int, list[str]] = field(default_factory=dict)
+    deleted_function: bool = False
+    deleted_role: bool = False
+    deleted_staging_objects: list[str] = field(default_factory=list)
+    failures: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["kept_in_use"] = {str(k): v for k, v in self.kept_in_use.items()}
+        return data
+
+
+def _layer_versions(lambda_: Any, name: str) -> list[tuple[int, str]]:
+    paginator = lambda_.get_paginator("list_layer_versions")
+    found = [
+        (int(v["Version"]), str(v["LayerVersionArn"]))
+        for page in paginator.paginate(LayerName=name)
+        for v in page.get("LayerVersions", [])
+    ]
+    return sorted(found, reverse=True)
+
+
+def _users(lambda_: Any) -> dict[str, list[str]]:
+    """Layer version ARN -> the functions that list it."""
+    users: dict[str, list[str]] = {}
+    paginator = lambda_.get_paginator("list_functions")
+    for page in paginator.paginate():
+        for function in page.get("Functions", []):
+            for layer in function.get("Layers", []) or []:
+                users.setdefault(str(layer["Arn"]), []).append(str(function["FunctionName"]))
+    return users
+
+
+def _attempt(result: CleanupResult, doing: str, action: Callable[[], bool]) -> bool:
+    """Run one deletion; a failure is recorded and the cleanup goes on."""
+    if result.dry_run:
+        return True
+    try:
+        return action()
+    except AWS_ERRORS as exc:
+        result.failures.append(aws_error(exc, doing).message)
+        return False
+
+
+def _gone(delete: Callable[[], object], missing: str) -> bool:
+    """Run ``delete``; False when the thing was already gone (error code ``missing``)."""
+    try:
+        delete()
+    except botocore.exceptions.ClientError as exc:
+        if error_code(exc) == missing:
+            return False
+        raise
+    return True
+
+
+def _delete_role(iam: Any, name: str) -> bool:
+    def delete() -> None:
+        for policy in iam.list_role_policies(RoleName=name).get("PolicyNames", []):
+            iam.delete_role_policy(RoleName=name, PolicyName=policy)
+        for attached in iam.list_attached_role_policies(RoleName=name).get("AttachedPolicies", []):
+            iam.detach_role_policy(RoleName=name, PolicyArn=attached["PolicyArn"])
+        for profile in iam.list_instance_profiles_for_role(RoleName=name).get(
+            "InstanceProfiles", []
+        ):
+            iam.remove_role_from_instance_profile(
+                InstanceProfileName=profile["InstanceProfileName"], RoleName=name
+            )
+        iam.delete_role(RoleName=name)
+
+    return _gone(delete, "NoSuchEntity")
+
+
+def _staging_keys(s3: Any, bucket: str) -> Iterator[str]:
+    paginator = s3.get_paginator("list_objects_v2")
+    for page in paginator.paginate(Bucket=bucket, Prefix=f"{STAGING_PREFIX}/"):
+        for item in page.get("Contents", []):
+            yield str(item["Key"])
+    uploads = s3.list_multipart_uploads(Bucket=bucket, Prefix=f"{STAGING_PREFIX}/")
+    for upload in uploads.get("Uploads", []):
+        yield str(upload["Key"])
+
+
+def _layers(clients: AwsClients, request: CleanupRequest, result: CleanupResult) -> None:
+    versions = _layer_versions(clients.lambda_, request.layer_name)
+    users = {} if request.force else _users(clients.lambda_)
+    for index, (version, arn) in enumerate(versions):
+        if index < request.keep:
+            result.kept_layer_versions.append(version)
+        elif arn in users:
+            result.kept_in_use[version] = users[arn]
+            result.kept_layer_versions.append(version)
+        elif _attempt(result, f"deleting {arn}", lambda v=version: _gone(  # type: ignore[misc]
+            lambda: clients.lambda_.delete_layer_version(LayerName=request.layer_name,
+                                                         VersionNumber=v),
+            "ResourceNotFoundException")):  # fmt: skip
+            result.deleted_layer_versions.append(version)
+
+
+def cleanup(clients: AwsClients, request: CleanupRequest) -> CleanupResult:
+    """Delete what ``request`` names; returns what was (or, in a dry run, would be) deleted."""
+    if request.keep < 0:
+        raise UsageError("--keep must be 0 or more")
+    result = CleanupResult(dry_run=request.dry_run)
+    try:
+        _layers(clients, request, result)
+        if request.function_name:
+            name = request.function_name
+            result.deleted_function = _attempt(result, f"deleting function {name}", lambda: _gone(
+                lambda: clients.lambda_.delete_function(FunctionName=name),
+                "ResourceNotFoundException"))  # fmt: skip
+        if request.role_name:
+            role = request.role_name
+            result.deleted_role = _attempt(result, f"deleting role {role}",
+                                           lambda: _delete_role(clients.iam, role))  # fmt: skip
+        if request.staging_bucket:
+            bucket = request.staging_bucket
+            for key in sorted(set(_staging_keys(clients.s3, bucket))):
+                if _attempt(result, f"removing {key}",
+                            lambda k=key: remove_staging(clients.s3, bucket, k) or True):  # type: ignore[misc]  # fmt: skip
+                    result.deleted_staging_objects.append(key)
+    except AWS_ERRORS as exc:
+        raise aws_error(exc, "cleaning up") from None
+    return result

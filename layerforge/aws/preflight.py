@@ -1,0 +1,256 @@
+"""The pre-flight of publish-and-invoke: everything that can be checked before AWS changes.
+
+It runs first in the real run and in ``--dry-run`` alike, and reads only: the names and ARNs are
+valid, the event passes the function's own rules and stays inside the role's scope, the layer
+will load, the bucket exists and can stage the layer, a given role exists and Lambda may assume
+it. A dry run reports the same plan the real run would follow, and fails where it would fail.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import botocore.exceptions
+
+from layerforge.aws.clients import AWS_ERRORS, AwsClients, aws_error, aws_step, error_code
+from layerforge.aws.deploy import check_environment
+from layerforge.aws.names import (
+    check_bucket,
+    check_function_name,
+    check_layer_name,
+    check_role_arn,
+    check_role_name,
+    role_name_of,
+)
+from layerforge.aws.publish import find_layer_version
+from layerforge.aws.role import POLICY_NAME, execution_policy, trusts_lambda
+from layerforge.builder.archive import sha256_of
+from layerforge.errors import CheckFailedError, UsageError
+from layerforge.functions import FunctionSource
+from layerforge.proof import ProofSpec, Templates
+from layerforge.runtimes import LIMITS, Architecture, Runtime
+from layerforge.verify import Severity, verify_layer
+
+__all__ = ["Preflight", "ProofRun", "preflight"]
+
+
+@dataclass(frozen=True, kw_only=True)
+class ProofRun:
+    """Everything publish-and-invoke needs to know."""
+
+    layer: Path
+    bucket: str
+    runtime: Runtime
+    architecture: Architecture
+    function: FunctionSource
+    proof: ProofSpec
+    function_name: str = "layerforge-analytics"
+    layer_name: str = "layerforge-analytics"
+    prefix: str = "automated-analysis"
+    role_arn: str | None = None
+    create_role: bool = False
+    role_name: str | None = None
+    memory_mb: int = 1024
+    timeout_s: int = 300
+    ephemeral_mb: int = 512
+    event: Mapping[str, Any] = field(default_factory=lambda: {"rows": 10_000})
+    environment: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def effective_role_name(self) -> str:
+        if self.role_arn:
+            return role_name_of(self.role_arn)
+        return self.role_name or f"{self.function_name}-role"
+
+    def templates(self, region: str) -> Templates:
+        values = {"bucket": self.bucket, "prefix": self.prefix, "function": self.function_name,
+                  "region": region}  # fmt: skip
+        return Templates(values, event=dict(self.event))
+
+    def function_environment(self) -> dict[str, str]:
+        return {**self.environment, "ARTIFACT_BUCKET": self.bucket, "ARTIFACT_PREFIX": self.prefix}
+
+
+@dataclass
+class Preflight:
+    """What the pre-flight found: the plan a run follows."""
+
+    sha256: str
+    verification: str
+    account: str
+    policy: dict[str, Any] | None
+    role: str
+    existing_layer: str | None
+    function_exists: bool
+    staging: bool
+
+    def plan(self, run: ProofRun) -> dict[str, Any]:
+        return {
+            "layer": {"path": str(run.layer), "sha256": self.sha256, "name": run.layer_name,
+                      "verification": self.verification,
+                      "publish": f"reuse {self.existing_layer}" if self.existing_layer
+                      else ("publish through S3 staging" if self.staging else "publish")},
+            "function": {"name": run.function_name, "code": run.function.label,
+                         "handler": run.function.handler,
+                         "action": "update" if self.function_exists else "create"},
+            "role": self.role,
+            "policy_name": POLICY_NAME if self.policy else None,
+            "policy": self.policy,
+            "environment": run.function_environment(),
+            "event": dict(run.event),
+            "proof_spec": run.proof.source,
+        }  # fmt: skip
+
+
+def _check_names(run: ProofRun) -> None:
+    check_layer_name(run.layer_name)
+    check_function_name(run.function_name)
+    check_bucket(run.bucket)
+    if bool(run.role_arn) == bool(run.create_role):
+        raise UsageError("give exactly one of --role-arn and --create-role",
+                         hint="--create-role makes a least-privilege role (see --dry-run)")  # fmt: skip
+    if run.role_arn:
+        check_role_arn(run.role_arn)
+    else:
+        check_role_name(run.effective_role_name)
+    check_environment(run.environment)
+
+
+def _check_event(run: ProofRun) -> None:
+    """The bundled function's own event rules, and the event inside the role's scope."""
+    bucket = run.event.get("bucket")
+    if bucket is not None and bucket != run.bucket:
+        raise UsageError(f"the event's bucket {bucket!r} is not --bucket {run.bucket!r}",
+                         hint="the function's role may write only to --bucket")  # fmt: skip
+    prefix = run.event.get("prefix")
+    if isinstance(prefix, str) and prefix != run.prefix and not prefix.startswith(
+        f"{run.prefix}/"
+    ):
+        raise UsageError(f"the event's prefix {prefix!r} is outside --prefix {run.prefix!r}",
+                         hint="the function's role may write only below --prefix")  # fmt: skip
+    if run.function.bundled:
+        from analytics_payload.events import InvalidEventError, parse_event
+
+        try:
+            parse_event(dict(run.event), run.function_environment())
+        except InvalidEventError as invalid:
+            raise UsageError(f"the event would be refused by the function: {invalid}",
+                             hint="fix --event") from None  # fmt: skip
+
+
+def _check_layer(run: ProofRun) -> str:
+    report = verify_layer([run.layer], run.runtime, run.architecture)
+    if not report.passed:
+        errors = [f"{f.file}: {f.message}" for f in report.findings if f.severity is Severity.ERROR]
+        raise CheckFailedError(
+            f"{run.layer} would not load on {run.runtime.name}/{run.architecture.value}; "
+            "nothing was sent to AWS",
+            hint="see layerforge verify-abi for every finding",
+            details="\n".join(errors[:10]),
+        )
+    return report.summary
+
+
+def check_bucket_reachable(clients: AwsClients, bucket: str, *, staging: bool) -> None:
+    """The bucket exists and answers; a staging bucket must be in the function's region."""
+    try:
+        clients.s3.head_bucket(Bucket=bucket)
+    except botocore.exceptions.ClientError as exc:
+        code = error_code(exc)
+        if code in ("404", "NoSuchBucket", "NotFound"):
+            raise UsageError(f"bucket {bucket} does not exist (NoSuchBucket)",
+                             hint="create it first, or pass an existing one with --bucket") from None  # fmt: skip
+        raise CheckFailedError(f"bucket {bucket} is not in reach ({code or exc})",
+                               hint="check the bucket's owner and your permissions") from None  # fmt: skip
+    if staging:
+        with aws_step(f"reading the region of bucket {bucket}"):
+            location = clients.s3.get_bucket_location(Bucket=bucket).get("LocationConstraint")
+        region = location or "us-east-1"
+        if region != clients.region:
+            raise UsageError(
+                f"bucket {bucket} is in {region}, but the layer (over 50 MiB) must be staged in "
+                f"{clients.region}, where it is published",
+                hint="pass a bucket in the function's region with --bucket",
+            )
+
+
+def _check_role(run: ProofRun, clients: AwsClients) -> bool:
+    """Whether the role exists; a given or reused role must let Lambda assume it."""
+    name = run.effective_role_name
+    try:
+        role = clients.iam.get_role(RoleName=name)["Role"]
+    except botocore.exceptions.ClientError as exc:
+        if error_code(exc) != "NoSuchEntity":
+            raise aws_error(exc, "reading the execution role") from None
+        if run.role_arn:
+            raise UsageError(f"role {run.role_arn} does not exist",
+                             hint="check --role-arn, or use --create-role") from None  # fmt: skip
+        return False
+    except AWS_ERRORS as exc:
+        raise aws_error(exc, "reading the execution role") from None
+    if not trusts_lambda(role):
+        raise UsageError(
+            f"role {name} does not let Lambda assume it (no lambda.amazonaws.com in its trust "
+            "policy)",
+            hint="fix the role's trust policy, or use another role",
+        )
+    return True
+
+
+def _account(clients: AwsClients) -> str:
+    with aws_step("reading the account (sts:GetCallerIdentity)"):
+        return str(clients.sts.get_caller_identity()["Account"])
+
+
+def _function_exists(clients: AwsClients, name: str) -> bool:
+    try:
+        clients.lambda_.get_function(FunctionName=name)
+    except botocore.exceptions.ClientError as exc:
+        if error_code(exc) == "ResourceNotFoundException":
+            return False
+        raise
+    return True
+
+
+def policy_for(run: ProofRun, clients: AwsClients, account: str) -> dict[str, Any]:
+    templates = run.templates(clients.region)
+    return execution_policy(
+        write=[templates.expand(s) for s in run.proof.write],
+        read=[templates.expand(s) for s in run.proof.read],
+        function=run.function_name,
+        region=clients.region,
+        account=account,
+        partition=clients.partition,
+    )
+
+
+def preflight(run: ProofRun, clients: AwsClients) -> Preflight:
+    """Every check that needs no change; raises the error the real run would hit."""
+    _check_names(run)
+    _check_event(run)
+    verification = _check_layer(run)
+    sha256 = sha256_of(run.layer)
+    staging = run.layer.stat().st_size > LIMITS.direct_upload_zip_bytes
+    account = _account(clients)
+    check_bucket_reachable(clients, run.bucket, staging=staging)
+    role_exists = _check_role(run, clients)
+    with aws_step("reading the layer and the function"):
+        existing = find_layer_version(clients.lambda_, run.layer_name, sha256)
+        function_exists = _function_exists(clients, run.function_name)
+    policy = policy_for(run, clients, account) if run.create_role else None
+    role = run.role_arn or (
+        f"reuse {run.effective_role_name}" if role_exists else f"create {run.effective_role_name}"
+    )
+    return Preflight(
+        sha256=sha256,
+        verification=verification,
+        account=account,
+        policy=policy,
+        role=role,
+        existing_layer=str(existing["LayerVersionArn"]) if existing else None,
+        function_exists=function_exists,
+        staging=staging,
+    )

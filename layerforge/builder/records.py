@@ -1,0 +1,86 @@
+"""RECORD files that tell the truth about the layer: rows for files the build removed are
+dropped, rows for files it rewrote (stripped binaries) carry their new hash and size, and
+metadata that names the build machine (``direct_url.json`` of a local file, INSTALLER) is
+normalised. The same wheels then always give the same bytes, whichever backend, installer or
+virtualenv path built them."""
+
+from __future__ import annotations
+
+import base64
+import csv
+import hashlib
+import io
+import json
+import posixpath
+from pathlib import Path
+
+from layerforge.builder.result import StepReport
+
+__all__ = ["INSTALLER_NAME", "normalise_records"]
+
+INSTALLER_NAME = "layerforge\n"
+
+
+def _hash(path: Path) -> str:
+    digest = hashlib.sha256(path.read_bytes()).digest()
+    return "sha256=" + base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
+
+
+def _local_direct_url(path: Path) -> bool:
+    try:
+        document = json.loads(path.read_text("utf-8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(document, dict) and str(document.get("url", "")).startswith("file:")
+
+
+def _normalise_metadata(dist_info: Path) -> None:
+    direct_url = dist_info / "direct_url.json"
+    if direct_url.is_file() and _local_direct_url(direct_url):
+        direct_url.unlink()  # it names a path on the build machine
+    installer = dist_info / "INSTALLER"
+    if installer.is_file():
+        installer.write_text(INSTALLER_NAME, "ascii")
+
+
+def _rows(tree: Path, record: Path, rewritten: frozenset[Path]) -> tuple[list[list[str]], int]:
+    """The RECORD's rows for files that exist, with hash and size refreshed where needed."""
+    rows, changed = [], 0
+    text = record.read_text("utf-8", "replace")
+    own = record.relative_to(tree).as_posix()
+    for row in csv.reader(io.StringIO(text)):
+        if not row:
+            continue
+        relative = posixpath.normpath(row[0])
+        path = tree / relative
+        if relative == own:
+            rows.append([own, "", ""])
+            continue
+        if relative.startswith("../") or not path.is_file():
+            changed += 1
+            continue
+        size = str(path.stat().st_size)
+        if path in rewritten or (len(row) > 2 and row[2] and row[2] != size):
+            rows.append([row[0], _hash(path), size])
+            changed += 1
+        else:
+            rows.append(row[:3] + [""] * (3 - len(row[:3])))
+    return rows, changed
+
+
+def normalise_records(tree: Path, rewritten: frozenset[Path] = frozenset()) -> StepReport:
+    """Rewrite every ``*.dist-info/RECORD`` below ``tree`` (``rewritten``: files the build
+    changed in place, such as stripped binaries)."""
+    changed = 0
+    for dist_info in sorted(tree.glob("*.dist-info")):
+        _normalise_metadata(dist_info)
+        record = dist_info / "RECORD"
+        if not record.is_file():
+            continue
+        rows, count = _rows(tree, record, rewritten)
+        changed += count
+        buffer = io.StringIO()
+        csv.writer(buffer, lineterminator="\n").writerows(rows)
+        record.write_text(buffer.getvalue(), "utf-8")
+    detail = f"{changed} rows dropped or refreshed (pruned and stripped files)"
+    return StepReport("record", 0, changed, detail)

@@ -1,0 +1,137 @@
+"""The one error boundary: every way a command can end becomes an exit code and, on failure, one
+ERROR line with a hint (and the same as a JSON document on stdout with ``--json``).
+
+* a LayerforgeError: its message, hint and exit code (1, 2 or 3);
+* a Click usage error: exit 2, with the command's --help as the hint;
+* a signal (Ctrl-C, SIGTERM, SIGHUP): what was interrupted, exit 128 + N, after cleanup ran;
+* an OSError or MemoryError: the operation failed (exit 3), naming the file and the cause;
+* anything else is a bug: exit 4, the traceback written to a log file named in the hint
+  (``--debug`` or LAYERFORGE_DEBUG=1 prints it instead).
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import tempfile
+import time
+import traceback
+from pathlib import Path
+from typing import Any
+
+import click
+
+from layerforge import __version__
+from layerforge.console import Renderer
+from layerforge.errors import (
+    EXIT_BUG,
+    EXIT_OPERATION_FAILED,
+    EXIT_USAGE,
+    Interrupted,
+    LayerforgeError,
+)
+
+__all__ = ["ISSUES_URL", "report_exception", "wants_debug"]
+
+ISSUES_URL = "https://github.com/layerforge/layerforge/issues"
+_OS_HINTS = {
+    errno.ENOSPC: "free disk space there (or point TMPDIR elsewhere) and retry",
+    errno.EDQUOT: "free disk space there (or point TMPDIR elsewhere) and retry",
+    errno.EACCES: "check the permissions of that path",
+    errno.EPERM: "check the permissions of that path",
+    errno.EROFS: "that file system is read-only: choose a writable path",
+    errno.ENOENT: "check that the path exists",
+}
+
+
+def wants_debug(argv: list[str]) -> bool:
+    value = os.environ.get("LAYERFORGE_DEBUG", "").lower()
+    return "--debug" in argv or value in ("1", "true", "yes", "on")
+
+
+def _crash_log(text: str) -> Path | None:
+    """Write ``text`` where the user can find it; None if nowhere is writable."""
+    state = os.environ.get("XDG_STATE_HOME") or os.path.join(os.path.expanduser("~"), ".local",
+                                                             "state")  # fmt: skip
+    name = f"crash-{time.strftime('%Y%m%dT%H%M%S')}-{os.getpid()}.log"
+    for folder in (Path(state) / "layerforge", Path(tempfile.gettempdir())):
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            path = folder / (name if folder.name == "layerforge" else f"layerforge-{name}")
+            path.write_text(text, "utf-8")
+            return path
+        except OSError:
+            continue
+    return None
+
+
+def _usage_error(error: click.ClickException) -> dict[str, Any]:
+    context = getattr(error, "ctx", None)
+    command = context.command_path if context is not None else "layerforge"
+    message = error.format_message()
+    return {
+        "error": message[:1].lower() + message[1:] if message else "usage error",
+        "hint": f"see '{command} --help'",
+        "details": "",
+        "exit_code": EXIT_USAGE,
+    }
+
+
+def _interrupted(signal_error: Interrupted) -> dict[str, Any]:
+    return {
+        "error": f"interrupted by {signal_error.name}",
+        "hint": "nothing was left behind: temporary files, containers and child processes "
+        "were removed, and the last good output was kept; run the command again",
+        "details": "",
+        "exit_code": signal_error.exit_code,
+    }
+
+
+def _os_error(error: OSError, log: Path | None) -> dict[str, Any]:
+    where = f": {error.filename}" if error.filename else ""
+    return {
+        "error": f"{error.strerror or type(error).__name__}{where}",
+        "hint": _OS_HINTS.get(error.errno or 0, "check that path and retry"),
+        "details": f"(the traceback is in {log})" if log else "",
+        "exit_code": EXIT_OPERATION_FAILED,
+    }
+
+
+def _bug(error: BaseException, log: Path | None, debug: bool) -> dict[str, Any]:
+    where = "" if debug else (f"the full traceback is in {log}; " if log else "")
+    return {
+        "error": f"internal error (a bug in layerforge {__version__}): "
+        f"{type(error).__name__}: {error}",
+        "hint": f"{where}please report it at {ISSUES_URL}"
+        + ("" if debug else " (rerun with --debug to see the traceback here)"),
+        "details": "",
+        "exit_code": EXIT_BUG,
+    }
+
+
+def report_exception(error: BaseException, renderer: Renderer, *, debug: bool) -> int:
+    """Render ``error`` as the contract says; returns the exit code."""
+    if isinstance(error, click.exceptions.Abort) and isinstance(error.__cause__, Interrupted):
+        error = error.__cause__
+    if isinstance(error, LayerforgeError):
+        document = error.to_dict()
+    elif isinstance(error, click.ClickException):
+        document = _usage_error(error)
+    elif isinstance(error, Interrupted):
+        document = _interrupted(error)
+    elif isinstance(error, (KeyboardInterrupt, click.exceptions.Abort)):
+        document = _interrupted(Interrupted(2))
+    else:
+        text = "".join(traceback.format_exception(error))
+        log = None if debug else _crash_log(text)
+        if debug:
+            renderer.traceback(text)
+        if isinstance(error, OSError):
+            document = _os_error(error, log)
+        elif isinstance(error, MemoryError):
+            document = {"error": "out of memory", "hint": "free memory, or build a smaller layer",
+                        "details": "", "exit_code": EXIT_OPERATION_FAILED}  # fmt: skip
+        else:
+            document = _bug(error, log, debug)
+    renderer.failure(document)
+    return int(document["exit_code"])

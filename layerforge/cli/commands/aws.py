@@ -1,0 +1,157 @@
+"""``layerforge publish-and-invoke`` and ``layerforge cleanup``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from layerforge.aws.names import normalise_prefix
+from layerforge.cli.context import renderer
+from layerforge.cli.functions import function_and_proof, function_options
+from layerforge.cli.layers import layer_target
+from layerforge.cli.main import cli
+from layerforge.cli.options import (
+    PATH,
+    REGION,
+    URL,
+    apply,
+    arch_option,
+    debug_option,
+    ephemeral_option,
+    json_option,
+    memory_option,
+    profile_option,
+    runtime_option,
+)
+from layerforge.errors import EXIT_CHECK_FAILED, EXIT_OK, EXIT_OPERATION_FAILED, UsageError
+from layerforge.functions import parse_event
+
+if TYPE_CHECKING:
+    from layerforge.aws.clients import AwsClients
+
+__all__ = ["cleanup_command", "publish_and_invoke"]
+
+_aws = apply(
+    click.option("--region", type=REGION, help="AWS region (default: your AWS configuration)."),
+    profile_option,
+    click.option("--endpoint-url", type=URL,
+                 help="Endpoint for every AWS service (e.g. a moto server)."),
+)  # fmt: skip
+
+
+def connect(region: str | None, profile: str | None, endpoint_url: str | None) -> AwsClients:
+    """boto3 loads only for the commands that talk to AWS (it costs a third of a second)."""
+    from layerforge.aws.clients import AwsTarget, connect_aws
+
+    return connect_aws(AwsTarget(region, profile, endpoint_url))
+
+
+def _env_pairs(pairs: tuple[str, ...]) -> dict[str, str]:
+    found = {}
+    for pair in pairs:
+        name, sep, value = pair.partition("=")
+        if not sep or not name:
+            raise UsageError(f"--env {pair!r} is not NAME=VALUE", hint="e.g. --env LEVEL=debug")
+        found[name] = value
+    return found
+
+
+def _layer_file(layer: Path) -> Path:
+    if not layer.is_file():
+        raise UsageError(f"layer {layer} is not a file", hint="give the zip layerforge build wrote")
+    return layer
+
+
+@cli.command("publish-and-invoke")
+@click.option("--layer", type=PATH, required=True, help="The layer zip (from layerforge build).")
+@click.option("--bucket", required=True, help="S3 bucket for artifacts (and S3 staging).")
+@click.option("--prefix", default="automated-analysis", show_default=True, help="Key prefix.")
+@click.option("--function-name", default="layerforge-analytics", show_default=True)
+@click.option("--layer-name", default="layerforge-analytics", show_default=True)
+@click.option("--role-arn", help="Use this existing execution role.")
+@click.option("--create-role", is_flag=True, help="Create (or reuse) a least-privilege role.")
+@click.option("--role-name", help="Name for --create-role (default: <function-name>-role).")
+@runtime_option
+@arch_option
+@memory_option
+@click.option("--timeout", type=click.IntRange(1, 900), default=300, show_default=True)
+@ephemeral_option
+@click.option("--event", help='JSON event, or @file.json (default: {"rows": 10000}).')
+@click.option("--env", "env", multiple=True, help="Extra function variable NAME=VALUE.")
+@function_options
+@click.option("--dry-run", is_flag=True, help="Run the pre-flight and print the plan; change nothing.")
+@_aws
+@json_option
+@debug_option
+def publish_and_invoke(*, layer: Path, json_output: bool, dry_run: bool, **options: Any) -> int:
+    """Publish LAYER, deploy a function with it, invoke it and check the proof.
+
+    The function is analytics_payload unless --function-dir/--function-zip name your own; the
+    proof spec says what success means. Exit 0 when every check passes, 1 when any fails.
+    """
+    from layerforge.aws.preflight import ProofRun
+    from layerforge.aws.run import dry_run_plan
+    from layerforge.aws.run import publish_and_invoke as run_proof
+
+    render = renderer(json_output)
+    runtime, arch = layer_target(_layer_file(layer), options["runtime"], options["arch"])
+    function, proof = function_and_proof(
+        function_dir=options["function_dir"], function_zip=options["function_zip"],
+        handler=options["handler"], proof_file=options["proof_file"], config=options["config"],
+    )  # fmt: skip
+    run = ProofRun(
+        layer=layer, bucket=options["bucket"], runtime=runtime, architecture=arch,
+        function=function, proof=proof, function_name=options["function_name"],
+        layer_name=options["layer_name"], prefix=normalise_prefix(options["prefix"]),
+        role_arn=options["role_arn"], create_role=options["create_role"],
+        role_name=options["role_name"], memory_mb=options["memory"],
+        timeout_s=options["timeout"], ephemeral_mb=options["ephemeral_storage"],
+        event=parse_event(options["event"], None if function.bundled else {}),
+        environment=_env_pairs(options["env"]),
+    )  # fmt: skip
+    clients = connect(options["region"], options["profile"], options["endpoint_url"])
+    if dry_run:
+        render.document(dry_run_plan(run, clients), "Plan (pre-flight passed; nothing changed)")
+        return EXIT_OK
+    report = run_proof(run, clients, on_event=render.note)
+    render.proof_report(report, f"Proof for {run.function_name} on {runtime.name}/{arch.value}")
+    return EXIT_OK if report.passed else EXIT_CHECK_FAILED
+
+
+@cli.command("cleanup")
+@click.option("--layer-name", default="layerforge-analytics", show_default=True)
+@click.option("--keep", type=click.IntRange(0), default=1, show_default=True,
+              help="Newest layer versions to keep.")  # fmt: skip
+@click.option("--function-name", help="Also delete this function.")
+@click.option("--role-name", help="Also delete this role (its inline and managed policies first).")
+@click.option("--staging-bucket", help="Also remove staging objects a killed publish left here.")
+@click.option("--force", is_flag=True, help="Delete layer versions even if functions use them.")
+@click.option("--dry-run", is_flag=True, help="Say what would be deleted; delete nothing.")
+@_aws
+@json_option
+@debug_option
+def cleanup_command(
+    *,
+    json_output: bool,
+    region: str | None,
+    profile: str | None,
+    endpoint_url: str | None,
+    **options: Any,
+) -> int:
+    """Delete old layer versions (never one in use) and, optionally, the function and role."""
+    from layerforge.aws.cleanup import CleanupRequest, cleanup
+
+    render = renderer(json_output)
+    request = CleanupRequest(**options)
+    result = cleanup(connect(region, profile, endpoint_url), request)
+    title = "Cleanup (dry run: nothing deleted)" if request.dry_run else "Cleanup"
+    render.document(result.to_dict(), title)
+    if result.failures:
+        render.error_line(
+            f"{len(result.failures)} deletions failed: " + "; ".join(result.failures),
+            hint="run cleanup again: what was deleted stays deleted, the rest is retried",
+        )
+        return EXIT_OPERATION_FAILED
+    return EXIT_OK

@@ -1,0 +1,134 @@
+"""``layerforge smoke`` and ``layerforge invoke-local``: the Lambda-like sandbox."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import click
+
+from layerforge.cli.context import renderer
+from layerforge.cli.functions import function_and_proof, function_options
+from layerforge.cli.layers import layer_target
+from layerforge.cli.main import cli
+from layerforge.cli.options import (
+    PATH,
+    URL,
+    apply,
+    arch_option,
+    debug_option,
+    ephemeral_option,
+    image_option,
+    json_option,
+    memory_option,
+    runtime_option,
+    sandbox_option,
+)
+from layerforge.errors import EXIT_CHECK_FAILED, EXIT_OK
+from layerforge.functions import parse_event
+from layerforge.runtimes import Architecture, Runtime
+from layerforge.sandbox import SandboxSpec, smoke_test
+
+__all__ = ["invoke_local", "smoke"]
+
+_sandbox = apply(runtime_option, arch_option, image_option, memory_option, ephemeral_option,
+                 sandbox_option)  # fmt: skip
+
+
+@cli.command()
+@click.argument("layer", type=PATH)
+@_sandbox
+@click.option(
+    "--timeout",
+    type=click.FloatRange(1, 900),
+    default=60,
+    show_default=True,
+    help="Seconds each module may take to import; a module that hangs fails by name.",
+)
+@json_option
+@debug_option
+def smoke(
+    *,
+    layer: Path,
+    runtime: Runtime | None,
+    arch: Architecture | None,
+    image: str | None,
+    memory: int,
+    ephemeral_storage: int,
+    sandbox: str,
+    timeout: float,
+    json_output: bool,
+) -> int:
+    """Import every module of LAYER cold in a Lambda-like sandbox (read-only, no network).
+
+    Exit 0 when every module imports, 1 when any fails, 3 when the sandbox cannot start.
+    """
+    render = renderer(json_output)
+    target_runtime, target_arch = layer_target(layer, runtime, arch)
+    spec = SandboxSpec(
+        runtime=target_runtime,
+        architecture=target_arch,
+        image=image,
+        memory_mb=memory,
+        ephemeral_mb=ephemeral_storage,
+        import_timeout_s=timeout,
+    )
+    with render.progress() as sink:
+        report = smoke_test(layer, spec, engine=sandbox, sink=sink)
+    render.smoke_report(report)
+    return EXIT_OK if report.passed else EXIT_CHECK_FAILED
+
+
+@cli.command("invoke-local")
+@click.option("--layer", type=PATH, required=True, help="The layer zip.")
+@click.option("--event", help='JSON event, or @file.json (default: {"rows": 10000}).')
+@click.option("--endpoint-url", type=URL, help="S3 endpoint (default: an embedded moto server).")
+@click.option("--bucket", default="layerforge-local", show_default=True)
+@click.option("--prefix", default="automated-analysis", show_default=True)
+@function_options
+@_sandbox
+@json_option
+@debug_option
+def invoke_local(
+    *,
+    layer: Path,
+    event: str | None,
+    endpoint_url: str | None,
+    bucket: str,
+    prefix: str,
+    runtime: Runtime | None,
+    arch: Architecture | None,
+    image: str | None,
+    memory: int,
+    ephemeral_storage: int,
+    sandbox: str,
+    json_output: bool,
+    **function: Any,
+) -> int:
+    """Run a function (analytics_payload, or --function-dir) with LAYER in the sandbox and apply
+    its proof spec's checks, with S3 from an embedded moto server.
+
+    Needs no AWS account. Exit 0 when every check passes, 1 when any fails.
+    """
+    from layerforge.aws.names import check_bucket, normalise_prefix
+    from layerforge.sandbox.local_run import LocalRun, invoke_local as run_local
+
+    render = renderer(json_output)
+    target_runtime, target_arch = layer_target(layer, runtime, arch)
+    source, proof = function_and_proof(**function)
+    run = LocalRun(
+        layer=layer, function=source, proof=proof,
+        event=parse_event(event, None if source.bundled else {}),
+        bucket=check_bucket(bucket), prefix=normalise_prefix(prefix),
+        endpoint_url=endpoint_url, engine=sandbox,
+    )  # fmt: skip
+    spec = SandboxSpec(
+        runtime=target_runtime,
+        architecture=target_arch,
+        image=image,
+        memory_mb=memory,
+        ephemeral_mb=ephemeral_storage,
+    )
+    report = run_local(run, spec, sink=render.note)
+    render.proof_report(report, f"Local proof on {target_runtime.name}/{target_arch.value}")
+    return EXIT_OK if report.passed else EXIT_CHECK_FAILED

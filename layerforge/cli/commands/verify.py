@@ -1,0 +1,54 @@
+"""``layerforge verify-abi``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from layerforge.cli.context import renderer
+from layerforge.cli.main import cli
+from layerforge.cli.options import PATH, SIZE, arch_option, debug_option, json_option, runtime_option
+from layerforge.errors import EXIT_CHECK_FAILED, EXIT_OK
+from layerforge.runtimes import Architecture, Runtime, get_runtime
+from layerforge.spec import DEFAULT_ARCH, DEFAULT_RUNTIME
+from layerforge.verify import verify_layer
+
+__all__ = ["verify_abi"]
+
+
+@cli.command("verify-abi")
+@click.argument("targets", nargs=-1, required=True, type=PATH)
+@runtime_option
+@arch_option
+@click.option(
+    "--function-size",
+    type=SIZE,
+    metavar="SIZE",
+    help="Unzipped size of the function code, deducted from the 250 MiB budget.",
+)
+@json_option
+@debug_option
+def verify_abi(
+    *,
+    targets: tuple[Path, ...],
+    runtime: Runtime | None,
+    arch: Architecture | None,
+    function_size: int | None,
+    json_output: bool,
+) -> int:
+    """Prove statically that a layer zip, folder or wheels will load on a runtime.
+
+    Exit 0 when it will load, 1 when any error-level finding exists, 2 for usage errors.
+    """
+    render = renderer(json_output)
+    with render.progress() as sink:
+        report = verify_layer(
+            list(targets),
+            runtime or get_runtime(DEFAULT_RUNTIME),
+            arch or Architecture.parse(DEFAULT_ARCH),
+            function_size=function_size or 0,
+            on_event=sink,
+        )
+    render.verify_report(report)
+    return EXIT_OK if report.passed else EXIT_CHECK_FAILED

@@ -1,0 +1,47 @@
+"""Options shared by the commands that run a function (invoke-local, publish-and-invoke): which
+function, and which proof spec judges it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from layerforge.cli.options import PATH, apply
+from layerforge.functions import FunctionSource, function_source
+from layerforge.proof.spec import ProofSpec, load_proof_spec, parse_proof_spec
+from layerforge.settings import read_settings
+
+__all__ = ["function_options", "function_and_proof"]
+
+function_options = apply(
+    click.option("--function-dir", type=PATH,
+                 help="Your function's code folder (zipped deterministically)."),
+    click.option("--function-zip", type=PATH, help="Your function's deployment zip."),
+    click.option("--handler", help="module.function of your function (with --function-dir/-zip)."),
+    click.option("--proof", "proof_file", type=PATH,
+                 help="Proof spec (TOML or JSON); default: [tool.layerforge.proof] of --config."),
+    click.option("--config", type=PATH, default=Path("pyproject.toml"), show_default=True,
+                 help="pyproject.toml whose [tool.layerforge.proof] judges your function."),
+)  # fmt: skip
+
+
+def function_and_proof(
+    *,
+    function_dir: Path | None,
+    function_zip: Path | None,
+    handler: str | None,
+    proof_file: Path | None,
+    config: Path,
+) -> tuple[FunctionSource, ProofSpec]:
+    function = function_source(function_dir, function_zip, handler)
+    if proof_file is not None:
+        return function, load_proof_spec(proof_file)
+    if function.bundled:
+        return function, function.default_proof()
+    explicit = click.get_current_context().get_parameter_source("config")
+    settings = read_settings(config, explicit=explicit is not click.core.ParameterSource.DEFAULT)
+    table = settings.get("proof")
+    if isinstance(table, dict):
+        return function, parse_proof_spec(table, f"{config} [tool.layerforge.proof]")
+    return function, function.default_proof()

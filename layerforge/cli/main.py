@@ -1,0 +1,54 @@
+"""The ``layerforge`` command group and ``main(argv)``, the single entry point and error boundary."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+
+import click
+
+from layerforge import __version__
+from layerforge.cli.boundary import report_exception, wants_debug
+from layerforge.console import Renderer
+from layerforge.interrupts import signals_raise
+
+__all__ = ["cli", "main"]
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="layerforge")
+@click.option("--debug", is_flag=True, expose_value=False,
+              help="Show the full traceback of an unexpected error (or LAYERFORGE_DEBUG=1).")  # fmt: skip
+def cli() -> None:
+    """Build, verify and prove AWS Lambda layers for scientific Python.
+
+    Exit codes: 0 ok, 1 a check failed, 2 usage error, 3 an operation failed, 4 a bug in
+    layerforge, 128+N interrupted by signal N.
+    """
+
+
+def _json_requested(argv: list[str]) -> bool:
+    """``--json`` anywhere before a ``--``: even a usage error is then a JSON document."""
+    options = argv[: argv.index("--")] if "--" in argv else argv
+    return "--json" in options
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI with ``argv`` and return the exit code (tests call this directly)."""
+    from layerforge.cli import commands  # noqa: F401 - registers the commands
+
+    args = list(sys.argv[1:] if argv is None else argv)
+    renderer = Renderer(json_output=_json_requested(args))
+    try:
+        with signals_raise():
+            try:
+                result = cli.main(
+                    args=args, prog_name="layerforge", standalone_mode=False, obj=renderer
+                )
+            except BaseException as error:  # the boundary: every way out is reported
+                if isinstance(error, SystemExit):
+                    return error.code if isinstance(error.code, int) else 1
+                return report_exception(error, renderer, debug=wants_debug(args))
+    except KeyboardInterrupt as late:  # a second signal while the first was being reported
+        return getattr(late, "exit_code", 130)
+    return result if isinstance(result, int) else 0

@@ -1,0 +1,108 @@
+"""The report tables. Every cell is built from ``Text``, so no message is ever read as markup."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from rich.table import Table
+from rich.text import Text
+
+from layerforge.console.text import format_bytes, format_seconds, styled
+from layerforge.verify import Report, Severity
+
+if TYPE_CHECKING:
+    from layerforge.builder.result import BuildResult
+    from layerforge.proof.report import ProofReport
+    from layerforge.sandbox.smoke import SmokeReport
+
+__all__ = [
+    "budget_line",
+    "findings_table",
+    "packages_table",
+    "proof_table",
+    "smoke_table",
+    "steps_table",
+]
+
+SEVERITY_STYLE = {Severity.ERROR: "bold red", Severity.WARNING: "yellow", Severity.INFO: "dim"}
+PASSED = ("passed", "green")
+FAILED = ("FAILED", "bold red")
+
+
+def _table(title: str, *columns: str, right: tuple[str, ...] = ()) -> Table:
+    table = Table(title=Text(title))
+    for column in columns:
+        table.add_column(column, overflow="fold", justify="right" if column in right else "left")
+    return table
+
+
+def findings_table(report: Report) -> Table:
+    table = _table(
+        f"Findings for {report.runtime} / {report.architecture}",
+        "severity", "rule", "file", "required", "allowed", "fix",
+    )  # fmt: skip
+    for finding in report.findings:
+        table.add_row(
+            Text(finding.severity.value, style=SEVERITY_STYLE[finding.severity]),
+            Text(finding.rule.value),
+            styled(finding.file, "\n", (finding.message, "dim")),
+            Text(finding.required),
+            Text(finding.allowed),
+            Text(finding.fix),
+        )
+    return table
+
+
+def packages_table(result: BuildResult) -> Table:
+    table = _table(
+        f"Layer for {result.runtime} / {result.architecture} ({result.backend})",
+        "distribution", "version", "unzipped", "share", right=("unzipped", "share"),
+    )  # fmt: skip
+    for dist in sorted(result.packages, key=lambda d: -d.unzipped_bytes):
+        share = dist.unzipped_bytes / result.unzipped_bytes if result.unzipped_bytes else 0.0
+        name = Text(dist.name, style="bold" if dist.requested else "")
+        table.add_row(name, Text(dist.version), format_bytes(dist.unzipped_bytes), f"{share:.0%}")
+    return table
+
+
+def steps_table(result: BuildResult) -> Table:
+    table = _table("Steps", "step", "time", "saved", "detail", right=("time", "saved"))
+    for step in result.steps:
+        saved = format_bytes(step.bytes_saved) if step.applied and step.bytes_saved else "-"
+        table.add_row(Text(step.name), format_seconds(step.seconds), saved, Text(step.detail))
+    return table
+
+
+def budget_line(result: BuildResult) -> Text:
+    limit = format_bytes(result.direct_upload_limit)
+    upload: tuple[str, str] | str = (
+        ("within", "green") if result.fits_direct_upload else ("over", "yellow")
+    )
+    suffix = "" if result.fits_direct_upload else " (publishing goes through S3)"
+    return styled(
+        f"unzipped {format_bytes(result.unzipped_bytes)} = {result.budget_fraction:.1%} of "
+        f"Lambda's {format_bytes(result.unzipped_budget)} budget (function + all layers); "
+        f"zip {format_bytes(result.zipped_bytes)}: ",
+        upload,
+        f" the {limit} direct-upload limit{suffix}",
+    )
+
+
+def smoke_table(report: SmokeReport) -> Table:
+    title = f"Cold imports on {report.runtime} / {report.architecture}"
+    if report.emulated:
+        title += " (emulated: timings are not Lambda's)"
+    table = _table(title, "module", "result", "seconds", "error", right=("seconds",))
+    for item in report.imports:
+        result = Text("ok", style="green") if item.ok else Text(*FAILED)
+        error = "\n".join([item.error, *item.traceback[-3:]]) if not item.ok else ""
+        table.add_row(Text(item.module), result, f"{item.seconds:.3f}", Text(error))
+    return table
+
+
+def proof_table(report: ProofReport, title: str) -> Table:
+    table = _table(title, "check", "result", "evidence")
+    for check in report.checks:
+        table.add_row(Text(check.name), Text(*(PASSED if check.passed else FAILED)),
+                      Text(check.evidence))  # fmt: skip
+    return table
