@@ -118,9 +118,10 @@ def _families(raw: dict[str, Any]) -> dict[str, Family]:
 def policy_for(runtime: Runtime, arch: Architecture) -> AbiPolicy:
     data = _data()
     glibc = str(runtime.glibc)
-    manylinux = data["policies"][data["policy_for_glibc"][glibc]][arch.platform]
+    name = data["policy_for_glibc"][glibc]
+    manylinux = data["policies"][name][arch.platform]
     system = data["operating_systems"][runtime.os][arch.platform]
-    blacklist = {k: frozenset(v) for k, v in data["blacklist"].items() if not k.startswith("_")}
+    blacklist = {k: frozenset(v) for k, v in data["blacklist"][name].items()}
     named = {k: v for k, v in data["glibc_named_versions"].items() if not k.startswith("_")}
     return AbiPolicy(
         os=runtime.os,

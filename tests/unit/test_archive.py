@@ -4,7 +4,7 @@ import os
 import zipfile
 from pathlib import Path
 
-from layerforge.builder.archive import place_atomically, sha256_of, write_layer_zip
+from layerforge.builder.archive import sha256_of, write_layer_zip
 from layerforge.events import Event
 
 
@@ -49,14 +49,3 @@ def test_entries_are_sorted_under_python_with_fixed_time_and_normal_modes(tmp_pa
     assert modes["python/pkg/__init__.py"] == 0o644
     assert info.file_count == 4
     assert info.unzipped_bytes == sum(e.file_size for e in entries)
-
-
-def test_place_atomically_replaces_and_leaves_no_partial_file(tmp_path: Path) -> None:
-    source = tmp_path / "new.zip"
-    source.write_bytes(b"new")
-    destination = tmp_path / "dist" / "layer.zip"
-    destination.parent.mkdir()
-    destination.write_bytes(b"old")
-    place_atomically(source, destination)
-    assert destination.read_bytes() == b"new"
-    assert [p.name for p in destination.parent.iterdir()] == ["layer.zip"]

@@ -9,10 +9,12 @@ from pathlib import Path
 
 from layerforge.builder.postprocess import compile_bytecode, prune, strip_binaries
 from layerforge.events import Event
+from layerforge.interpreters import probe_interpreter
 from layerforge.runtimes import Architecture, get_runtime
 from tests.conftest import compile_shared_library
 
 HOST_RUNTIME = get_runtime(f"python{sys.version_info[0]}.{sys.version_info[1]}")
+HOST_PYTHON = probe_interpreter(Path(sys.executable))
 
 
 def _ignore(_event: Event) -> None:
@@ -39,6 +41,7 @@ def _installed_tree(root: Path) -> Path:
     (root / "pkg-1.0.dist-info" / "METADATA").write_text("Name: pkg\n")
     (root / "pkg-1.0.dist-info" / "tests" / "kept").write_text("dist-info is never touched\n")
     (root / "bin" / "tool").write_text("#!/host/python\n")
+    (root / "pkg" / "cli-64.exe").write_bytes(b"MZ" + b"\0" * 62)
     return root
 
 
@@ -51,7 +54,7 @@ def test_prune_drops_what_no_import_needs_and_never_touches_dist_info(tmp_path: 
         "pkg-1.0.dist-info/tests/kept",
         "pkg/__init__.py",
     ]
-    assert report.files_changed == 7
+    assert report.files_changed == 8  # the .exe launcher too
     assert report.bytes_saved > 600
 
 
@@ -59,7 +62,7 @@ def test_bytecode_is_unchecked_hash_for_the_target_and_names_opt_python(tmp_path
     (tmp_path / "pkg").mkdir()
     source = tmp_path / "pkg" / "__init__.py"
     source.write_text("VALUE = 'compiled'\nNAMES = {'a', 'b', 'c'}\n")
-    report = compile_bytecode(tmp_path, HOST_RUNTIME, _ignore)
+    report = compile_bytecode(tmp_path, HOST_RUNTIME, _ignore, HOST_PYTHON)
     assert report.applied and report.files_changed == 1
     assert report.bytes_saved < 0  # bytecode costs bytes
     pyc = tmp_path / "pkg" / "__pycache__" / f"__init__.{sys.implementation.cache_tag}.pyc"
@@ -86,15 +89,14 @@ def test_bytecode_is_identical_across_runs(tmp_path: Path) -> None:
         folder = tmp_path / run / "pkg"
         folder.mkdir(parents=True)
         (folder / "__init__.py").write_text("S = {'alpha', 'beta', 'gamma', 'delta'}\n")
-        compile_bytecode(folder.parent, HOST_RUNTIME, _ignore)
+        compile_bytecode(folder.parent, HOST_RUNTIME, _ignore, HOST_PYTHON)
         digests.append(next(folder.glob("__pycache__/*.pyc")).read_bytes())
     assert digests[0] == digests[1]
 
 
 def test_missing_interpreter_is_reported_not_hidden(tmp_path: Path) -> None:
     (tmp_path / "m.py").write_text("x = 1\n")
-    not_python = tmp_path / "python-not-here"
-    report = compile_bytecode(tmp_path, HOST_RUNTIME, _ignore, python=not_python)
+    report = compile_bytecode(tmp_path, HOST_RUNTIME, _ignore, None)
     assert not report.applied
     assert "without bytecode" in report.detail and "cold start" in report.detail
     assert not list(tmp_path.rglob("*.pyc"))
@@ -105,8 +107,10 @@ def test_strip_shrinks_real_shared_objects_that_still_load(tmp_path: Path) -> No
         "int answer(void) { return 42; }\n", tmp_path / "libanswer.so", "-g"
     )
     before = library.stat().st_size
-    report = strip_binaries(tmp_path, Architecture.X86_64, _ignore)
+    result = strip_binaries(tmp_path, Architecture.X86_64, _ignore)
+    report = result.report
     assert report.applied and report.files_changed == 1
+    assert result.rewritten == frozenset({library})
     assert library.stat().st_size < before
     assert report.bytes_saved == before - library.stat().st_size
     assert ctypes.CDLL(str(library)).answer() == 42
