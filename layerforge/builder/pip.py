@@ -233,11 +233,23 @@ _NETWORK = re.compile(
     r"resolution|Name or service not known|Connection refused|Network is unreachable|"
     r"ConnectTimeoutError|Read timed out"
 )
-_HASH_MISMATCH = re.compile(
-    r"^\s*(?P<requirement>\S+) from (?P<url>\S+):\s*\n\s*Expected sha256 (?P<expected>\w+)"
-    r"(?:\s*\n\s*or \w+)*\s*\n\s*Got\s+(?P<got>\w+)",
-    re.MULTILINE,
-)
+_HASH_HEADER = re.compile(r"^\s*(?P<requirement>\S+) from (?P<url>\S+)")
+_HASH_GOT = re.compile(r"^\s*Got\s+(?P<got>[0-9a-f]{64})")
+
+
+def _hash_mismatches(output: str) -> list[tuple[str, str, str]]:
+    """(requirement, file name, sha256 seen) for each file pip refused for its hash."""
+    found, current = [], None
+    for line in output.splitlines():
+        header = _HASH_HEADER.match(line)
+        if header and "://" in header["url"]:
+            current = (header["requirement"], header["url"].split("#")[0].rsplit("/", 1)[-1])
+            continue
+        got = _HASH_GOT.match(line)
+        if got and current is not None:
+            found.append((*current, got["got"]))
+            current = None
+    return found
 
 
 def explain_pip_failure(
@@ -264,15 +276,15 @@ def explain_pip_failure(
 
 
 def _hash_failure(output: str) -> LayerforgeError | None:
-    mismatches = list(_HASH_MISMATCH.finditer(output))
-    if mismatches:
-        first = mismatches[0]
+    if "DO NOT MATCH THE HASHES" in output:
+        mismatches = _hash_mismatches(output)
+        requirement, filename, got = mismatches[0] if mismatches else ("a requirement", "?", "?")
         return CheckFailedError(
-            f"hash mismatch: {first['requirement']} downloaded as {first['url'].rsplit('/', 1)[-1]}"
-            f" has sha256 {first['got']}, which the requirements do not list",
+            f"hash mismatch: {requirement} downloaded as {filename} has sha256 {got}, "
+            "which the requirements do not list",
             hint="the file differs from the one locked: re-lock (pip-compile --generate-hashes, "
             "uv export) if the change is expected, otherwise do not trust this index",
-            details="\n".join(m.group(0).strip() for m in mismatches[:5]),
+            details="\n".join(f"{r}: {f} sha256 {g}" for r, f, g in mismatches[:10]),
         )
     if "Hashes are required in --require-hashes mode" in output:
         missing = [line.strip() for line in output.splitlines() if "--hash=" in line]
