@@ -109,7 +109,18 @@ def _bug(error: BaseException, log: Path | None, debug: bool) -> dict[str, Any]:
     }
 
 
-def report_exception(error: BaseException, renderer: Renderer, *, debug: bool) -> int:
+def _default_hint(code: int, command: str) -> str:
+    """For the errors that carry no hint of their own: where to look next."""
+    if code == EXIT_USAGE:
+        return f"see 'layerforge {command} --help'".replace("  ", " ")
+    if code == EXIT_OPERATION_FAILED:
+        return "fix the cause named above and retry; --debug shows the full traceback"
+    return "see the report above for each failed check"
+
+
+def report_exception(
+    error: BaseException, renderer: Renderer, *, debug: bool, command: str = ""
+) -> int:
     """Render ``error`` as the contract says; returns the exit code."""
     if isinstance(error, click.exceptions.Abort) and isinstance(error.__cause__, Interrupted):
         error = error.__cause__
@@ -133,5 +144,7 @@ def report_exception(error: BaseException, renderer: Renderer, *, debug: bool) -
                         "details": "", "exit_code": EXIT_OPERATION_FAILED}  # fmt: skip
         else:
             document = _bug(error, log, debug)
+    if not document.get("hint"):
+        document["hint"] = _default_hint(int(document["exit_code"]), command)
     renderer.failure(document)
     return int(document["exit_code"])

@@ -48,7 +48,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             except BaseException as error:  # the boundary: every way out is reported
                 if isinstance(error, SystemExit):
                     return error.code if isinstance(error.code, int) else 1
-                return report_exception(error, renderer, debug=wants_debug(args))
+                command = next((a for a in args if not a.startswith("-")), "")
+                return report_exception(error, renderer, debug=wants_debug(args), command=command)
     except KeyboardInterrupt as late:  # a second signal while the first was being reported
         return getattr(late, "exit_code", 130)
     return result if isinstance(result, int) else 0

@@ -132,9 +132,9 @@ def _root(spec: SandboxSpec) -> _Root:
         if rootfs is None:
             raise SandboxError(
                 f"no {spec.architecture.value} root filesystem for the bubblewrap sandbox",
-                hint=f"pass --rootfs DIR (or LAYERFORGE_ROOTFS_{spec.architecture.name}) with a "
-                f"{spec.architecture.value} Debian root (debootstrap --arch arm64), or use Docker "
-                f"with an {spec.architecture.value} image",
+                hint=f"pass --rootfs DIR (or set LAYERFORGE_ROOTFS_{spec.architecture.name}) to a "
+                f"Debian root filesystem for {spec.architecture.value} (debootstrap --arch "
+                f"{spec.architecture.value}), or use Docker with an image for it",
             )
         return _foreign_root(rootfs, spec)
     interpreter = find_interpreter(spec.runtime.python)

@@ -105,6 +105,7 @@ class _Layout:
 
 @dataclass(frozen=True)
 class _Header:
+    kind: int
     phoff: int
     phentsize: int
     phnum: int
@@ -114,13 +115,28 @@ class _Header:
 
 
 def _header(buffer: _Prefix, layout: _Layout) -> _Header:
+    (kind,) = layout.unpack(buffer, 16, "H")
     if layout.wide:
         phoff, shoff = layout.unpack(buffer, 32, "QQ")
         phentsize, phnum, shentsize, shnum = layout.unpack(buffer, 54, "HHHH")
     else:
         phoff, shoff = layout.unpack(buffer, 28, "II")
         phentsize, phnum, shentsize, shnum = layout.unpack(buffer, 42, "HHHH")
-    return _Header(phoff, phentsize, phnum, shoff, shentsize, shnum)
+    return _Header(kind, phoff, phentsize, phnum, shoff, shentsize, shnum)
+
+
+_ET_EXEC, _ET_DYN = 2, 3
+
+
+def _check_loadable(header: _Header, layout: _Layout) -> None:
+    """What the loader checks before it maps anything."""
+    if header.kind not in (_ET_EXEC, _ET_DYN):
+        kinds = {0: "no file type", 1: "a relocatable object (.o)", 4: "a core dump"}
+        raise ValueError(f"not loadable: {kinds.get(header.kind, f'ELF type {header.kind}')}")
+    expected = 56 if layout.wide else 32
+    if header.phnum and header.phentsize != expected:
+        raise ValueError(f"corrupt ELF file: program headers of {header.phentsize} bytes, "
+                         f"not {expected}")  # fmt: skip
 
 
 def _segments(buffer: _Prefix, layout: _Layout, header: _Header) -> list[tuple[int, int, int, int]]:
@@ -193,8 +209,11 @@ def _fast_facts(
     buffer: _Prefix, machine: int, elf_class: int, layout: _Layout, size: int
 ) -> ElfFacts:
     header = _header(buffer, layout)
+    _check_loadable(header, layout)
     segments = _segments(buffer, layout, header)
     _check_complete(header, segments, size)
+    if not any(t == _PT_LOAD for t, _, _, _ in segments):
+        raise ValueError("corrupt ELF file: no loadable segments")
     dynamic = [(o, s) for t, o, _, s in segments if t == _PT_DYNAMIC]
     if not dynamic:
         return ElfFacts(machine, elf_class, (), (), (), ())
@@ -257,7 +276,7 @@ def read_elf_facts(stream: IO[bytes], size: int | None = None) -> ElfFacts:
     try:
         return _fast_facts(buffer, machine, elf_class, layout, limit)
     except ValueError as exc:
-        if "truncated" in str(exc):
+        if str(exc).startswith(("truncated", "not loadable", "corrupt")):
             raise
         fallback = str(exc)
     except (LookupError, KeyError, struct.error, OverflowError) as exc:

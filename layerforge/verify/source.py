@@ -18,7 +18,7 @@ import threading
 import zipfile
 import zlib
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import IO, Protocol
 
@@ -209,13 +209,13 @@ class FolderSource:
 
     def entries(self) -> list[Entry]:
         found: list[Entry] = []
+        problems: dict[str, str] = {}
         base = self._root / self._prefix if self._prefix else self._root
 
         def unreadable(error: OSError) -> None:
             where = Path(error.filename) if error.filename else base
             relative = self._relative(where, base) + "/" if where != base else "(layer)"
-            found.append(Entry(relative, 0, stat.S_IFDIR, origin=self.name,
-                               problem=f"cannot list this folder: {error.strerror}"))  # fmt: skip
+            problems[relative] = f"cannot list this folder: {error.strerror}"
 
         for folder, dirs, files in os.walk(base, onerror=unreadable):
             for name in sorted(dirs) + sorted(files):
@@ -223,8 +223,7 @@ class FolderSource:
                 try:
                     info = full.lstat()
                 except OSError as exc:
-                    found.append(Entry(self._relative(full, base), 0, 0, origin=self.name,
-                                       problem=f"cannot read: {exc.strerror}"))  # fmt: skip
+                    problems[self._relative(full, base)] = f"cannot read: {exc.strerror}"
                     continue
                 relative = self._relative(full, base)
                 if stat.S_ISDIR(info.st_mode):
@@ -232,6 +231,10 @@ class FolderSource:
                 target = os.readlink(full) if stat.S_ISLNK(info.st_mode) else None
                 self._files[relative] = full
                 found.append(Entry(relative, info.st_size, info.st_mode, target, self.name))
+        listed = {e.path for e in found}
+        found = [replace(e, problem=problems[e.path]) if e.path in problems else e for e in found]
+        found += [Entry(path, 0, stat.S_IFDIR if path.endswith("/") else 0, origin=self.name,
+                        problem=problem) for path, problem in problems.items() if path not in listed]  # fmt: skip
         return found
 
     def read(self, entry: Entry, limit: int = -1) -> bytes:
@@ -302,6 +305,7 @@ def open_source(targets: Sequence[Path]) -> LayerSource:
         sources = [ZipSource(w, as_wheel=True) for w in wheels]
         return sources[0] if len(sources) == 1 else CombinedSource(sources)
     if len(targets) != 1:
-        raise UsageError("give one layer (zip or folder), or only wheels")
+        raise UsageError("give one layer (zip or folder), or only wheels",
+                         hint="verify each layer with its own verify-abi")
     target = targets[0]
     return FolderSource(target) if kinds[0] == "folder" else ZipSource(target)

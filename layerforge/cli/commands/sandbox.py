@@ -31,8 +31,17 @@ from layerforge.sandbox import SandboxSpec, smoke_test
 
 __all__ = ["invoke_local", "smoke"]
 
-_sandbox = apply(runtime_option, arch_option, image_option, memory_option, ephemeral_option,
-                 sandbox_option)  # fmt: skip
+_sandbox = apply(
+    runtime_option,
+    arch_option,
+    image_option,
+    memory_option,
+    ephemeral_option,
+    sandbox_option,
+    click.option("--rootfs", type=PATH,
+                 help="bwrap: a root filesystem of the layer's architecture (arm64 on x86_64, "
+                 "under qemu); default LAYERFORGE_ROOTFS_ARM64."),
+)  # fmt: skip
 
 
 @cli.command()
@@ -56,6 +65,7 @@ def smoke(
     memory: int,
     ephemeral_storage: int,
     sandbox: str,
+    rootfs: Path | None,
     timeout: float,
     json_output: bool,
 ) -> int:
@@ -72,6 +82,7 @@ def smoke(
         memory_mb=memory,
         ephemeral_mb=ephemeral_storage,
         import_timeout_s=timeout,
+        rootfs=rootfs,
     )
     with render.progress() as sink:
         report = smoke_test(layer, spec, engine=sandbox, sink=sink)
@@ -102,6 +113,7 @@ def invoke_local(
     memory: int,
     ephemeral_storage: int,
     sandbox: str,
+    rootfs: Path | None,
     json_output: bool,
     **function: Any,
 ) -> int:
@@ -128,6 +140,7 @@ def invoke_local(
         image=image,
         memory_mb=memory,
         ephemeral_mb=ephemeral_storage,
+        rootfs=rootfs,
     )
     report = run_local(run, spec, sink=render.note)
     render.proof_report(report, f"Local proof on {target_runtime.name}/{target_arch.value}")
