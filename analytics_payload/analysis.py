@@ -20,6 +20,8 @@ __all__ = [
     "NUMERIC_COLUMNS",
     "SCHEMA_VERSION",
     "SITES",
+    "annotate_heatmap",
+    "build_figure",
     "generate",
     "library_versions",
     "render_figure",
@@ -163,32 +165,55 @@ def _daily_series(frame: pd.DataFrame) -> pd.DataFrame:
     ).reset_index()
 
 
-def render_figure(frame: pd.DataFrame, *, seed: int) -> bytes:
-    """One PNG with four panels, drawn from aggregates or a bounded sample, never per row."""
+def annotate_heatmap(axes: Any, matrix: pd.DataFrame, fmt: str = "{:.2f}") -> None:
+    """Write every cell's value on a heatmap drawn by seaborn (``annot=False``).
+
+    seaborn 0.12 with matplotlib >= 3.8 annotates only the first row; drawing the text here
+    gives every cell its number on any version, the colour chosen for contrast.
+    """
+    values = matrix.to_numpy(dtype=float)
+    for row in range(values.shape[0]):
+        for column in range(values.shape[1]):
+            value = values[row, column]
+            if math.isnan(value):
+                continue
+            axes.text(column + 0.5, row + 0.5, fmt.format(value), ha="center", va="center",
+                      fontsize=9, color="white" if abs(value) > 0.6 else "black")  # fmt: skip
+
+
+def build_figure(frame: pd.DataFrame, *, seed: int) -> Any:
+    """The four-panel figure, drawn from aggregates or a bounded sample, never per row."""
     import matplotlib.pyplot as plt
     import seaborn as sns
 
     sample = frame.sample(n=min(len(frame), PLOT_SAMPLE), random_state=seed)
     figure, axes = plt.subplots(2, 2, figsize=FIGURE_SIZE_IN, dpi=FIGURE_DPI)
+    counts, edges = np.histogram(frame["temperature_c"].to_numpy(), bins=50)
+    axes[0, 0].bar(edges[:-1], counts, width=np.diff(edges), align="edge", color="#4c72b0")
+    axes[0, 0].set(title="Temperature distribution", xlabel="temperature (°C)", ylabel="readings")
+    sns.boxplot(data=sample, x="site", y="energy_kwh", order=list(SITES), ax=axes[0, 1])
+    axes[0, 1].set(title="Energy use by site (sample)", xlabel="site", ylabel="energy (kWh)")
+    daily = _daily_series(frame)
+    axes[1, 0].plot(daily["timestamp"], daily["hourly"], lw=0.6, alpha=0.5, label="hourly")
+    axes[1, 0].plot(daily["timestamp"], daily["rolling"], lw=1.8, label="rolling mean")
+    axes[1, 0].set(title="Temperature over time", xlabel="time", ylabel="temperature (°C)")
+    axes[1, 0].legend(loc="upper right")
+    axes[1, 0].tick_params(axis="x", labelrotation=30)
+    correlation = frame[list(NUMERIC_COLUMNS)].corr()
+    sns.heatmap(correlation, annot=False, cmap="vlag", vmin=-1, vmax=1, square=True, ax=axes[1, 1])
+    annotate_heatmap(axes[1, 1], correlation)
+    axes[1, 1].set(title="Correlation")
+    figure.suptitle(f"Synthetic sensor analysis: {len(frame):,} rows, seed {seed}")
+    figure.tight_layout()
+    return figure
+
+
+def render_figure(frame: pd.DataFrame, *, seed: int) -> bytes:
+    """``build_figure`` as PNG bytes (Agg)."""
+    import matplotlib.pyplot as plt
+
+    figure = build_figure(frame, seed=seed)
     try:
-        counts, edges = np.histogram(frame["temperature_c"].to_numpy(), bins=50)
-        axes[0, 0].bar(edges[:-1], counts, width=np.diff(edges), align="edge", color="#4c72b0")
-        axes[0, 0].set(title="Temperature distribution", xlabel="temperature (°C)",
-                       ylabel="readings")  # fmt: skip
-        sns.boxplot(data=sample, x="site", y="energy_kwh", order=list(SITES), ax=axes[0, 1])
-        axes[0, 1].set(title="Energy use by site (sample)", xlabel="site", ylabel="energy (kWh)")
-        daily = _daily_series(frame)
-        axes[1, 0].plot(daily["timestamp"], daily["hourly"], lw=0.6, alpha=0.5, label="hourly")
-        axes[1, 0].plot(daily["timestamp"], daily["rolling"], lw=1.8, label="rolling mean")
-        axes[1, 0].set(title="Temperature over time", xlabel="time", ylabel="temperature (°C)")
-        axes[1, 0].legend(loc="upper right")
-        axes[1, 0].tick_params(axis="x", labelrotation=30)
-        correlation = frame[list(NUMERIC_COLUMNS)].corr()
-        sns.heatmap(correlation, annot=True, fmt=".2f", cmap="vlag", vmin=-1, vmax=1,
-                    square=True, ax=axes[1, 1])  # fmt: skip
-        axes[1, 1].set(title="Correlation")
-        figure.suptitle(f"Synthetic sensor analysis: {len(frame):,} rows, seed {seed}")
-        figure.tight_layout()
         buffer = io.BytesIO()
         figure.savefig(buffer, format="png")
         return buffer.getvalue()

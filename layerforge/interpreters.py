@@ -20,7 +20,14 @@ from pathlib import Path
 from layerforge.errors import UsageError
 from layerforge.processes import run
 
-__all__ = ["Interpreter", "find_interpreter", "probe_interpreter", "require_interpreter"]
+__all__ = [
+    "Interpreter",
+    "find_interpreter",
+    "find_interpreters",
+    "interpreters_with_pip",
+    "probe_interpreter",
+    "require_interpreter",
+]
 
 _PROBE = """
 import json, os, sys
@@ -156,13 +163,32 @@ def _candidates(version: tuple[int, int]) -> Iterator[Path]:
         yield Path(prefix) / name
 
 
-def find_interpreter(version: tuple[int, int]) -> Interpreter | None:
-    """A working host interpreter that reports ``version``, or None."""
+def find_interpreters(version: tuple[int, int]) -> Iterator[Interpreter]:
+    """Every working host interpreter that reports ``version``, best first."""
+    seen: set[str] = set()
     for candidate in _candidates(version):
         found = probe_interpreter(candidate)
-        if found is not None and found.version == version:
-            return found
-    return None
+        if found is not None and found.version == version and found.path not in seen:
+            seen.add(found.path)
+            yield found
+
+
+def find_interpreter(version: tuple[int, int]) -> Interpreter | None:
+    """A working host interpreter that reports ``version``, or None."""
+    return next(find_interpreters(version), None)
+
+
+def interpreters_with_pip(version: tuple[int, int]) -> Iterator[Interpreter]:
+    """Interpreters that can run pip: the target version's first, then the running one, the
+    base interpreter behind a virtualenv (``uv tool`` and ``--without-pip`` venvs have no pip),
+    and ``python3`` on PATH."""
+    yield from (i for i in find_interpreters(version) if i.pip)
+    others = [Path(sys.executable), Path(getattr(sys, "_base_executable", sys.executable))]
+    others += [Path(p) for p in (shutil.which("python3"),) if p]
+    for candidate in others:
+        found = probe_interpreter(candidate)
+        if found is not None and found.pip:
+            yield found
 
 
 def require_interpreter(path: Path, version: tuple[int, int]) -> Interpreter:

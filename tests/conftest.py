@@ -160,6 +160,39 @@ def lambda_image(docker_client: Any) -> str:
     return image
 
 
+@pytest.fixture(scope="session")
+def arm64_image(docker_client: Any) -> str:
+    """The local arm64 Lambda-like image (runs under qemu-aarch64 through binfmt)."""
+    import docker.errors
+
+    from layerforge.errors import SandboxError
+    from layerforge.runtimes import Architecture
+    from layerforge.sandbox.emulation import require_emulation
+
+    image = os.environ.get("LAYERFORGE_TEST_IMAGE_ARM64", "layerforge/lambda-python:3.11-arm64")
+    try:
+        docker_client.images.get(image)
+        require_emulation(Architecture.ARM64)
+    except (docker.errors.ImageNotFound, SandboxError) as exc:
+        message = f"arm64 image {image} or emulation missing ({exc}): run scripts/test.sh"
+        if sandbox_required():
+            pytest.fail(message)
+        pytest.skip(message)
+    return image
+
+
+@pytest.fixture(scope="session")
+def arm64_rootfs() -> Path:
+    """The arm64 root filesystem tests/images/build-images.sh makes for the bwrap sandbox."""
+    folder = Path(os.environ.get("LAYERFORGE_ROOTFS_ARM64", "/var/tmp/layerforge-images/bookworm-arm64"))
+    if not (folder / "usr/bin/python3.11").exists():
+        message = f"no arm64 root filesystem at {folder}: run scripts/test.sh"
+        if sandbox_required():
+            pytest.fail(message)
+        pytest.skip(message)
+    return folder
+
+
 def managed_containers(client: Any) -> list[str]:
     from layerforge.containers import iter_labelled
 

@@ -8,7 +8,6 @@ would; the host's interpreter is the fallback, and the build says so.
 from __future__ import annotations
 
 import os
-import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -26,7 +25,8 @@ from layerforge.builder.pip import (
 )
 from layerforge.builder.result import ResolvedDistribution, StepReport
 from layerforge.events import Event, EventKind, EventSink
-from layerforge.interpreters import Interpreter, find_interpreter, probe_interpreter
+from layerforge.errors import BuildError
+from layerforge.interpreters import Interpreter, interpreters_with_pip
 from layerforge.processes import run_streaming
 from layerforge.spec import LayerSpec
 
@@ -34,13 +34,17 @@ __all__ = ["CrossInstaller", "pip_interpreter"]
 
 
 def pip_interpreter(spec: LayerSpec) -> Interpreter:
-    """The interpreter whose pip installs: the runtime's version if the host has it with pip."""
-    target = find_interpreter(spec.runtime.python)
-    if target is not None and target.pip:
-        return target
-    current = probe_interpreter(Path(sys.executable))
-    assert current is not None, "the running interpreter always answers"
-    return current
+    """The interpreter whose pip installs: the runtime's version if the host has it with pip,
+    else any interpreter with pip."""
+    found = next(interpreters_with_pip(spec.runtime.python), None)
+    if found is None:
+        raise BuildError(
+            "no pip on this host to install with (this environment has none, nor has any "
+            f"python{spec.runtime.python_version} or python3 found)",
+            hint="install pip (python3 -m ensurepip) or a python3 with pip, or use --backend "
+            "docker",
+        )
+    return found
 
 
 class CrossSession:

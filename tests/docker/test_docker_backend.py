@@ -15,6 +15,7 @@ from layerforge.builder.docker import CA_BUNDLE, DockerInstaller, forwarded_envi
 from layerforge.cli import main
 from layerforge.containers import Container
 from layerforge.events import Event
+from layerforge.inputs import InputRequirement, Inputs
 from layerforge.runtimes import Architecture, get_runtime
 from layerforge.spec import LayerSpec
 from tests.conftest import managed_containers
@@ -62,7 +63,9 @@ def test_container_is_unprivileged_and_sees_only_work_and_ca(
     monkeypatch.setenv("PIP_CERT", str(ca))
     monkeypatch.setenv("HTTPS_PROXY", "http://127.0.0.1:3128")
     spec = LayerSpec(
-        requirements=("six",), runtime=get_runtime("python3.11"), architecture=Architecture.X86_64
+        inputs=Inputs(requirements=(InputRequirement("six"),)),
+        runtime=get_runtime("python3.11"),
+        architecture=Architecture.X86_64,
     )
     installer = DockerInstaller(docker_client, lambda_image)
     work = tmp_path / "work"

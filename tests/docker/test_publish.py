@@ -14,16 +14,17 @@ from typing import Any
 import botocore.exceptions
 import pytest
 
-from layerforge.aws import AwsTarget, ProofRun, check_all, connect_aws
-from layerforge.aws.clients import AwsClients
+from layerforge.aws.clients import AwsClients, AwsTarget, connect_aws
 from layerforge.aws.deploy import FunctionConfig, deploy_function
 from layerforge.aws.invoke import invoke_function
-from layerforge.aws.proof import Outcome, check_logs
+from layerforge.aws.preflight import ProofRun
 from layerforge.aws.publish import STAGING_PREFIX, PublishedLayer, publish_layer
 from layerforge.aws.role import TRUST_POLICY, ensure_role, execution_policy
 from layerforge.aws.run import proof_log_lines
+from layerforge.builder.archive import sha256_of
 from layerforge.cli import main
-from layerforge.functions import HANDLER, package_function
+from layerforge.functions import HANDLER, bundled_function
+from layerforge.proof import Outcome, Templates, bundled_spec, check_all, check_logs
 from layerforge.runtimes import Architecture, get_runtime
 from tests.conftest import json_document
 
@@ -32,7 +33,7 @@ pytestmark = [pytest.mark.slow]
 PY311, X86 = get_runtime("python3.11"), Architecture.X86_64
 REGION = "us-east-1"
 MINIMAL_POLICY = execution_policy(
-    bucket="b", prefix="p", function="f", region=REGION, account="123456789012"
+    write=["b/p/"], function="f", region=REGION, account="123456789012"
 )
 
 
@@ -67,9 +68,10 @@ def _publish(clients: AwsClients, layer: Path, name: str, bucket: str) -> Publis
         clients.lambda_,
         clients.s3,
         layer=layer,
+        sha256=sha256_of(layer),
         name=name,
-        runtime=PY311,
-        arch=X86,
+        runtimes=[PY311],
+        architectures=[X86],
         staging_bucket=bucket,
     )
 
@@ -141,6 +143,7 @@ def test_small_layer_is_uploaded_directly(clients: AwsClients, tmp_path: Path, b
 
 def test_created_role_allows_exactly_putobject_and_own_logs(
     clients: AwsClients,
+    bucket: str,
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
     aws_env: str,
@@ -150,7 +153,7 @@ def test_created_role_allows_exactly_putobject_and_own_logs(
         capsys,
         aws_env,
         str(layer),
-        "b1",
+        bucket,
         "--prefix",
         "runs",
         "--function-name",
@@ -165,7 +168,7 @@ def test_created_role_allows_exactly_putobject_and_own_logs(
         "Sid": "PutArtifacts",
         "Effect": "Allow",
         "Action": "s3:PutObject",
-        "Resource": "arn:aws:s3:::b1/runs/*",
+        "Resource": f"arn:aws:s3:::{bucket}/runs/*",
     }
     actions = {
         a
@@ -233,14 +236,13 @@ def test_artifact_deleted_before_the_check_fails_that_check(
 ) -> None:
     layer = _publish(clients, Path(seed_build["output"]), "layer-deleted", bucket)
     policy = execution_policy(
-        bucket=bucket,
-        prefix="automated-analysis",
+        write=[f"{bucket}/automated-analysis/"],
         function="fn-deleted",
         region=REGION,
         account="123456789012",
     )
     role, _ = ensure_role(clients.iam, "fn-deleted-role", policy)
-    with_code = package_function(Path(seed_build["output"]).with_name("fn.zip"))
+    with_code = bundled_function().package(Path(seed_build["output"]).with_name("fn.zip"))
     config = FunctionConfig(
         name="fn-deleted",
         role_arn=role,
@@ -256,7 +258,9 @@ def test_artifact_deleted_before_the_check_fails_that_check(
     plot = next(a["key"] for a in result.payload["artifacts"] if a["name"] == "plot.png")
     clients.s3.delete_object(Bucket=bucket, Key=plot)
     outcome = Outcome(result.status_code, result.function_error, result.payload, result.log_lines)
-    report = check_all(outcome, clients.s3, "automated-analysis")
+    spec = bundled_spec()
+    templates = Templates({"bucket": bucket, "prefix": "automated-analysis"}, event={})
+    report = check_all(outcome, clients.s3, spec, templates)
     checks = {c.name: c for c in report.checks}
     assert checks["execution"].passed and checks["logs"].passed
     assert not checks["artifacts"].passed and plot in checks["artifacts"].evidence
@@ -264,9 +268,12 @@ def test_artifact_deleted_before_the_check_fails_that_check(
     # a tail cut before the milestones (Lambda keeps only the last 4 KB): CloudWatch Logs,
     # where moto stored the function's output, supplies the lines instead
     cut = replace(result, log_tail="x" * 5000)
-    assert not check_logs(cut.log_lines).passed
-    lines = proof_log_lines(clients, "fn-deleted", cut)
-    assert check_logs(lines).passed
+    assert not check_logs(cut.log_lines, spec, templates).passed
+    run = ProofRun(layer=Path(seed_build["output"]), bucket=bucket, runtime=PY311,
+                   architecture=X86, function=bundled_function(), proof=spec,
+                   function_name="fn-deleted")  # fmt: skip
+    lines = proof_log_lines(run, clients, cut)
+    assert check_logs(lines, spec, templates).passed
 
 
 def test_cleanup_keeps_the_newest_versions_and_removes_function_and_role(
@@ -280,7 +287,7 @@ def test_cleanup_keeps_the_newest_versions_and_removes_function_and_role(
         layer = _small_zip(tmp_path / f"v{number}.zip", f"VALUE = {number}\n")
         _publish(clients, layer, "layer-cleanup", bucket)
     policy = execution_policy(
-        bucket=bucket, prefix="p", function="fn-cleanup", region=REGION, account="123456789012"
+        write=[f"{bucket}/p/"], function="fn-cleanup", region=REGION, account="123456789012"
     )
     role, _ = ensure_role(clients.iam, "fn-cleanup-role", policy)
     code_zip = _small_zip(tmp_path / "code.zip", "def h(e, c):\n    return {}\n")
@@ -335,6 +342,7 @@ def test_function_creation_waits_for_a_role_that_is_still_propagating(
         clients.lambda_,
         config,
         code_zip.read_bytes(),
+        new_role=True,
         role_attempts=5,
         role_pause=0.01,
         sleep=pause,
@@ -342,12 +350,27 @@ def test_function_creation_waits_for_a_role_that_is_still_propagating(
     assert deployed.created and len(calls) == 2
 
 
+def test_a_role_not_made_in_this_run_is_not_waited_for(clients: AwsClients, tmp_path: Path) -> None:
+    """Only a role created by this run may still be propagating: any other fails at once."""
+    account = clients.sts.get_caller_identity()["Account"]
+    config = FunctionConfig(
+        name="fn-never", role_arn=f"arn:aws:iam::{account}:role/never-made", runtime=PY311,
+        architecture=X86, handler="marker.h",
+    )  # fmt: skip
+    code_zip = _small_zip(tmp_path / "code.zip", "def h(e, c):\n    return {}\n")
+    calls: list[float] = []
+    with pytest.raises(botocore.exceptions.ClientError):
+        deploy_function(clients.lambda_, config, code_zip.read_bytes(), role_pause=0.01,
+                        sleep=calls.append)  # fmt: skip
+    assert calls == []
+
+
 def test_credentials_in_the_environment_are_refused(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], aws_env: str
 ) -> None:
     layer = _small_zip(tmp_path / "l.zip", "X = 1\n")
     code, _, err = _publish_cli(
-        capsys, aws_env, str(layer), "b", "--create-role", "--env", "AWS_SECRET_ACCESS_KEY=abc"
+        capsys, aws_env, str(layer), "b-bucket", "--create-role", "--env", "AWS_SECRET_ACCESS_KEY=abc"
     )
     assert code == 2 and "refusing to put AWS credentials" in err
 
@@ -367,10 +390,12 @@ def test_missing_bucket_fails_clearly_and_leaves_nothing_half_made(
         "layer-nobucket",
         "--create-role",
     )
-    assert code == 3
+    assert code == 2
     assert "NoSuchBucket" in err and "--bucket" in err and "Traceback" not in err
     versions = clients.lambda_.list_layer_versions(LayerName="layer-nobucket")["LayerVersions"]
     assert versions == []
+    roles = [r["RoleName"] for r in clients.iam.list_roles()["Roles"]]
+    assert "layerforge-analytics-role" not in roles  # the pre-flight stopped before the role
 
 
 def _inject(client: Any, event: str, respond: Any) -> None:
@@ -386,7 +411,7 @@ def _fault_in_cli(monkeypatch: pytest.MonkeyPatch, client: str, event: str, faul
         _inject(getattr(connected, client), event, fault)
         return connected
 
-    monkeypatch.setattr("layerforge.cli.connect_aws", connect_with_fault)
+    monkeypatch.setattr("layerforge.aws.clients.connect_aws", connect_with_fault)
 
 
 def test_throttling_is_retried(clients: AwsClients, tmp_path: Path, bucket: str) -> None:
@@ -474,7 +499,8 @@ def test_update_in_progress_is_waited_out(clients: AwsClients, tmp_path: Path) -
 
 
 def test_proof_run_defaults_are_sane(tmp_path: Path) -> None:
-    run = ProofRun(layer=tmp_path / "x.zip", bucket="b", runtime=PY311, architecture=X86)
+    run = ProofRun(layer=tmp_path / "x.zip", bucket="b", runtime=PY311, architecture=X86,
+                   function=bundled_function(), proof=bundled_spec())  # fmt: skip
     assert run.event == {"rows": 10_000} and run.effective_role_name == "layerforge-analytics-role"
 
 

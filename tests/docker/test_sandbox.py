@@ -17,7 +17,7 @@ import pytest
 
 from layerforge.cli import main
 from layerforge.events import Event
-from layerforge.functions import HANDLER, stage_function
+from layerforge.functions import HANDLER, bundled_function
 from layerforge.runtimes import Architecture, get_runtime
 from layerforge.sandbox import SandboxSpec, docker_sandbox
 from tests.conftest import compile_shared_library, json_document, managed_containers
@@ -161,7 +161,7 @@ def test_payload_runs_with_the_built_layer_in_the_read_only_sandbox(
 ) -> None:
     bucket = f"sandbox-{uuid.uuid4().hex[:10]}"
     boto3.client("s3").create_bucket(Bucket=bucket)
-    code = stage_function(tmp_path / "function")
+    code = bundled_function().stage(tmp_path / "function")
     environment = {
         "AWS_ENDPOINT_URL": aws_env,
         "AWS_ACCESS_KEY_ID": "testing",

@@ -45,7 +45,8 @@ def test_default_build_resolves_the_seed_pins_for_python311_x86_64(
         numpy["wheel"] == "numpy-1.26.4-cp311-cp311-manylinux_2_17_x86_64.manylinux2014_x86_64.whl"
     )
     assert numpy["sha256"] == "666dbfb6ec68962c033a450943ded891bed2d54e6755e35e5835d63f4f6931d5"
-    assert {s["name"] for s in seed_build["steps"]} == {"prune", "strip", "bytecode"}
+    assert {s["name"] for s in seed_build["steps"]} == {"prune", "strip", "record", "bytecode"}
+    assert set(seed_build["timings"]) >= {"resolve", "prune", "strip", "bytecode", "zip", "verify"}
 
 
 def test_manifest_matches_the_zip_and_the_budget(seed_build: dict[str, Any]) -> None:
@@ -160,7 +161,7 @@ def test_python312_arm64_build_from_an_x86_64_host(
         assert not bytecode["applied"] and "without bytecode" in bytecode["detail"]
     else:
         magic = subprocess.run(
-            [str(python312), "-c", "import importlib.util as u; print(u.MAGIC_NUMBER.hex())"],
+            [python312.path, "-c", "import importlib.util as u; print(u.MAGIC_NUMBER.hex())"],
             capture_output=True,
             text=True,
             check=True,

@@ -83,7 +83,7 @@ def test_plain_pip_install_on_a_new_glibc_host_fails_for_python311(tmp_path: Pat
     target = tmp_path / "python"
     subprocess.run(
         [
-            str(python312),
+            python312.path,
             "-m",
             "pip",
             "install",
