@@ -177,8 +177,15 @@ def annotate_heatmap(axes: Any, matrix: pd.DataFrame, fmt: str = "{:.2f}") -> No
             value = values[row, column]
             if math.isnan(value):
                 continue
-            axes.text(column + 0.5, row + 0.5, fmt.format(value), ha="center", va="center",
-                      fontsize=9, color="white" if abs(value) > 0.6 else "black")  # fmt: skip
+            axes.text(
+                column + 0.5,
+                row + 0.5,
+                fmt.format(value),
+                ha="center",
+                va="center",
+                fontsize=9,
+                color="white" if abs(value) > 0.6 else "black",
+            )
 
 
 def build_figure(frame: pd.DataFrame, *, seed: int) -> Any:

@@ -46,8 +46,11 @@ def s3_client() -> Any:
 
 def _error(request_id: str, kind: str, message: str, **extra: Any) -> dict[str, Any]:
     log("failed", request_id=request_id, error=kind, message=message, **extra)
-    return {"status": "error", "request_id": request_id,
-            "error": {"type": kind, "message": message, **extra}}  # fmt: skip
+    return {
+        "status": "error",
+        "request_id": request_id,
+        "error": {"type": kind, "message": message, **extra},
+    }
 
 
 def _run(params: Params, request_id: str, started: float) -> dict[str, Any]:
@@ -70,18 +73,32 @@ def _run(params: Params, request_id: str, started: float) -> dict[str, Any]:
         mark = lap("plot_ms", mark)
         artifacts = storage.write_artifacts(folder, frame, stats, png)
         for artifact in artifacts:
-            log("artifact_written", request_id=request_id, **artifact.describe(),
-                path=str(artifact.path))  # fmt: skip
+            log(
+                "artifact_written",
+                request_id=request_id,
+                **artifact.describe(),
+                path=str(artifact.path),
+            )
         mark = lap("write_ms", mark)
         try:
             uploaded = storage.upload_artifacts(
-                s3_client(), params.bucket, run_prefix, artifacts,
-                lambda record: log("uploaded", request_id=request_id, bucket=params.bucket,
-                                   **record),
-            )  # fmt: skip
+                s3_client(),
+                params.bucket,
+                run_prefix,
+                artifacts,
+                lambda record: log(
+                    "uploaded", request_id=request_id, bucket=params.bucket, **record
+                ),
+            )
         except storage.UploadFailedError as failure:
-            return _error(request_id, "UploadFailed", str(failure), artifact=failure.artifact,
-                          uploaded=failure.uploaded, bucket=params.bucket)  # fmt: skip
+            return _error(
+                request_id,
+                "UploadFailed",
+                str(failure),
+                artifact=failure.artifact,
+                uploaded=failure.uploaded,
+                bucket=params.bucket,
+            )
         lap("upload_ms", mark)
     timings["total_ms"] = round((time.perf_counter() - started) * 1000, 1)
     response = {
@@ -96,8 +113,11 @@ def _run(params: Params, request_id: str, started: float) -> dict[str, Any]:
         "timings_ms": timings,
         "library_versions": stats["library_versions"],
     }
-    log("summary", **{k: v for k, v in response.items() if k != "artifacts"},
-        artifacts=[a["key"] for a in uploaded])  # fmt: skip
+    log(
+        "summary",
+        **{k: v for k, v in response.items() if k != "artifacts"},
+        artifacts=[a["key"] for a in uploaded],
+    )
     return response
 
 
@@ -109,7 +129,13 @@ def lambda_handler(event: Any, context: Any) -> dict[str, Any]:
         params = parse_event(event, os.environ)
     except InvalidEventError as invalid:
         return _error(request_id, "InvalidEvent", str(invalid))
-    log("accepted", request_id=request_id, rows=params.rows, seed=params.seed,
-        bucket=params.bucket, prefix=params.prefix)  # fmt: skip
+    log(
+        "accepted",
+        request_id=request_id,
+        rows=params.rows,
+        seed=params.seed,
+        bucket=params.bucket,
+        prefix=params.prefix,
+    )
     log("headless", request_id=request_id, **_HEADLESS)
     return _run(params, request_id, started)

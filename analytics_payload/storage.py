@@ -39,8 +39,12 @@ class Artifact:
     sha256: str
 
     def describe(self, key: str | None = None) -> dict[str, Any]:
-        found: dict[str, Any] = {"name": self.name, "bytes": self.size, "sha256": self.sha256,
-                                 "content_type": self.content_type}  # fmt: skip
+        found: dict[str, Any] = {
+            "name": self.name,
+            "bytes": self.size,
+            "sha256": self.sha256,
+            "content_type": self.content_type,
+        }
         if key is not None:
             found["key"] = key
         return found
@@ -72,8 +76,9 @@ def _artifact(path: Path) -> Artifact:
     with path.open("rb") as handle:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
-    return Artifact(path.name, path, CONTENT_TYPES[path.name], path.stat().st_size,
-                    digest.hexdigest())  # fmt: skip
+    return Artifact(
+        path.name, path, CONTENT_TYPES[path.name], path.stat().st_size, digest.hexdigest()
+    )
 
 
 def write_artifacts(
@@ -103,9 +108,13 @@ def upload_artifacts(
         try:
             with artifact.path.open("rb") as body:
                 client.put_object(
-                    Bucket=bucket, Key=key, Body=body, ContentType=artifact.content_type,
-                    ChecksumAlgorithm="SHA256", ChecksumSHA256=checksum,
-                )  # fmt: skip
+                    Bucket=bucket,
+                    Key=key,
+                    Body=body,
+                    ContentType=artifact.content_type,
+                    ChecksumAlgorithm="SHA256",
+                    ChecksumSHA256=checksum,
+                )
         except Exception as exc:  # any client error: report which artifact failed
             raise UploadFailedError(artifact.name, uploaded, exc) from exc
         record = artifact.describe(key)

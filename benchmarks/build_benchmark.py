@@ -30,8 +30,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from benchmarks.recipes import pip_plain, zip_tree
-from layerforge.spec import default_requirements_file, read_requirements
+from benchmarks.recipes import pip_plain, seed_pins, zip_tree
 
 
 @dataclass(frozen=True)
@@ -124,7 +123,7 @@ def main() -> int:
     recipes = ["plain", "layerforge"]
     if args.docker_image:
         recipes += ["docker-plain", "layerforge-docker"]
-    pins = read_requirements(default_requirements_file())
+    pins = seed_pins()
     runs: list[Run] = []
     with tempfile.TemporaryDirectory(prefix="layerforge-bench-") as scratch:
         for recipe in recipes:
@@ -156,9 +155,12 @@ def report(runs: list[Run], *, as_json: bool) -> None:
         table.add_column(column, justify="right" if column != "recipe" else "left")
     for r in runs:
         table.add_row(
-            r.recipe, r.phase, f"{r.seconds:.2f}",
-            f"{r.unzipped_bytes / 1e6:.1f}", f"{r.zipped_bytes / 1e6:.1f}",
-        )  # fmt: skip
+            r.recipe,
+            r.phase,
+            f"{r.seconds:.2f}",
+            f"{r.unzipped_bytes / 1e6:.1f}",
+            f"{r.zipped_bytes / 1e6:.1f}",
+        )
     console = Console()
     console.print(table)
     for name, value in verdicts.items():

@@ -35,12 +35,20 @@ print(json.dumps({"seconds": time.perf_counter() - started,
 
 
 def measure(rows: int, endpoint: str) -> dict[str, float]:
-    env = {**os.environ, **LOCAL_CREDENTIALS, "AWS_ENDPOINT_URL": endpoint,
-           "AWS_DEFAULT_REGION": "us-east-1", "ARTIFACT_BUCKET": "bench"}  # fmt: skip
+    env = {
+        **os.environ,
+        **LOCAL_CREDENTIALS,
+        "AWS_ENDPOINT_URL": endpoint,
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "ARTIFACT_BUCKET": "bench",
+    }
     done = subprocess.run(
-        [sys.executable, "-c", PROBE, str(rows)], env=env, capture_output=True, text=True,
+        [sys.executable, "-c", PROBE, str(rows)],
+        env=env,
+        capture_output=True,
+        text=True,
         check=True,
-    )  # fmt: skip
+    )
     result: dict[str, float] = json.loads(done.stdout.strip().splitlines()[-1])
     return result
 

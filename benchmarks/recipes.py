@@ -8,17 +8,34 @@ import zipfile
 from pathlib import Path
 
 #: AWS's documented cross-install: one platform tag, binary only.
-PLAIN_PLATFORM = ["--platform", "manylinux2014_x86_64", "--only-binary=:all:",
-                  "--implementation", "cp", "--python-version", "3.11"]  # fmt: skip
+PLAIN_PLATFORM = [
+    "--platform",
+    "manylinux2014_x86_64",
+    "--only-binary=:all:",
+    "--implementation",
+    "cp",
+    "--python-version",
+    "3.11",
+]
 
 
 def pip_plain(pins: list[str], target: Path, env: dict[str, str] | None = None) -> None:
     """pip install --platform manylinux2014_x86_64 --only-binary=:all: -t <target> <pins>."""
     subprocess.run(
-        [sys.executable, "-m", "pip", "install", "--quiet", *PLAIN_PLATFORM, "-t", str(target),
-         *pins],
-        check=True, env=env,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            *PLAIN_PLATFORM,
+            "-t",
+            str(target),
+            *pins,
+        ],
+        check=True,
+        env=env,
+    )
 
 
 def zip_tree(root: Path, destination: Path) -> tuple[int, int]:
@@ -30,3 +47,12 @@ def zip_tree(root: Path, destination: Path) -> tuple[int, int]:
                 unzipped += path.stat().st_size
                 archive.write(path, path.relative_to(root.parent).as_posix())
     return unzipped, destination.stat().st_size
+
+
+def seed_pins() -> list[str]:
+    """The bundled function's pins (what ``layerforge build`` builds by default)."""
+    from layerforge.inputs import InputsRequest, collect_inputs
+    from layerforge.runtimes import Architecture, get_runtime
+
+    inputs = collect_inputs(InputsRequest(), get_runtime("python3.11"), Architecture.X86_64)
+    return inputs.describe()

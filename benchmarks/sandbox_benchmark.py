@@ -17,10 +17,9 @@ import sys
 import tempfile
 from pathlib import Path
 
-from benchmarks.recipes import pip_plain, zip_tree
+from benchmarks.recipes import pip_plain, seed_pins, zip_tree
 from layerforge.runtimes import Architecture, get_runtime
 from layerforge.sandbox import SandboxSpec, open_sandbox
-from layerforge.spec import default_requirements_file, read_requirements
 
 PROBE = (
     "import time; t = time.perf_counter(); import pandas, matplotlib, seaborn; "
@@ -37,16 +36,27 @@ def plain_layer(pins: list[str], work: Path) -> Path:
 def layerforge_layer(work: Path) -> Path:
     output = work / "layerforge.zip"
     subprocess.run(
-        [sys.executable, "-m", "layerforge", "build", "--backend", "cross", "--json", "-o",
-         str(output)],
-        check=True, capture_output=True,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "layerforge",
+            "build",
+            "--backend",
+            "cross",
+            "--json",
+            "-o",
+            str(output),
+        ],
+        check=True,
+        capture_output=True,
+    )
     return output
 
 
 def cold_imports(layer: Path, image: str, repeat: int, engine: str) -> list[float]:
-    spec = SandboxSpec(runtime=get_runtime("python3.11"), architecture=Architecture.X86_64,
-                       image=image)  # fmt: skip
+    spec = SandboxSpec(
+        runtime=get_runtime("python3.11"), architecture=Architecture.X86_64, image=image
+    )
     seconds = []
     with open_sandbox(layer, spec, engine=engine, sink=lambda _e: None) as sandbox:
         for _ in range(repeat + 1):  # the first run warms the page cache, as for both layers
@@ -62,7 +72,7 @@ def main() -> int:
     parser.add_argument("--sandbox", choices=["auto", "docker", "bwrap"], default="auto")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
-    pins = read_requirements(default_requirements_file())
+    pins = seed_pins()
     with tempfile.TemporaryDirectory(prefix="layerforge-sandbox-bench-") as scratch:
         work = Path(scratch)
         ours = statistics.median(

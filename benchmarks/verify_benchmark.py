@@ -20,9 +20,8 @@ import time
 import zipfile
 from pathlib import Path
 
-from benchmarks.recipes import PLAIN_PLATFORM, pip_plain, zip_tree
+from benchmarks.recipes import PLAIN_PLATFORM, pip_plain, seed_pins, zip_tree
 from layerforge.runtimes import Architecture, get_runtime
-from layerforge.spec import default_requirements_file, read_requirements
 from layerforge.verify import verify_layer
 
 
@@ -47,7 +46,7 @@ def download_wheels(pins: list[str], work: Path) -> list[Path]:
             *pins,
         ],
         check=True,
-    )  # fmt: skip
+    )
     return sorted(folder.glob("*.whl"))
 
 
@@ -80,7 +79,7 @@ def main() -> int:
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--repeat", type=int, default=5)
     args = parser.parse_args()
-    pins = read_requirements(default_requirements_file())
+    pins = seed_pins()
     with tempfile.TemporaryDirectory(prefix="layerforge-verify-bench-") as scratch:
         work = Path(scratch)
         layer = reference_zip(pins, work)

@@ -201,9 +201,13 @@ class Container:
         api = self.client.api
         try:
             exec_id = api.exec_create(
-                self._container.id, list(command), environment=dict(environment or {}),
-                workdir=workdir, stdout=True, stderr=True,
-            )["Id"]  # fmt: skip
+                self._container.id,
+                list(command),
+                environment=dict(environment or {}),
+                workdir=workdir,
+                stdout=True,
+                stderr=True,
+            )["Id"]
             stdout: list[str] = []
             stderr: list[str] = []
             for out, err in api.exec_start(exec_id, stream=True, demux=True):

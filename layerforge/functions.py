@@ -82,8 +82,12 @@ class FunctionSource:
         execution only (and the report says so)."""
         if self.bundled:
             return bundled_spec()
-        return ProofSpec(notes=("no proof spec: only execution is checked "
-                                "(declare one in [tool.layerforge.proof] or --proof)",))  # fmt: skip
+        return ProofSpec(
+            notes=(
+                "no proof spec: only execution is checked "
+                "(declare one in [tool.layerforge.proof] or --proof)",
+            )
+        )
 
 
 def _copy_tree(source: Path, destination: Path, *, bundled: bool) -> None:
@@ -104,8 +108,10 @@ def _copy_tree(source: Path, destination: Path, *, bundled: bool) -> None:
         elif item.is_file():
             total += item.stat().st_size
             if total > _MAX_FUNCTION_BYTES:
-                raise UsageError(f"--function-dir {source} holds over 250 MB: not function code",
-                                 hint="point it at the folder with your handler module")  # fmt: skip
+                raise UsageError(
+                    f"--function-dir {source} holds over 250 MB: not function code",
+                    hint="point it at the folder with your handler module",
+                )
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(item, target)
 
@@ -120,8 +126,10 @@ def _extract(archive_path: Path, destination: Path) -> None:
             for info in archive.infolist():
                 target = (destination / info.filename).resolve()
                 if root != target and root not in target.parents:
-                    raise UsageError(f"--function-zip {archive_path}: member {info.filename!r} "
-                                     "would land outside /var/task")  # fmt: skip
+                    raise UsageError(
+                        f"--function-zip {archive_path}: member {info.filename!r} "
+                        "would land outside /var/task"
+                    )
                 if info.is_dir():
                     target.mkdir(parents=True, exist_ok=True)
                     continue
@@ -140,14 +148,18 @@ def bundled_function() -> FunctionSource:
 
 def _check_handler(handler: str, directory: Path | None) -> None:
     if not _HANDLER.match(handler):
-        raise UsageError(f"--handler {handler!r} is not module.function",
-                         hint="e.g. --handler app.handler.main for app/handler.py's main()")  # fmt: skip
+        raise UsageError(
+            f"--handler {handler!r} is not module.function",
+            hint="e.g. --handler app.handler.main for app/handler.py's main()",
+        )
     if directory is None:
         return
     module = handler.rsplit(".", 1)[0].replace(".", "/")
     if not (directory / f"{module}.py").is_file() and not (directory / module).is_dir():
-        raise UsageError(f"--handler {handler}: no {module}.py in {directory}",
-                         hint="the handler's module must be in --function-dir")  # fmt: skip
+        raise UsageError(
+            f"--handler {handler}: no {module}.py in {directory}",
+            hint="the handler's module must be in --function-dir",
+        )
 
 
 def function_source(
@@ -194,9 +206,13 @@ def parse_event(text: str | None, default: dict[str, Any] | None = None) -> dict
     try:
         event = json.loads(text)
     except ValueError as exc:
-        raise UsageError(f"{source} is not JSON: {exc}",
-                         hint='give a JSON object, e.g. --event \'{"rows": 1000}\'') from None  # fmt: skip
+        raise UsageError(
+            f"{source} is not JSON: {exc}",
+            hint="give a JSON object, e.g. --event '{\"rows\": 1000}'",
+        ) from None
     if not isinstance(event, dict):
-        raise UsageError(f"{source} must be a JSON object, not {type(event).__name__}",
-                         hint='e.g. --event \'{"rows": 1000}\'')  # fmt: skip
+        raise UsageError(
+            f"{source} must be a JSON object, not {type(event).__name__}",
+            hint="e.g. --event '{\"rows\": 1000}'",
+        )
     return event

@@ -196,8 +196,10 @@ def require_interpreter(path: Path, version: tuple[int, int]) -> Interpreter:
     found = probe_interpreter(path)
     wanted = f"{version[0]}.{version[1]}"
     if found is None:
-        raise UsageError(f"--python {path} is not a working Python interpreter",
-                         hint=f"give the path of a python{wanted}")  # fmt: skip
+        raise UsageError(
+            f"--python {path} is not a working Python interpreter",
+            hint=f"give the path of a python{wanted}",
+        )
     if found.version != version:
         raise UsageError(
             f"--python {path} is Python {found.full_version}, but the runtime needs {wanted}",

@@ -51,10 +51,8 @@ def _signal_group(process: subprocess.Popen[str], signum: int) -> None:
 def stop_group(process: subprocess.Popen[str]) -> None:
     """SIGTERM the child's process group, SIGKILL it after the grace period, reap the child."""
     _signal_group(process, signal.SIGTERM)
-    try:
+    with contextlib.suppress(subprocess.TimeoutExpired):
         process.wait(timeout=GRACE_SECONDS)
-    except subprocess.TimeoutExpired:
-        pass
     _signal_group(process, signal.SIGKILL)  # helpers the child left behind go too
     process.wait()
 

@@ -3,7 +3,6 @@ or SIGTERM (their removal is a section no signal interrupts)."""
 
 from __future__ import annotations
 
-import os
 import shutil
 import stat
 import tempfile
@@ -18,19 +17,16 @@ __all__ = ["remove_tree", "scratch_dir"]
 
 def _make_writable(function: object, path: str, _error: object) -> None:
     """rmtree's error handler: a read-only folder (an extracted layer) is made writable first."""
-    parent = os.path.dirname(path)
-    for target in (parent, path):
+    target = Path(path)
+    for item in (target.parent, target):
         try:
-            os.chmod(target, os.stat(target).st_mode | stat.S_IWUSR | stat.S_IXUSR)
+            item.chmod(item.stat().st_mode | stat.S_IWUSR | stat.S_IXUSR)
         except OSError:
             return
-    if os.path.isdir(path) and not os.path.islink(path):
-        shutil.rmtree(path, ignore_errors=True)
+    if target.is_dir() and not target.is_symlink():
+        shutil.rmtree(target, ignore_errors=True)
     else:
-        try:
-            os.unlink(path)
-        except OSError:
-            return
+        target.unlink(missing_ok=True)
 
 
 def remove_tree(path: Path) -> None:

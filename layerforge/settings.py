@@ -93,7 +93,9 @@ def to_url(value: object) -> str:
     """An http(s) or file URL (an index, an endpoint)."""
     text = to_str(value)
     parts = urlsplit(text)
-    if parts.scheme not in ("http", "https", "file") or (parts.scheme != "file" and not parts.netloc):
+    if parts.scheme not in ("http", "https", "file") or (
+        parts.scheme != "file" and not parts.netloc
+    ):
         raise SettingValueError(f"{text!r} is not a URL such as https://pypi.org/simple")
     return text
 

@@ -151,6 +151,8 @@ def specs_from_settings(flags: Mapping[str, Any], config: Mapping[str, Any]) -> 
         )
     outputs = [s.output.resolve() for s in specs]
     if len(set(outputs)) != len(outputs):
-        raise UsageError("two layers of the matrix would be written to the same file",
-                         hint="use a template with {runtime} and {arch} in -o")  # fmt: skip
+        raise UsageError(
+            "two layers of the matrix would be written to the same file",
+            hint="use a template with {runtime} and {arch} in -o",
+        )
     return specs

@@ -184,7 +184,9 @@ def arm64_image(docker_client: Any) -> str:
 @pytest.fixture(scope="session")
 def arm64_rootfs() -> Path:
     """The arm64 root filesystem tests/images/build-images.sh makes for the bwrap sandbox."""
-    folder = Path(os.environ.get("LAYERFORGE_ROOTFS_ARM64", "/var/tmp/layerforge-images/bookworm-arm64"))
+    folder = Path(
+        os.environ.get("LAYERFORGE_ROOTFS_ARM64", "/var/tmp/layerforge-images/bookworm-arm64")
+    )
     if not (folder / "usr/bin/python3.11").exists():
         message = f"no arm64 root filesystem at {folder}: run scripts/test.sh"
         if sandbox_required():

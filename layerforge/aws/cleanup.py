@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
+from functools import partial
 from typing import Any
 
 import botocore.exceptions
@@ -118,6 +119,18 @@ def _staging_keys(s3: Any, bucket: str) -> Iterator[str]:
         yield str(upload["Key"])
 
 
+def _delete_version(clients: AwsClients, name: str, version: int) -> bool:
+    return _gone(
+        lambda: clients.lambda_.delete_layer_version(LayerName=name, VersionNumber=version),
+        "ResourceNotFoundException",
+    )
+
+
+def _remove_staging_object(clients: AwsClients, bucket: str, key: str) -> bool:
+    remove_staging(clients.s3, bucket, key)
+    return True
+
+
 def _layers(clients: AwsClients, request: CleanupRequest, result: CleanupResult) -> None:
     versions = _layer_versions(clients.lambda_, request.layer_name)
     users = {} if request.force else _users(clients.lambda_)
@@ -127,35 +140,49 @@ def _layers(clients: AwsClients, request: CleanupRequest, result: CleanupResult)
         elif arn in users:
             result.kept_in_use[version] = users[arn]
             result.kept_layer_versions.append(version)
-        elif _attempt(result, f"deleting {arn}", lambda v=version: _gone(  # type: ignore[misc]
-            lambda: clients.lambda_.delete_layer_version(LayerName=request.layer_name,
-                                                         VersionNumber=v),
-            "ResourceNotFoundException")):  # fmt: skip
+        elif _attempt(
+            result,
+            f"deleting {arn}",
+            partial(_delete_version, clients, request.layer_name, version),
+        ):
             result.deleted_layer_versions.append(version)
+
+
+def _function(clients: AwsClients, name: str) -> bool:
+    return _gone(
+        lambda: clients.lambda_.delete_function(FunctionName=name), "ResourceNotFoundException"
+    )
+
+
+def _staging(clients: AwsClients, bucket: str, result: CleanupResult) -> None:
+    for key in sorted(set(_staging_keys(clients.s3, bucket))):
+        if _attempt(
+            result, f"removing {key}", partial(_remove_staging_object, clients, bucket, key)
+        ):
+            result.deleted_staging_objects.append(key)
 
 
 def cleanup(clients: AwsClients, request: CleanupRequest) -> CleanupResult:
     """Delete what ``request`` names; returns what was (or, in a dry run, would be) deleted."""
     if request.keep < 0:
-        raise UsageError("--keep must be 0 or more")
+        raise UsageError("--keep must be 0 or more", hint="--keep 1 keeps the newest version")
     result = CleanupResult(dry_run=request.dry_run)
     try:
         _layers(clients, request, result)
         if request.function_name:
-            name = request.function_name
-            result.deleted_function = _attempt(result, f"deleting function {name}", lambda: _gone(
-                lambda: clients.lambda_.delete_function(FunctionName=name),
-                "ResourceNotFoundException"))  # fmt: skip
+            result.deleted_function = _attempt(
+                result,
+                f"deleting function {request.function_name}",
+                partial(_function, clients, request.function_name),
+            )
         if request.role_name:
-            role = request.role_name
-            result.deleted_role = _attempt(result, f"deleting role {role}",
-                                           lambda: _delete_role(clients.iam, role))  # fmt: skip
+            result.deleted_role = _attempt(
+                result,
+                f"deleting role {request.role_name}",
+                partial(_delete_role, clients.iam, request.role_name),
+            )
         if request.staging_bucket:
-            bucket = request.staging_bucket
-            for key in sorted(set(_staging_keys(clients.s3, bucket))):
-                if _attempt(result, f"removing {key}",
-                            lambda k=key: remove_staging(clients.s3, bucket, k) or True):  # type: ignore[misc]  # fmt: skip
-                    result.deleted_staging_objects.append(key)
+            _staging(clients, request.staging_bucket, result)
     except AWS_ERRORS as exc:
         raise aws_error(exc, "cleaning up") from None
     return result

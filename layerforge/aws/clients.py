@@ -36,8 +36,9 @@ AWS_ERRORS = (
     boto3.exceptions.Boto3Error,
 )
 
-RETRIES = Config(retries={"mode": "standard", "max_attempts": 8}, connect_timeout=10,
-                 read_timeout=120)  # fmt: skip
+RETRIES = Config(
+    retries={"mode": "standard", "max_attempts": 8}, connect_timeout=10, read_timeout=120
+)
 #: A synchronous Invoke is not retried: a retry after a read timeout would run the analysis
 #: again. The read timeout outlasts Lambda's 900-second maximum.
 INVOKE = Config(retries={"mode": "standard", "max_attempts": 1}, read_timeout=960)
@@ -114,8 +115,10 @@ _HINTS = {
 def aws_error(exc: Exception, doing: str) -> AwsError:
     """One clear line for an AWS failure, with what to do about it."""
     if isinstance(exc, botocore.exceptions.NoCredentialsError):
-        return AwsError(f"{doing}: no AWS credentials",
-                        hint="configure credentials (aws configure, --profile, or env)")  # fmt: skip
+        return AwsError(
+            f"{doing}: no AWS credentials",
+            hint="configure credentials (aws configure, --profile, or env)",
+        )
     if isinstance(exc, botocore.exceptions.ClientError):
         code = error_code(exc) or "Error"
         message = exc.response.get("Error", {}).get("Message", str(exc))

@@ -49,8 +49,10 @@ def check_role_name(name: str) -> str:
 
 def check_role_arn(arn: str) -> str:
     if not _ROLE_ARN.match(arn):
-        raise UsageError(f"--role-arn {arn!r} is not an IAM role ARN",
-                         hint="arn:aws:iam::<12-digit account>:role/<name>")  # fmt: skip
+        raise UsageError(
+            f"--role-arn {arn!r} is not an IAM role ARN",
+            hint="arn:aws:iam::<12-digit account>:role/<name>",
+        )
     return arn
 
 
@@ -73,9 +75,11 @@ def normalise_prefix(prefix: str, *, what: str = "--prefix") -> str:
         raise UsageError(f"{what} {prefix!r} is empty", hint="give a key prefix such as 'runs'")
     for segment in segments:
         if segment in (".", "..") or not _PREFIX_SEGMENT.match(segment):
-            raise UsageError(f"{what} {prefix!r}: segment {segment!r} is not allowed",
-                             hint="use letters, digits and !_.*'()=- between single slashes; "
-                             "no '.' or '..' segments")  # fmt: skip
+            raise UsageError(
+                f"{what} {prefix!r}: segment {segment!r} is not allowed",
+                hint="use letters, digits and !_.*'()=- between single slashes; "
+                "no '.' or '..' segments",
+            )
     normalised = "/".join(segments)
     if len(normalised) > 200:
         raise UsageError(f"{what} is over 200 characters")

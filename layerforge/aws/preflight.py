@@ -66,8 +66,12 @@ class ProofRun:
         return self.role_name or f"{self.function_name}-role"
 
     def templates(self, region: str) -> Templates:
-        values = {"bucket": self.bucket, "prefix": self.prefix, "function": self.function_name,
-                  "region": region}  # fmt: skip
+        values = {
+            "bucket": self.bucket,
+            "prefix": self.prefix,
+            "function": self.function_name,
+            "region": region,
+        }
         return Templates(values, event=dict(self.event))
 
     def function_environment(self) -> dict[str, str]:
@@ -89,20 +93,28 @@ class Preflight:
 
     def plan(self, run: ProofRun) -> dict[str, Any]:
         return {
-            "layer": {"path": str(run.layer), "sha256": self.sha256, "name": run.layer_name,
-                      "verification": self.verification,
-                      "publish": f"reuse {self.existing_layer}" if self.existing_layer
-                      else ("publish through S3 staging" if self.staging else "publish")},
-            "function": {"name": run.function_name, "code": run.function.label,
-                         "handler": run.function.handler,
-                         "action": "update" if self.function_exists else "create"},
+            "layer": {
+                "path": str(run.layer),
+                "sha256": self.sha256,
+                "name": run.layer_name,
+                "verification": self.verification,
+                "publish": f"reuse {self.existing_layer}"
+                if self.existing_layer
+                else ("publish through S3 staging" if self.staging else "publish"),
+            },
+            "function": {
+                "name": run.function_name,
+                "code": run.function.label,
+                "handler": run.function.handler,
+                "action": "update" if self.function_exists else "create",
+            },
             "role": self.role,
             "policy_name": POLICY_NAME if self.policy else None,
             "policy": self.policy,
             "environment": run.function_environment(),
             "event": dict(run.event),
             "proof_spec": run.proof.source,
-        }  # fmt: skip
+        }
 
 
 def _check_names(run: ProofRun) -> None:
@@ -110,8 +122,10 @@ def _check_names(run: ProofRun) -> None:
     check_function_name(run.function_name)
     check_bucket(run.bucket)
     if bool(run.role_arn) == bool(run.create_role):
-        raise UsageError("give exactly one of --role-arn and --create-role",
-                         hint="--create-role makes a least-privilege role (see --dry-run)")  # fmt: skip
+        raise UsageError(
+            "give exactly one of --role-arn and --create-role",
+            hint="--create-role makes a least-privilege role (see --dry-run)",
+        )
     if run.role_arn:
         check_role_arn(run.role_arn)
     else:
@@ -123,22 +137,25 @@ def _check_event(run: ProofRun) -> None:
     """The bundled function's own event rules, and the event inside the role's scope."""
     bucket = run.event.get("bucket")
     if bucket is not None and bucket != run.bucket:
-        raise UsageError(f"the event's bucket {bucket!r} is not --bucket {run.bucket!r}",
-                         hint="the function's role may write only to --bucket")  # fmt: skip
+        raise UsageError(
+            f"the event's bucket {bucket!r} is not --bucket {run.bucket!r}",
+            hint="the function's role may write only to --bucket",
+        )
     prefix = run.event.get("prefix")
-    if isinstance(prefix, str) and prefix != run.prefix and not prefix.startswith(
-        f"{run.prefix}/"
-    ):
-        raise UsageError(f"the event's prefix {prefix!r} is outside --prefix {run.prefix!r}",
-                         hint="the function's role may write only below --prefix")  # fmt: skip
+    if isinstance(prefix, str) and prefix != run.prefix and not prefix.startswith(f"{run.prefix}/"):
+        raise UsageError(
+            f"the event's prefix {prefix!r} is outside --prefix {run.prefix!r}",
+            hint="the function's role may write only below --prefix",
+        )
     if run.function.bundled:
         from analytics_payload.events import InvalidEventError, parse_event
 
         try:
             parse_event(dict(run.event), run.function_environment())
         except InvalidEventError as invalid:
-            raise UsageError(f"the event would be refused by the function: {invalid}",
-                             hint="fix --event") from None  # fmt: skip
+            raise UsageError(
+                f"the event would be refused by the function: {invalid}", hint="fix --event"
+            ) from None
 
 
 def _check_layer(run: ProofRun) -> str:
@@ -161,10 +178,14 @@ def check_bucket_reachable(clients: AwsClients, bucket: str, *, staging: bool) -
     except botocore.exceptions.ClientError as exc:
         code = error_code(exc)
         if code in ("404", "NoSuchBucket", "NotFound"):
-            raise UsageError(f"bucket {bucket} does not exist (NoSuchBucket)",
-                             hint="create it first, or pass an existing one with --bucket") from None  # fmt: skip
-        raise CheckFailedError(f"bucket {bucket} is not in reach ({code or exc})",
-                               hint="check the bucket's owner and your permissions") from None  # fmt: skip
+            raise UsageError(
+                f"bucket {bucket} does not exist (NoSuchBucket)",
+                hint="create it first, or pass an existing one with --bucket",
+            ) from None
+        raise CheckFailedError(
+            f"bucket {bucket} is not in reach ({code or exc})",
+            hint="check the bucket's owner and your permissions",
+        ) from None
     if staging:
         with aws_step(f"reading the region of bucket {bucket}"):
             location = clients.s3.get_bucket_location(Bucket=bucket).get("LocationConstraint")
@@ -186,8 +207,9 @@ def _check_role(run: ProofRun, clients: AwsClients) -> bool:
         if error_code(exc) != "NoSuchEntity":
             raise aws_error(exc, "reading the execution role") from None
         if run.role_arn:
-            raise UsageError(f"role {run.role_arn} does not exist",
-                             hint="check --role-arn, or use --create-role") from None  # fmt: skip
+            raise UsageError(
+                f"role {run.role_arn} does not exist", hint="check --role-arn, or use --create-role"
+            ) from None
         return False
     except AWS_ERRORS as exc:
         raise aws_error(exc, "reading the execution role") from None

@@ -85,8 +85,10 @@ def staging_key(name: str, sha256: str) -> str:
 def remove_staging(s3: Any, bucket: str, key: str) -> None:
     """Delete the staging object and abort any multipart upload of it (best effort, and not
     interruptible: it runs on the way out of an interrupted publish)."""
-    with deferred(), contextlib.suppress(botocore.exceptions.ClientError,
-                                         botocore.exceptions.BotoCoreError):  # fmt: skip
+    with (
+        deferred(),
+        contextlib.suppress(botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError),
+    ):
         uploads = s3.list_multipart_uploads(Bucket=bucket, Prefix=key).get("Uploads", [])
         for upload in uploads:
             s3.abort_multipart_upload(Bucket=bucket, Key=upload["Key"], UploadId=upload["UploadId"])

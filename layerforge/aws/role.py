@@ -54,17 +54,37 @@ def execution_policy(
     group = f"arn:{partition}:logs:{region}:{account}:log-group:/aws/lambda/{function}"
     statements: list[dict[str, Any]] = []
     if write:
-        statements.append({"Sid": "PutArtifacts", "Effect": "Allow", "Action": "s3:PutObject",
-                           "Resource": _one_or_many(s3_object_arns(write, partition))})  # fmt: skip
+        statements.append(
+            {
+                "Sid": "PutArtifacts",
+                "Effect": "Allow",
+                "Action": "s3:PutObject",
+                "Resource": _one_or_many(s3_object_arns(write, partition)),
+            }
+        )
     if read:
-        statements.append({"Sid": "GetInputs", "Effect": "Allow", "Action": "s3:GetObject",
-                           "Resource": _one_or_many(s3_object_arns(read, partition))})  # fmt: skip
+        statements.append(
+            {
+                "Sid": "GetInputs",
+                "Effect": "Allow",
+                "Action": "s3:GetObject",
+                "Resource": _one_or_many(s3_object_arns(read, partition)),
+            }
+        )
     statements += [
-        {"Sid": "CreateOwnLogGroup", "Effect": "Allow", "Action": "logs:CreateLogGroup",
-         "Resource": group},
-        {"Sid": "WriteOwnLogs", "Effect": "Allow",
-         "Action": ["logs:CreateLogStream", "logs:PutLogEvents"], "Resource": f"{group}:*"},
-    ]  # fmt: skip
+        {
+            "Sid": "CreateOwnLogGroup",
+            "Effect": "Allow",
+            "Action": "logs:CreateLogGroup",
+            "Resource": group,
+        },
+        {
+            "Sid": "WriteOwnLogs",
+            "Effect": "Allow",
+            "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
+            "Resource": f"{group}:*",
+        },
+    ]
     return {"Version": "2012-10-17", "Statement": statements}
 
 

@@ -67,16 +67,29 @@ def _details(
     run: ProofRun,
 ) -> dict[str, Any]:
     return {
-        "layer": {"arn": layer.version_arn, "version": layer.version, "sha256": layer.sha256,
-                  "reused": layer.reused, "via_s3": layer.via_s3},
-        "function": {"name": function.name, "arn": function.arn, "created": function.created,
-                     "code": run.function.label},
+        "layer": {
+            "arn": layer.version_arn,
+            "version": layer.version,
+            "sha256": layer.sha256,
+            "reused": layer.reused,
+            "via_s3": layer.via_s3,
+        },
+        "function": {
+            "name": function.name,
+            "arn": function.arn,
+            "created": function.created,
+            "code": run.function.label,
+        },
         "role": {"arn": role[0], "created": role[1]},
-        "invocation": {"request_id": result.request_id, "status_code": result.status_code,
-                       "function_error": result.function_error, **result.metrics},
+        "invocation": {
+            "request_id": result.request_id,
+            "status_code": result.status_code,
+            "function_error": result.function_error,
+            **result.metrics,
+        },
         "proof_spec": run.proof.source,
         **({"notes": list(run.proof.notes)} if run.proof.notes else {}),
-    }  # fmt: skip
+    }
 
 
 def publish_and_invoke(
@@ -88,21 +101,33 @@ def publish_and_invoke(
     _step(sink, "pre-flight", checked.verification)
     with aws_step("publishing the layer"):
         layer = publish_layer(
-            clients.lambda_, clients.s3, layer=run.layer, sha256=checked.sha256,
-            name=run.layer_name, runtimes=[run.runtime], architectures=[run.architecture],
-            staging_bucket=run.bucket, region=clients.region,
-        )  # fmt: skip
+            clients.lambda_,
+            clients.s3,
+            layer=run.layer,
+            sha256=checked.sha256,
+            name=run.layer_name,
+            runtimes=[run.runtime],
+            architectures=[run.architecture],
+            staging_bucket=run.bucket,
+            region=clients.region,
+        )
     how = "reused" if layer.reused else ("published via S3" if layer.via_s3 else "published")
     _step(sink, "layer", f"{how} {layer.version_arn}")
     with aws_step("preparing the execution role"):
         role = _role(run, clients, checked)
     _step(sink, "role", f"{'created' if role[1] else 'using'} {role[0]}")
     config = FunctionConfig(
-        name=run.function_name, role_arn=role[0], runtime=run.runtime,
-        architecture=run.architecture, handler=run.function.handler, memory_mb=run.memory_mb,
-        timeout_s=run.timeout_s, ephemeral_mb=run.ephemeral_mb,
-        environment=run.function_environment(), layers=(layer.version_arn,),
-    )  # fmt: skip
+        name=run.function_name,
+        role_arn=role[0],
+        runtime=run.runtime,
+        architecture=run.architecture,
+        handler=run.function.handler,
+        memory_mb=run.memory_mb,
+        timeout_s=run.timeout_s,
+        ephemeral_mb=run.ephemeral_mb,
+        environment=run.function_environment(),
+        layers=(layer.version_arn,),
+    )
     with aws_step("deploying the function"):
         function = deploy_function(clients.lambda_, config, run.function.code(), new_role=role[1])
     _step(sink, "function", f"{'created' if function.created else 'updated'} {function.arn}")
@@ -110,8 +135,12 @@ def publish_and_invoke(
         result = invoke_function(clients.lambda_invoke, run.function_name, run.event)
     _step(sink, "invoke", f"status {result.status_code}, request {result.request_id}")
     with aws_step("checking the proof"):
-        outcome = Outcome(result.status_code, result.function_error, result.payload,
-                          proof_log_lines(run, clients, result))  # fmt: skip
+        outcome = Outcome(
+            result.status_code,
+            result.function_error,
+            result.payload,
+            proof_log_lines(run, clients, result),
+        )
         report = check_all(outcome, clients.s3, run.proof, run.templates(clients.region))
     report.details = _details(layer, function, role, result, run)
     return report

@@ -24,8 +24,8 @@ from layerforge.builder.pip import (
     write_install_files,
 )
 from layerforge.builder.result import ResolvedDistribution, StepReport
-from layerforge.events import Event, EventKind, EventSink
 from layerforge.errors import BuildError
+from layerforge.events import Event, EventKind, EventSink
 from layerforge.interpreters import Interpreter, interpreters_with_pip
 from layerforge.processes import run_streaming
 from layerforge.spec import LayerSpec
@@ -71,8 +71,9 @@ class CrossSession:
         target = PipTarget(self.spec.runtime, self.spec.architecture)
         requirements, constraints = write_install_files(self.scratch, self.spec.inputs)
         report = self.scratch / "report.json"
-        files = InstallFiles(str(requirements), str(constraints) if constraints else None,
-                             str(report))  # fmt: skip
+        files = InstallFiles(
+            str(requirements), str(constraints) if constraints else None, str(report)
+        )
         args = install_arguments(
             target=target, install_dir=str(tree), files=files, inputs=self.spec.inputs
         )
@@ -90,7 +91,7 @@ class CrossSession:
         )
         if done.returncode != 0:
             index = PackageIndex(self.spec.inputs.index_url)
-            raise explain_pip_failure(done.output, target, index)
+            raise explain_pip_failure(done.output, target, index, self.spec.inputs)
         return read_install_report(report)
 
     def compile_bytecode(self, tree: Path) -> StepReport:

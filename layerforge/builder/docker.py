@@ -40,10 +40,19 @@ WORK = "/work"
 INPUTS = "/inputs"
 CA_BUNDLE = "/etc/layerforge/ca-bundle.pem"
 _FORWARDED = (
-    "PIP_INDEX_URL", "PIP_EXTRA_INDEX_URL", "PIP_TRUSTED_HOST", "PIP_DEFAULT_TIMEOUT",
-    "PIP_RETRIES", "PIP_CONSTRAINT", "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "http_proxy",
-    "https_proxy", "no_proxy",
-)  # fmt: skip
+    "PIP_INDEX_URL",
+    "PIP_EXTRA_INDEX_URL",
+    "PIP_TRUSTED_HOST",
+    "PIP_DEFAULT_TIMEOUT",
+    "PIP_RETRIES",
+    "PIP_CONSTRAINT",
+    "HTTP_PROXY",
+    "HTTPS_PROXY",
+    "NO_PROXY",
+    "http_proxy",
+    "https_proxy",
+    "no_proxy",
+)
 _CA_VARIABLES = ("PIP_CERT", "REQUESTS_CA_BUNDLE", "SSL_CERT_FILE")
 _KILLED = 137  # 128 + SIGKILL: Docker's OOM killer, or docker kill/stop
 
@@ -78,7 +87,9 @@ def platform_of(arch: Architecture) -> str:
 
 
 def _local_paths(inputs: Inputs) -> list[Path]:
-    paths = [Path(r.text) for r in (*inputs.requirements, *inputs.constraints) if r.text.startswith("/")]
+    paths = [
+        Path(r.text) for r in (*inputs.requirements, *inputs.constraints) if r.text.startswith("/")
+    ]
     paths += [Path(link) for link in inputs.find_links if Path(link).exists()]
     return sorted(set(paths))
 
@@ -102,6 +113,7 @@ class DockerSession:
 
     def __init__(
         self,
+        *,
         spec: LayerSpec,
         container: Container,
         work: Path,
@@ -123,9 +135,11 @@ class DockerSession:
         inputs = _mapped_inputs(self.spec.inputs, self.mapping)
         requirements, constraints = write_install_files(self.work, inputs)
         report = self.work / "report.json"
-        files = InstallFiles(self._inside(requirements),
-                             self._inside(constraints) if constraints else None,
-                             self._inside(report))  # fmt: skip
+        files = InstallFiles(
+            self._inside(requirements),
+            self._inside(constraints) if constraints else None,
+            self._inside(report),
+        )
         args = install_arguments(
             target=target, install_dir=self._inside(tree), files=files, inputs=inputs
         )
@@ -141,7 +155,7 @@ class DockerSession:
             )
         if done.returncode != 0:
             index = PackageIndex(self.spec.inputs.index_url)
-            raise explain_pip_failure(done.output, target, index)
+            raise explain_pip_failure(done.output, target, index, self.spec.inputs)
         return read_install_report(report)
 
     def compile_bytecode(self, tree: Path) -> StepReport:
@@ -176,9 +190,7 @@ class DockerInstaller:
             "forwarded": forwarded_environment(environ),
         }
 
-    def _container(
-        self, spec: LayerSpec, work: Path, mapping: dict[str, str]
-    ) -> Container:
+    def _container(self, spec: LayerSpec, work: Path, mapping: dict[str, str]) -> Container:
         environ = dict(os.environ)
         mounts = [Mount(work, WORK, read_only=False)]
         mounts += [Mount(Path(host), inside) for host, inside in mapping.items()]
@@ -202,8 +214,12 @@ class DockerInstaller:
     @contextmanager
     def session(self, spec: LayerSpec, work: Path, sink: EventSink) -> Iterator[DockerSession]:
         work.chmod(0o755)
-        mapping = {str(p): f"{INPUTS}/{i}/{p.name}" for i, p in enumerate(_local_paths(spec.inputs))}
+        mapping = {
+            str(p): f"{INPUTS}/{i}/{p.name}" for i, p in enumerate(_local_paths(spec.inputs))
+        }
         with self._container(spec, work, mapping) as container:
             python = find_python(container, spec.runtime.python_version)
             sink(Event(EventKind.NOTE, "backend", f"building in {self.image} with {python}"))
-            yield DockerSession(spec, container, work, python, sink, mapping)
+            yield DockerSession(
+                spec=spec, container=container, work=work, python=python, sink=sink, mapping=mapping
+            )

@@ -161,8 +161,9 @@ class PackageIndex:
         matching = [f for f in files if specifier is None or specifier.contains(f.version, True)]
         return ReleaseSummary(
             name=name,
-            latest=max((f.version for f in usable), default=max((f.version for f in files),
-                                                                 default=None)),
+            latest=max(
+                (f.version for f in usable), default=max((f.version for f in files), default=None)
+            ),
             latest_compatible=max((f.version for f in compatible), default=None),
             any_matching=bool(matching),
             matching_compatible=any(f in compatible for f in matching),

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from packaging.requirements import InvalidRequirement, Requirement
+from packaging.utils import canonicalize_name
 
 from layerforge.builder.index import PackageIndex
 from layerforge.builder.result import ResolvedDistribution
@@ -118,8 +119,11 @@ def install_arguments(
         args += ["--find-links", link]
     for host in inputs.trusted_hosts:
         args += ["--trusted-host", host]
-    for flag, on in (("--pre", inputs.pre), ("--no-index", inputs.no_index),
-                     ("--no-deps", inputs.no_deps)):  # fmt: skip
+    for flag, on in (
+        ("--pre", inputs.pre),
+        ("--no-index", inputs.no_index),
+        ("--no-deps", inputs.no_deps),
+    ):
         if on:
             args.append(flag)
     return args
@@ -199,8 +203,10 @@ def read_install_report(path: Path) -> list[ResolvedDistribution]:
     try:
         report: dict[str, Any] = json.loads(path.read_text("utf-8"))
     except (OSError, ValueError) as exc:
-        raise BuildError(f"pip left no readable install report ({exc})",
-                         hint="pip 22.2 or newer is needed (--report)") from None  # fmt: skip
+        raise BuildError(
+            f"pip left no readable install report ({exc})",
+            hint="pip 22.2 or newer is needed (--report)",
+        ) from None
     found, built = [], []
     for item in report.get("install", []):
         metadata = item.get("metadata", {})
@@ -252,8 +258,25 @@ def _hash_mismatches(output: str) -> list[tuple[str, str, str]]:
     return found
 
 
+def _as_written(requirement: str, inputs: Inputs | None) -> str:
+    """The user's own spelling of the requirement pip names (pip drops extras and markers)."""
+    if inputs is None:
+        return requirement
+    try:
+        name = canonicalize_name(Requirement(requirement).name)
+    except InvalidRequirement:
+        return requirement
+    for item in inputs.requirements:
+        try:
+            if canonicalize_name(Requirement(item.text).name) == name:
+                return item.text
+        except InvalidRequirement:
+            continue
+    return requirement
+
+
 def explain_pip_failure(
-    output: str, target: PipTarget, index: PackageIndex | None
+    output: str, target: PipTarget, index: PackageIndex | None, inputs: Inputs | None = None
 ) -> LayerforgeError:
     """Turn pip's failure output into the error a user can act on."""
     tail = "\n".join(output.strip().splitlines()[-15:])
@@ -271,7 +294,7 @@ def explain_pip_failure(
         return _unreachable("pip could not connect", tail)
     match = _NO_MATCH.search(output)
     if match:
-        return _no_compatible_wheel(match.group(1), target, index, tail)
+        return _no_compatible_wheel(_as_written(match.group(1), inputs), target, index, tail)
     return BuildError("pip failed to install the requirements", details=tail)
 
 
@@ -327,8 +350,9 @@ def _no_compatible_wheel(
     except InvalidRequirement:
         parsed, name, specifier = None, requirement, None
     if index is None:
-        return NoCompatibleWheelError(f"no wheel of {requirement} fits {target.describe()}",
-                                      details=tail)  # fmt: skip
+        return NoCompatibleWheelError(
+            f"no wheel of {requirement} fits {target.describe()}", details=tail
+        )
     try:
         accepted = supported_tags(target.runtime, target.architecture)
         summary = index.summarise(name, accepted, target.runtime.python_version, specifier)
@@ -336,8 +360,11 @@ def _no_compatible_wheel(
         # pip says "no matching distribution" when it could not ask the index at all
         return _unreachable(unreachable.message, tail)
     if summary.latest is None:
-        return UsageError(f"no project named {name!r} on {index.url}",
-                          hint="check the spelling, or --index-url", details=tail)  # fmt: skip
+        return UsageError(
+            f"no project named {name!r} on {index.url}",
+            hint="check the spelling, or --index-url",
+            details=tail,
+        )
     if specifier is not None and not summary.any_matching:
         return UsageError(
             f"no release of {name} matches {requirement} (the newest is {summary.latest})",

@@ -189,11 +189,13 @@ def _postprocess(
         )
         steps.append(timed(stripped.report, "strip"))
         rewritten = stripped.rewritten
-    steps.append(timed(clock.run("record", lambda: normalise_records(tree, rewritten), detail),
-                       "record"))  # fmt: skip
+    steps.append(
+        timed(clock.run("record", lambda: normalise_records(tree, rewritten), detail), "record")
+    )
     if spec.compile_bytecode:
-        steps.append(timed(clock.run("bytecode", lambda: session.compile_bytecode(tree), detail),
-                           "bytecode"))  # fmt: skip
+        steps.append(
+            timed(clock.run("bytecode", lambda: session.compile_bytecode(tree), detail), "bytecode")
+        )
     return steps
 
 
@@ -269,9 +271,7 @@ class _Fresh:
     result: BuildResult
 
 
-def _build_fresh(
-    spec: LayerSpec, installer: Installer, work: Path, clock: _Clock
-) -> _Fresh:
+def _build_fresh(spec: LayerSpec, installer: Installer, work: Path, clock: _Clock) -> _Fresh:
     tree = work / "python"
     tree.mkdir()
     with installer.session(spec, work, clock.sink) as session:
@@ -281,17 +281,20 @@ def _build_fresh(
         steps = _postprocess(spec, tree, session, clock)
     warnings: list[str] = []
     drift = clock.run(
-        "drift", lambda: _drift(spec, installed, warnings),
+        "drift",
+        lambda: _drift(spec, installed, warnings),
         lambda found: f"{len(found)} held back by the platform",
-    )  # fmt: skip
+    )
     packages = _with_sizes(installed, distribution_sizes(tree))
     archive = clock.run(
-        "zip", lambda: write_layer_zip(tree, work / "layer.zip", sink=clock.sink),
+        "zip",
+        lambda: write_layer_zip(tree, work / "layer.zip", sink=clock.sink),
         lambda made: made.sha256,
-    )  # fmt: skip
+    )
     _check_budget(spec, archive.unzipped_bytes)
-    report = clock.run("verify", lambda: _verify(spec, archive.path, clock.sink),
-                       lambda made: made.summary)  # fmt: skip
+    report = clock.run(
+        "verify", lambda: _verify(spec, archive.path, clock.sink), lambda made: made.summary
+    )
     result = BuildResult(
         output=str(spec.output),
         manifest=str(manifest_path_for(spec.output)),
@@ -321,12 +324,15 @@ def _manifest_text(result: BuildResult) -> str:
     return json.dumps(result.to_dict(), indent=2, sort_keys=True) + "\n"
 
 
-def _deliver(spec: LayerSpec, hit: CacheHit, clock: _Clock, cache: BuildCache) -> BuildResult | None:
+def _deliver(
+    spec: LayerSpec, hit: CacheHit, clock: _Clock, cache: BuildCache
+) -> BuildResult | None:
     """Place a cached build; None (and the entry dropped) if its bytes are not the recorded."""
     clock.sink(Event(EventKind.NOTE, "cache", f"inputs unchanged: reusing build {hit.key[:12]}"))
     _check_budget(spec, hit.result.unzipped_bytes)
-    result = hit.result.relocated(str(spec.output), str(manifest_path_for(spec.output)),
-                                  cached=True)  # fmt: skip
+    result = hit.result.relocated(
+        str(spec.output), str(manifest_path_for(spec.output)), cached=True
+    )
     try:
         with clock.step("place"):
             place_layer(hit.layer, hit.result.sha256, _manifest_text(result), spec.output)

@@ -29,8 +29,10 @@ def manifest_path_for(output: Path) -> Path:
 
 
 def _unusable(path: Path, reason: str) -> UsageError:
-    return UsageError(f"cannot write the layer to {path}: {reason}",
-                      hint="choose another -o (a file path, or an existing folder)")  # fmt: skip
+    return UsageError(
+        f"cannot write the layer to {path}: {reason}",
+        hint="choose another -o (a file path, or an existing folder)",
+    )
 
 
 def _first_existing(folder: Path) -> Path:
@@ -54,7 +56,7 @@ def check_output(output: Path) -> None:
         output.parent.mkdir(parents=True, exist_ok=True)
         handle, probe = tempfile.mkstemp(dir=output.parent, prefix=".layerforge-probe-")
         os.close(handle)
-        os.unlink(probe)
+        Path(probe).unlink()
     except OSError as exc:
         raise _unusable(output, exc.strerror or str(exc)) from None
 
@@ -62,8 +64,9 @@ def check_output(output: Path) -> None:
 @contextlib.contextmanager
 def _staged(destination: Path, suffix: str) -> Iterator[Path]:
     """A temporary name beside ``destination``; removed unless it was renamed away."""
-    handle, name = tempfile.mkstemp(dir=destination.parent, prefix=f".{destination.name}.",
-                                    suffix=suffix)  # fmt: skip
+    handle, name = tempfile.mkstemp(
+        dir=destination.parent, prefix=f".{destination.name}.", suffix=suffix
+    )
     os.close(handle)
     path = Path(name)
     try:
@@ -141,7 +144,11 @@ def place_layer(source: Path, sha256: str, manifest_text: str, output: Path) -> 
 
 def _placement_error(output: Path, exc: OSError) -> LayerforgeError:
     if exc.errno == errno.ENOSPC:
-        return LayerforgeError(f"out of disk space while writing {output}",
-                               hint="free space there and rebuild; the last good layer was kept")  # fmt: skip
-    return LayerforgeError(f"cannot write {output}: {exc.strerror or exc}",
-                           hint="check the folder's permissions; the last good layer was kept")  # fmt: skip
+        return LayerforgeError(
+            f"out of disk space while writing {output}",
+            hint="free space there and rebuild; the last good layer was kept",
+        )
+    return LayerforgeError(
+        f"cannot write {output}: {exc.strerror or exc}",
+        hint="check the folder's permissions; the last good layer was kept",
+    )

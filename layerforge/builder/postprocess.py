@@ -114,8 +114,9 @@ def strip_binaries(root: Path, arch: Architecture, sink: EventSink) -> StripResu
     """``strip --strip-unneeded`` every ELF file (found by magic bytes), several at a time."""
     tool = find_strip(arch)
     if tool is None:
-        report = StepReport("strip", 0, 0, f"skipped: no strip for {arch.platform} on this host",
-                            applied=False)  # fmt: skip
+        report = StepReport(
+            "strip", 0, 0, f"skipped: no strip for {arch.platform} on this host", applied=False
+        )
         return StripResult(report, frozenset())
     elf_files = [p for p in iter_files(root) if _is_elf(p)]
     before = sum(p.stat().st_size for p in elf_files)
@@ -125,7 +126,8 @@ def strip_binaries(root: Path, arch: Architecture, sink: EventSink) -> StripResu
 
     failed: list[str] = []
     with ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
-        for number, (path, ok) in enumerate(zip(elf_files, pool.map(strip, elf_files)), 1):
+        results = zip(elf_files, pool.map(strip, elf_files), strict=True)
+        for number, (path, ok) in enumerate(results, 1):
             sink(Event(EventKind.PROGRESS, "strip", path.name, number, len(elf_files)))
             if not ok:
                 failed.append(path.relative_to(root).as_posix())
@@ -144,9 +146,19 @@ def compileall_arguments(tree: str) -> list[str]:
     names become ``/opt/python/...``, where Lambda extracts the layer.
     """
     return [
-        "-m", "compileall", "-q", "-j", "0", "--invalidation-mode", "unchecked-hash",
-        "-s", tree, "-p", LAMBDA_LAYER_ROOT, tree,
-    ]  # fmt: skip
+        "-m",
+        "compileall",
+        "-q",
+        "-j",
+        "0",
+        "--invalidation-mode",
+        "unchecked-hash",
+        "-s",
+        tree,
+        "-p",
+        LAMBDA_LAYER_ROOT,
+        tree,
+    ]
 
 
 #: frozenset constants are marshalled in hash order: a fixed seed makes the bytes repeatable.

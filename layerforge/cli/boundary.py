@@ -51,8 +51,7 @@ def wants_debug(argv: list[str]) -> bool:
 
 def _crash_log(text: str) -> Path | None:
     """Write ``text`` where the user can find it; None if nowhere is writable."""
-    state = os.environ.get("XDG_STATE_HOME") or os.path.join(os.path.expanduser("~"), ".local",
-                                                             "state")  # fmt: skip
+    state = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
     name = f"crash-{time.strftime('%Y%m%dT%H%M%S')}-{os.getpid()}.log"
     for folder in (Path(state) / "layerforge", Path(tempfile.gettempdir())):
         try:
@@ -140,11 +139,17 @@ def report_exception(
         if isinstance(error, OSError):
             document = _os_error(error, log)
         elif isinstance(error, MemoryError):
-            document = {"error": "out of memory", "hint": "free memory, or build a smaller layer",
-                        "details": "", "exit_code": EXIT_OPERATION_FAILED}  # fmt: skip
+            document = {
+                "error": "out of memory",
+                "hint": "free memory, or build a smaller layer",
+                "details": "",
+                "exit_code": EXIT_OPERATION_FAILED,
+            }
         else:
             document = _bug(error, log, debug)
+    code = document["exit_code"]
+    assert isinstance(code, int)
     if not document.get("hint"):
-        document["hint"] = _default_hint(int(document["exit_code"]), command)
+        document["hint"] = _default_hint(code, command)
     renderer.failure(document)
-    return int(document["exit_code"])
+    return code

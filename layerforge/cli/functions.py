@@ -12,18 +12,28 @@ from layerforge.functions import FunctionSource, function_source
 from layerforge.proof.spec import ProofSpec, load_proof_spec, parse_proof_spec
 from layerforge.settings import read_settings
 
-__all__ = ["function_options", "function_and_proof"]
+__all__ = ["function_and_proof", "function_options"]
 
 function_options = apply(
-    click.option("--function-dir", type=PATH,
-                 help="Your function's code folder (zipped deterministically)."),
+    click.option(
+        "--function-dir", type=PATH, help="Your function's code folder (zipped deterministically)."
+    ),
     click.option("--function-zip", type=PATH, help="Your function's deployment zip."),
     click.option("--handler", help="module.function of your function (with --function-dir/-zip)."),
-    click.option("--proof", "proof_file", type=PATH,
-                 help="Proof spec (TOML or JSON); default: [tool.layerforge.proof] of --config."),
-    click.option("--config", type=PATH, default=Path("pyproject.toml"), show_default=True,
-                 help="pyproject.toml whose [tool.layerforge.proof] judges your function."),
-)  # fmt: skip
+    click.option(
+        "--proof",
+        "proof_file",
+        type=PATH,
+        help="Proof spec (TOML or JSON); default: [tool.layerforge.proof] of --config.",
+    ),
+    click.option(
+        "--config",
+        type=PATH,
+        default=Path("pyproject.toml"),
+        show_default=True,
+        help="pyproject.toml whose [tool.layerforge.proof] judges your function.",
+    ),
+)
 
 
 def function_and_proof(

@@ -1,7 +1,8 @@
-"""Which runtime and architecture a layer zip is for: the flags, else its manifest, else defaults."""
+"""Which runtime and architecture a layer zip is for: flags, else its manifest, else defaults."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 from pathlib import Path
 
@@ -28,14 +29,10 @@ def recorded_target(layer: Path) -> tuple[Runtime | None, Architecture | None]:
         return None, None
     runtime: Runtime | None = None
     arch: Architecture | None = None
-    try:
+    with contextlib.suppress(SettingValueError):
         runtime = to_runtime(recorded.get("runtime"))
-    except SettingValueError:
-        pass
-    try:
+    with contextlib.suppress(SettingValueError):
         arch = to_arch(recorded.get("architecture"))
-    except SettingValueError:
-        pass
     return runtime, arch
 
 

@@ -1,4 +1,4 @@
-"""The ``layerforge`` command group and ``main(argv)``, the single entry point and error boundary."""
+"""The ``layerforge`` group and ``main(argv)``: the single entry point and error boundary."""
 
 from __future__ import annotations
 
@@ -17,8 +17,12 @@ __all__ = ["cli", "main"]
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="layerforge")
-@click.option("--debug", is_flag=True, expose_value=False,
-              help="Show the full traceback of an unexpected error (or LAYERFORGE_DEBUG=1).")  # fmt: skip
+@click.option(
+    "--debug",
+    is_flag=True,
+    expose_value=False,
+    help="Show the full traceback of an unexpected error (or LAYERFORGE_DEBUG=1).",
+)
 def cli() -> None:
     """Build, verify and prove AWS Lambda layers for scientific Python.
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
@@ -38,7 +38,13 @@ __all__ = [
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-class ConvertedType(click.ParamType):
+if TYPE_CHECKING:
+    _ParamType = click.ParamType[Any]
+else:  # click < 8.3: ParamType is not generic at run time
+    _ParamType = click.ParamType
+
+
+class ConvertedType(_ParamType):
     """A Click type that runs one of ``layerforge.settings``' converters."""
 
     def __init__(self, name: str, convert: Callable[[object], Any], metavar: str) -> None:
@@ -78,28 +84,42 @@ image_option = click.option(
     "--image", help="Runtime image for the sandbox (default: the runtime's base image)."
 )
 memory_option = click.option(
-    "--memory", type=click.IntRange(128, 10240), default=1024, show_default=True,
+    "--memory",
+    type=click.IntRange(128, 10240),
+    default=1024,
+    show_default=True,
     help="Function memory in MB (the sandbox's memory limit).",
-)  # fmt: skip
+)
 ephemeral_option = click.option(
-    "--ephemeral-storage", type=click.IntRange(512, 10240), default=512, show_default=True,
+    "--ephemeral-storage",
+    type=click.IntRange(512, 10240),
+    default=512,
+    show_default=True,
     help="Size of /tmp in MB.",
-)  # fmt: skip
+)
 sandbox_option = click.option(
-    "--sandbox", type=click.Choice(["auto", "docker", "bwrap"]), default="auto",
-    show_default=True, help="Sandbox engine: the runtime image in Docker, or bubblewrap.",
-)  # fmt: skip
+    "--sandbox",
+    type=click.Choice(["auto", "docker", "bwrap"]),
+    default="auto",
+    show_default=True,
+    help="Sandbox engine: the runtime image in Docker, or bubblewrap.",
+)
 json_option = click.option(
     "--json", "json_output", is_flag=True, help="Print one JSON document instead of tables."
 )
 debug_option = click.option(
-    "--debug", is_flag=True, expose_value=False,
+    "--debug",
+    is_flag=True,
+    expose_value=False,
     help="Show the full traceback of an unexpected error (or set LAYERFORGE_DEBUG=1).",
-)  # fmt: skip
+)
 region_option = click.option(
-    "--region", "regions", type=REGION, multiple=True,
+    "--region",
+    "regions",
+    type=REGION,
+    multiple=True,
     help="AWS region (repeatable where a command publishes to several; default: your config).",
-)  # fmt: skip
+)
 profile_option = click.option("--profile", help="AWS profile.")
 endpoint_option = click.option(
     "--endpoint-url", type=URL, help="Endpoint for every AWS service (e.g. a moto server)."

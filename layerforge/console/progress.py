@@ -101,8 +101,12 @@ def plain_progress(console: Console) -> Iterator[EventSink]:
             elapsed = time.monotonic() - started.pop(event.step, time.monotonic())
             detail = f": {event.message}" if event.message else ""
             console.print(
-                styled(stamp(), (_title(event.step), "bold"), f" done in {format_seconds(elapsed)}",
-                       detail)
+                styled(
+                    stamp(),
+                    (_title(event.step), "bold"),
+                    f" done in {format_seconds(elapsed)}",
+                    detail,
+                )
             )
 
     yield sink

@@ -39,8 +39,13 @@ def _table(title: str, *columns: str, right: tuple[str, ...] = ()) -> Table:
 def findings_table(report: Report) -> Table:
     table = _table(
         f"Findings for {report.runtime} / {report.architecture}",
-        "severity", "rule", "file", "required", "allowed", "fix",
-    )  # fmt: skip
+        "severity",
+        "rule",
+        "file",
+        "required",
+        "allowed",
+        "fix",
+    )
     for finding in report.findings:
         table.add_row(
             Text(finding.severity.value, style=SEVERITY_STYLE[finding.severity]),
@@ -56,8 +61,12 @@ def findings_table(report: Report) -> Table:
 def packages_table(result: BuildResult) -> Table:
     table = _table(
         f"Layer for {result.runtime} / {result.architecture} ({result.backend})",
-        "distribution", "version", "unzipped", "share", right=("unzipped", "share"),
-    )  # fmt: skip
+        "distribution",
+        "version",
+        "unzipped",
+        "share",
+        right=("unzipped", "share"),
+    )
     for dist in sorted(result.packages, key=lambda d: -d.unzipped_bytes):
         share = dist.unzipped_bytes / result.unzipped_bytes if result.unzipped_bytes else 0.0
         name = Text(dist.name, style="bold" if dist.requested else "")
@@ -103,6 +112,7 @@ def smoke_table(report: SmokeReport) -> Table:
 def proof_table(report: ProofReport, title: str) -> Table:
     table = _table(title, "check", "result", "evidence")
     for check in report.checks:
-        table.add_row(Text(check.name), Text(*(PASSED if check.passed else FAILED)),
-                      Text(check.evidence))  # fmt: skip
+        table.add_row(
+            Text(check.name), Text(*(PASSED if check.passed else FAILED)), Text(check.evidence)
+        )
     return table

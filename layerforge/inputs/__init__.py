@@ -65,7 +65,9 @@ def _read_file(
         note = f"{path.name} (PEP 751) installed as pinned requirements with its wheels' hashes"
         return read_pylock(path, environment), note
     if is_pyproject(path):
-        note = f"{path.name}: [project] dependencies" + (f" + {', '.join(extras)}" if extras else "")
+        note = f"{path.name}: [project] dependencies" + (
+            f" + {', '.join(extras)}" if extras else ""
+        )
         return read_pyproject_dependencies(path, extras, environment), note
     return read_requirements_file(path, environment), None
 
@@ -112,8 +114,10 @@ def collect_inputs(request: InputsRequest, runtime: Runtime, arch: Architecture)
     merged = _merge(parts)
     if not merged.requirements:
         named = ", ".join(str(f) for f in files) or "the command line"
-        raise UsageError(f"no requirements for {runtime.name}/{arch.value} in {named}",
-                         hint="name at least one requirement (markers may have excluded all)")  # fmt: skip
+        raise UsageError(
+            f"no requirements for {runtime.name}/{arch.value} in {named}",
+            hint="name at least one requirement (markers may have excluded all)",
+        )
     return Inputs(
         requirements=tuple(merged.requirements),
         constraints=tuple(merged.constraints),

@@ -33,7 +33,8 @@ def is_pylock(path: Path) -> bool:
 
 def _load(path: Path) -> dict[str, Any]:
     try:
-        return tomllib.loads(path.read_text("utf-8"))
+        data: dict[str, Any] = tomllib.loads(path.read_text("utf-8"))
+        return data
     except FileNotFoundError:
         raise UsageError(f"cannot read {path}: no such file", hint="check the path") from None
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
@@ -54,16 +55,22 @@ def read_pyproject_dependencies(
     if not isinstance(project, dict):
         raise UsageError(f"{path} has no [project] table", hint="give a requirements file instead")
     if "dependencies" in project.get("dynamic", []):
-        raise UsageError(f"{path}: the dependencies are dynamic, so they are not in the file",
-                         hint="export them (pip-compile, uv export) and pass that file with -r")  # fmt: skip
+        raise UsageError(
+            f"{path}: the dependencies are dynamic, so they are not in the file",
+            hint="export them (pip-compile, uv export) and pass that file with -r",
+        )
     groups = project.get("optional-dependencies", {})
-    lines = [(s, "project.dependencies") for s in _strings(project.get("dependencies", []),
-             f"{path}: project.dependencies")]  # fmt: skip
+    lines = [
+        (s, "project.dependencies")
+        for s in _strings(project.get("dependencies", []), f"{path}: project.dependencies")
+    ]
     for extra in extras:
         if not isinstance(groups, dict) or extra not in groups:
             known = ", ".join(sorted(groups)) if isinstance(groups, dict) else "none"
-            raise UsageError(f"{path}: no optional-dependencies group {extra!r}",
-                             hint=f"groups in the file: {known}")  # fmt: skip
+            raise UsageError(
+                f"{path}: no optional-dependencies group {extra!r}",
+                hint=f"groups in the file: {known}",
+            )
         where = f"project.optional-dependencies.{extra}"
         lines += [(s, where) for s in _strings(groups[extra], f"{path}: {where}")]
     content = RequirementsFileContent(sources=[(str(path.resolve()), file_digest(path))])
@@ -96,8 +103,10 @@ def read_pylock(path: Path, environment: dict[str, str]) -> RequirementsFileCont
     """Every package of the lock that applies to the target, pinned, with its wheels' hashes."""
     lock = _load(path)
     if not str(lock.get("lock-version", "")).startswith("1."):
-        raise UsageError(f"{path}: not a PEP 751 lock (lock-version {lock.get('lock-version')!r})",
-                         hint="layerforge reads lock-version 1.x")  # fmt: skip
+        raise UsageError(
+            f"{path}: not a PEP 751 lock (lock-version {lock.get('lock-version')!r})",
+            hint="layerforge reads lock-version 1.x",
+        )
     packages = lock.get("packages")
     if not isinstance(packages, list):
         raise UsageError(f"{path}: no [[packages]] array")
@@ -112,9 +121,12 @@ def read_pylock(path: Path, environment: dict[str, str]) -> RequirementsFileCont
         version = package.get("version")
         text = f"{package['name']}=={version}" if version else str(package["name"])
         content.requirements.append(
-            InputRequirement(binary_only(text, base=path.parent, origin=origin),
-                             _wheel_hashes(package, origin), origin)
-        )  # fmt: skip
+            InputRequirement(
+                binary_only(text, base=path.parent, origin=origin),
+                _wheel_hashes(package, origin),
+                origin,
+            )
+        )
         if isinstance(package.get("index"), str):
             indexes.add(package["index"])
     if len(indexes) == 1:

@@ -28,8 +28,9 @@ BINARY_HINT = (
 
 
 def _refuse(what: str, text: str, origin: str) -> UsageError:
-    return UsageError(f"{origin}: {text!r} is {what}; layerforge never builds from source",
-                      hint=BINARY_HINT)  # fmt: skip
+    return UsageError(
+        f"{origin}: {text!r} is {what}; layerforge never builds from source", hint=BINARY_HINT
+    )
 
 
 def _checked_url(url: str, text: str, origin: str) -> None:
@@ -47,7 +48,7 @@ def local_wheel(text: str, base: Path, origin: str) -> str | None:
     if text.startswith("file:"):
         text = urlsplit(text).path
         looks_like_path = True
-    if not looks_like_path and not text.endswith(_SOURCE_SUFFIXES + (".whl",)):
+    if not looks_like_path and not text.endswith((*_SOURCE_SUFFIXES, ".whl")):
         return None
     path = (base / Path(text).expanduser()).resolve()
     if not text.endswith(".whl"):
@@ -102,18 +103,24 @@ class RequirementsFileContent:
 
 def _check_readable(path: Path) -> None:
     if not path.exists():
-        raise UsageError(f"cannot read requirements file {path}: no such file",
-                         hint="check the path given to -r / requirements-file")  # fmt: skip
+        raise UsageError(
+            f"cannot read requirements file {path}: no such file",
+            hint="check the path given to -r / requirements-file",
+        )
     if not path.is_file():
-        raise UsageError(f"cannot read requirements file {path}: not a regular file",
-                         hint="give the path of a requirements file")  # fmt: skip
+        raise UsageError(
+            f"cannot read requirements file {path}: not a regular file",
+            hint="give the path of a requirements file",
+        )
     if path.stat().st_size > MAX_FILE_BYTES:
         raise UsageError(f"{path} is over {MAX_FILE_BYTES // 2**20} MiB: not a requirements file")
     try:
         path.read_bytes().decode("utf-8")
     except UnicodeDecodeError:
-        raise UsageError(f"{path} is not a text file (not UTF-8)",
-                         hint="give a requirements file as pip reads it") from None  # fmt: skip
+        raise UsageError(
+            f"{path} is not a text file (not UTF-8)",
+            hint="give a requirements file as pip reads it",
+        ) from None
     except OSError as exc:
         raise UsageError(f"cannot read requirements file {path}: {exc.strerror}") from None
 
@@ -136,8 +143,10 @@ class _Reader:
         path = path.resolve()
         if path in chain:
             cycle = " -> ".join(str(p) for p in (*chain, path))
-            raise UsageError(f"requirements files include each other: {cycle}",
-                             hint="remove the -r/-c line that closes the cycle")  # fmt: skip
+            raise UsageError(
+                f"requirements files include each other: {cycle}",
+                hint="remove the -r/-c line that closes the cycle",
+            )
         _check_readable(path)
         self.content.sources.append((str(path), file_digest(path)))
         parsed = _parse(path)
@@ -166,8 +175,9 @@ class _Reader:
             elif key == "editables":
                 raise _refuse("an editable requirement", f"-e {values[0]}", origin)
             elif key == "no_binary":
-                raise UsageError(f"{origin}: --no-binary asks for a build from source",
-                                 hint=BINARY_HINT)  # fmt: skip
+                raise UsageError(
+                    f"{origin}: --no-binary asks for a build from source", hint=BINARY_HINT
+                )
             else:
                 self._index_option(key, values, path, origin)
 

@@ -11,10 +11,9 @@ import base64
 import csv
 import fnmatch
 import hashlib
-import io
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,6 +29,32 @@ _HEAD_BYTES = 1 << 20
 _MAX_JSON_BYTES = 64 << 20
 
 
+def _at_least(found: Any, expected: Any) -> bool:
+    number = _number(found)
+    return number is not None and number >= expected
+
+
+def _at_most(found: Any, expected: Any) -> bool:
+    number = _number(found)
+    return number is not None and number <= expected
+
+
+def _matches(found: Any, expected: Any) -> bool:
+    return isinstance(found, str) and re.search(str(expected), found) is not None
+
+
+_COMPARISONS: dict[str, Callable[[Any, Any], bool]] = {
+    "exists": lambda _found, _expected: True,
+    "equals": lambda found, expected: bool(found == expected),
+    "not_equals": lambda found, expected: bool(found != expected),
+    "matches": _matches,
+    "one_of": lambda found, expected: found in expected,
+    "at_least": _at_least,
+    "at_most": _at_most,
+    "length_at_least": lambda found, expected: hasattr(found, "__len__") and len(found) >= expected,
+}
+
+
 def _holds(assertion: Assertion, document: Any, templates: Templates) -> str | None:
     """None when the assertion holds, else what was found."""
     found = lookup(document, assertion.path)
@@ -40,18 +65,9 @@ def _holds(assertion: Assertion, document: Any, templates: Templates) -> str | N
         return None if is_missing(found) else f"found {json.dumps(found, default=str)[:120]}"
     if is_missing(found):
         return "absent"
-    shown = json.dumps(found, default=str)[:120]
-    ok = {
-        "exists": lambda: True,
-        "equals": lambda: found == expected,
-        "not_equals": lambda: found != expected,
-        "matches": lambda: isinstance(found, str) and re.search(str(expected), found) is not None,
-        "one_of": lambda: found in expected,
-        "at_least": lambda: _number(found) is not None and _number(found) >= expected,  # type: ignore[operator]
-        "at_most": lambda: _number(found) is not None and _number(found) <= expected,  # type: ignore[operator]
-        "length_at_least": lambda: hasattr(found, "__len__") and len(found) >= expected,
-    }[assertion.operator]()
-    return None if ok else f"found {shown}"
+    if _COMPARISONS[assertion.operator](found, expected):
+        return None
+    return f"found {json.dumps(found, default=str)[:120]}"
 
 
 def _number(value: Any) -> float | None:
@@ -66,8 +82,9 @@ def check_execution(outcome: Outcome, spec: ProofSpec, templates: Templates) -> 
         problems.append(f"status {outcome.status_code}")
     if outcome.function_error:
         detail = outcome.payload.get("errorMessage") if isinstance(outcome.payload, dict) else None
-        problems.append(f"FunctionError {outcome.function_error}"
-                        + (f": {detail}" if detail else ""))  # fmt: skip
+        problems.append(
+            f"FunctionError {outcome.function_error}" + (f": {detail}" if detail else "")
+        )
     for assertion in spec.assertions:
         found = _holds(assertion, outcome.payload, templates)
         if found is not None:
@@ -170,14 +187,20 @@ def _verify_object(
         code = exc.response.get("Error", {}).get("Code", "missing")
         return {"bucket": bucket, "key": key}, [f"{key}: {code}"]
     body = _read_body(stored["Body"])
-    found = {"bucket": bucket, "key": key, "bytes": body.size, "sha256": body.sha256,
-             "content_type": stored.get("ContentType")}  # fmt: skip
+    found = {
+        "bucket": bucket,
+        "key": key,
+        "bytes": body.size,
+        "sha256": body.sha256,
+        "content_type": stored.get("ContentType"),
+    }
     problems = []
     if body.size < artifact.min_bytes:
         problems.append(f"{key}: {body.size} bytes, fewer than {artifact.min_bytes}")
     if artifact.content_type and stored.get("ContentType") != artifact.content_type:
-        problems.append(f"{key}: content type {stored.get('ContentType')!r}, "
-                        f"not {artifact.content_type!r}")  # fmt: skip
+        problems.append(
+            f"{key}: content type {stored.get('ContentType')!r}, not {artifact.content_type!r}"
+        )
     checksum = stored.get("ChecksumSHA256")
     if checksum and "-" not in checksum and base64.b64decode(checksum).hex() != body.sha256:
         problems.append(f"{key}: S3's SHA-256 checksum does not match the content")
@@ -185,8 +208,11 @@ def _verify_object(
     if reported is not None and (
         reported.get("bytes") != body.size or reported.get("sha256") != body.sha256
     ):
-        problems.append(f"{key}: size/sha256 differ from what the function reported"
-                        if reported else f"{key}: not reported by the function")  # fmt: skip
+        problems.append(
+            f"{key}: size/sha256 differ from what the function reported"
+            if reported
+            else f"{key}: not reported by the function"
+        )
     parse = _parse_problem(artifact.parser, body)
     if parse:
         problems.append(f"{key}: {parse}")
@@ -227,7 +253,8 @@ def check_artifacts(
 def check_logs(lines: Sequence[str], spec: ProofSpec, templates: Templates) -> Check:
     if not spec.log_patterns:
         return Check("logs", True, "the proof spec declares no log patterns")
-    missing, matched = [], []
+    missing: list[str] = []
+    matched: list[str] = []
     for pattern in spec.log_patterns:
         expanded = re.compile(templates.expand(pattern, regex=True))
         count = sum(1 for line in lines if expanded.search(line))

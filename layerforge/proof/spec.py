@@ -38,8 +38,17 @@ __all__ = [
 ]
 
 PARSERS = ("csv", "json", "png", "parquet", "text", "none")
-_OPERATORS = ("equals", "not_equals", "matches", "at_least", "at_most", "exists", "absent",
-              "length_at_least", "one_of")  # fmt: skip
+_OPERATORS = (
+    "equals",
+    "not_equals",
+    "matches",
+    "at_least",
+    "at_most",
+    "exists",
+    "absent",
+    "length_at_least",
+    "one_of",
+)
 _TEMPLATE = re.compile(r"\{([a-z_]+(?:\.[A-Za-z0-9_.-]+)?)\}")
 _MISSING = object()
 
@@ -51,9 +60,11 @@ def lookup(document: Any, path: str) -> Any:
     for part in [p for p in cleaned.split(".") if p]:
         if isinstance(current, Mapping) and part in current:
             current = current[part]
-        elif isinstance(current, list) and part.lstrip("-").isdigit() and -len(current) <= int(
-            part
-        ) < len(current):
+        elif (
+            isinstance(current, list)
+            and part.lstrip("-").isdigit()
+            and -len(current) <= int(part) < len(current)
+        ):
             current = current[int(part)]
         else:
             return _MISSING
@@ -131,8 +142,10 @@ class ProofSpec:
 
 
 def _fail(source: str, where: str, problem: str) -> UsageError:
-    return UsageError(f"proof spec {source}: {where}: {problem}",
-                      hint="see the README's 'Your own project' section for the proof spec")  # fmt: skip
+    return UsageError(
+        f"proof spec {source}: {where}: {problem}",
+        hint="see the README's 'Your own project' section for the proof spec",
+    )
 
 
 def _assertion(source: str, index: int, raw: Any) -> Assertion:
@@ -162,8 +175,16 @@ def _artifact(source: str, index: int, raw: Any) -> ArtifactSpec:
     where = f"artifacts[{index}]"
     if not isinstance(raw, dict):
         raise _fail(source, where, "each artifact is a table")
-    known = {"name", "glob", "bucket", "prefix", "content_type", "min_bytes", "parser",
-             "reported_in"}  # fmt: skip
+    known = {
+        "name",
+        "glob",
+        "bucket",
+        "prefix",
+        "content_type",
+        "min_bytes",
+        "parser",
+        "reported_in",
+    }
     unknown = set(raw) - known
     if unknown:
         raise _fail(source, where, f"unknown keys {sorted(unknown)} (known: {sorted(known)})")
@@ -179,10 +200,15 @@ def _artifact(source: str, index: int, raw: Any) -> ArtifactSpec:
     if parser not in PARSERS:
         raise _fail(source, where, f"parser must be one of {', '.join(PARSERS)}")
     return ArtifactSpec(
-        name=raw.get("name"), glob=raw.get("glob"), bucket=raw.get("bucket", "{bucket}"),
-        prefix=raw.get("prefix", "{prefix}"), content_type=raw.get("content_type"),
-        min_bytes=min_bytes, parser=parser, reported_in=raw.get("reported_in"),
-    )  # fmt: skip
+        name=raw.get("name"),
+        glob=raw.get("glob"),
+        bucket=raw.get("bucket", "{bucket}"),
+        prefix=raw.get("prefix", "{prefix}"),
+        content_type=raw.get("content_type"),
+        min_bytes=min_bytes,
+        parser=parser,
+        reported_in=raw.get("reported_in"),
+    )
 
 
 def _strings(source: str, where: str, value: Any) -> tuple[str, ...]:
@@ -195,8 +221,11 @@ def parse_proof_spec(data: Mapping[str, Any], source: str) -> ProofSpec:
     """A ProofSpec from its table form; every problem names the key."""
     unknown = set(data) - {"response", "artifacts", "logs", "access"}
     if unknown:
-        raise _fail(source, "top level", f"unknown keys {sorted(unknown)} "
-                    "(known: response, artifacts, logs, access)")  # fmt: skip
+        raise _fail(
+            source,
+            "top level",
+            f"unknown keys {sorted(unknown)} (known: response, artifacts, logs, access)",
+        )
     response = data.get("response", {})
     logs = data.get("logs", {})
     access = data.get("access", {})

@@ -83,8 +83,10 @@ def _foreign_root(rootfs: Path, spec: SandboxSpec) -> _Root:
     version = spec.runtime.python_version
     python = f"/usr/bin/python{version}"
     if not (rootfs / python.lstrip("/")).exists():
-        raise SandboxError(f"root filesystem {rootfs} has no {python}",
-                           hint=f"use a root filesystem with Python {version}")  # fmt: skip
+        raise SandboxError(
+            f"root filesystem {rootfs} has no {python}",
+            hint=f"use a root filesystem with Python {version}",
+        )
     label = f"bwrap ({spec.architecture.value} root {rootfs}, emulated)"
     return _Root(_bind_system(rootfs), python, label)
 
@@ -110,9 +112,23 @@ def _command(spec: SandboxSpec, tree: tuple[Path, Path, Path], root: _Root) -> l
     if spec.network == "host":
         arguments.append("--share-net")
     arguments += root.arguments
-    arguments += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp",
-                  "--ro-bind", str(opt), "/opt", "--ro-bind", str(runner), RUNNER_DIR,
-                  "--ro-bind", str(task), TASK_ROOT]  # fmt: skip
+    arguments += [
+        "--proc",
+        "/proc",
+        "--dev",
+        "/dev",
+        "--tmpfs",
+        "/tmp",
+        "--ro-bind",
+        str(opt),
+        "/opt",
+        "--ro-bind",
+        str(runner),
+        RUNNER_DIR,
+        "--ro-bind",
+        str(task),
+        TASK_ROOT,
+    ]
     for location in _runtime_packages().values():
         arguments += ["--ro-bind", str(location), f"/var/runtime/{location.name}"]
     arguments += ["--remount-ro", "/", "--unshare-user", "--uid", LAMBDA_UID, "--gid", LAMBDA_GID]
@@ -124,8 +140,10 @@ def _command(spec: SandboxSpec, tree: tuple[Path, Path, Path], root: _Root) -> l
 
 def _root(spec: SandboxSpec) -> _Root:
     if not bwrap_available():
-        raise SandboxError("no sandbox available: no Docker engine, and no bwrap on this host",
-                           hint="start Docker, or install bubblewrap")  # fmt: skip
+        raise SandboxError(
+            "no sandbox available: no Docker engine, and no bwrap on this host",
+            hint="start Docker, or install bubblewrap",
+        )
     if is_emulated(spec.architecture):
         require_emulation(spec.architecture)
         rootfs = rootfs_for(spec.architecture, spec.rootfs)
@@ -167,7 +185,12 @@ def bwrap_sandbox(layer: Path, spec: SandboxSpec, *, code: Path | None = None) -
     root = _root(spec)
     with scratch_dir("layerforge-bwrap-") as scratch:
         wrapper = _command(spec, prepare_tree(scratch, layer, code), root)
-        sandbox = Sandbox(_runner(wrapper), [root.python, "-S"], spec, engine=root.label,
-                          emulated=is_emulated(spec.architecture))  # fmt: skip
+        sandbox = Sandbox(
+            _runner(wrapper),
+            [root.python, "-S"],
+            spec,
+            engine=root.label,
+            emulated=is_emulated(spec.architecture),
+        )
         sandbox.check_started()
         yield sandbox

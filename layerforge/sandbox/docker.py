@@ -20,7 +20,13 @@ from layerforge.events import EventSink
 from layerforge.processes import Completed
 from layerforge.runtimes import Architecture
 from layerforge.sandbox.emulation import is_emulated, require_emulation
-from layerforge.sandbox.environment import RUNNER_DIR, TASK_ROOT, SandboxSpec, lambda_environment, prepare_tree
+from layerforge.sandbox.environment import (
+    RUNNER_DIR,
+    TASK_ROOT,
+    SandboxSpec,
+    lambda_environment,
+    prepare_tree,
+)
 from layerforge.sandbox.sandbox import Sandbox
 from layerforge.scratch import scratch_dir
 

@@ -62,6 +62,8 @@ def rootfs_for(arch: Architecture, explicit: Path | None) -> Path | None:
     if chosen is None:
         return None
     if not (chosen / "usr").is_dir():
-        raise SandboxError(f"{chosen} is not a root filesystem (no usr/ folder)",
-                           hint="debootstrap --arch arm64 bookworm DIR makes one")  # fmt: skip
+        raise SandboxError(
+            f"{chosen} is not a root filesystem (no usr/ folder)",
+            hint="debootstrap --arch arm64 bookworm DIR makes one",
+        )
     return chosen

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from layerforge import containers
 from layerforge.builder.docker import platform_of
@@ -20,19 +21,23 @@ __all__ = ["ENGINES", "open_sandbox"]
 ENGINES = ("auto", "docker", "bwrap")
 
 
-def _docker_client(spec: SandboxSpec, engine: str, sink: EventSink) -> object | None:
+def _docker_client(spec: SandboxSpec, engine: str, sink: EventSink) -> Any:
     image = spec.image or spec.runtime.image
     try:
         client = containers.connect()
         if engine == "docker":
-            containers.ensure_image(client, image, platform=platform_of(spec.architecture),
-                                    sink=sink)  # fmt: skip
+            containers.ensure_image(
+                client, image, platform=platform_of(spec.architecture), sink=sink
+            )
         elif not containers.has_image(client, image):
             raise ContainerError(f"image {image} is not present locally")
     except ContainerError as unavailable:
         if engine == "docker":
-            raise SandboxError(f"the sandbox could not start: {unavailable.message}",
-                               hint=unavailable.hint, details=unavailable.details) from None  # fmt: skip
+            raise SandboxError(
+                f"the sandbox could not start: {unavailable.message}",
+                hint=unavailable.hint,
+                details=unavailable.details,
+            ) from None
         note = f"sandbox auto: using bwrap (docker unavailable: {unavailable.message})"
         sink(Event(EventKind.NOTE, "sandbox", note))
         return None

@@ -91,14 +91,18 @@ def open_layer_zip(layer: Path) -> zipfile.ZipFile:
     try:
         info = layer.stat()
     except OSError as exc:
-        raise UsageError(f"cannot read layer {layer}: {exc.strerror}", hint="check the path") from None
+        raise UsageError(
+            f"cannot read layer {layer}: {exc.strerror}", hint="check the path"
+        ) from None
     if not stat.S_ISREG(info.st_mode):
         raise UsageError(f"layer {layer} is not a regular file", hint="give a layer zip")
     try:
         return zipfile.ZipFile(layer)
     except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError) as exc:
-        raise UsageError(f"{layer} is not a readable zip: {exc}",
-                         hint="give a layer zip (layerforge build writes one)") from None  # fmt: skip
+        raise UsageError(
+            f"{layer} is not a readable zip: {exc}",
+            hint="give a layer zip (layerforge build writes one)",
+        ) from None
 
 
 def _check_members(layer: Path, archive: zipfile.ZipFile, root: Path) -> None:
@@ -111,8 +115,10 @@ def _check_members(layer: Path, archive: zipfile.ZipFile, root: Path) -> None:
     for info in archive.infolist():
         target = (root / info.filename).resolve()
         if root not in target.parents and target != root:
-            raise CheckFailedError(f"{layer}: member {info.filename!r} would land outside /opt",
-                                   hint="run layerforge verify-abi on the layer")  # fmt: skip
+            raise CheckFailedError(
+                f"{layer}: member {info.filename!r} would land outside /opt",
+                hint="run layerforge verify-abi on the layer",
+            )
 
 
 def extract_layer(layer: Path, destination: Path) -> None:
@@ -131,9 +137,10 @@ def extract_layer(layer: Path, destination: Path) -> None:
                 with archive.open(info) as source, target.open("wb") as sink:
                     shutil.copyfileobj(source, sink)
             except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError) as exc:
-                raise CheckFailedError(f"{layer}: member {info.filename!r} is corrupt ({exc})",
-                                       hint="Lambda could not extract it either: rebuild the "
-                                       "layer")  # fmt: skip
+                raise CheckFailedError(  # noqa: B904 - the zip error is the message
+                    f"{layer}: member {info.filename!r} is corrupt ({exc})",
+                    hint="Lambda could not extract it either: rebuild the layer",
+                )
             target.chmod(_member_mode(info))
             stamp = time.mktime((*info.date_time, 0, 0, -1))  # unzip keeps the zip's times
             os.utime(target, (stamp, stamp))

@@ -16,6 +16,7 @@ reported with its exit status. The harness prints one JSON line per module on it
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import secrets
@@ -25,6 +26,7 @@ import subprocess
 import sys
 import threading
 import time
+from typing import IO
 
 CHILD = r"""
 import os, sys, time, json, traceback
@@ -70,10 +72,8 @@ def _read_all(fd: int, limit: int = 1 << 20, wait: float = 5.0) -> bytes:
 
 
 def _kill_group(pid: int) -> None:
-    try:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass
 
 
 def _status(code: int) -> str:
@@ -81,20 +81,21 @@ def _status(code: int) -> str:
         try:
             return "killed by " + signal.Signals(-code).name
         except ValueError:
-            return "killed by signal %d" % -code
-    return "exit %d" % code
+            return f"killed by signal {-code}"
+    return f"exit {code}"
 
 
 class _Tail(threading.Thread):
     """Reads a stream to its end, keeping only its last bytes (output is never unbounded)."""
 
-    def __init__(self, stream: object) -> None:
+    def __init__(self, stream: IO[bytes] | None) -> None:
         super().__init__(daemon=True)
         self.stream = stream
         self.data = b""
 
     def run(self) -> None:
-        read = getattr(self.stream, "read")
+        assert self.stream is not None
+        read = self.stream.read
         while True:
             chunk = read(65536)
             if not chunk:
@@ -102,7 +103,7 @@ class _Tail(threading.Thread):
             self.data = (self.data + chunk)[-_TAIL:]
 
 
-def _send(child: subprocess.Popen, text: str) -> None:
+def _send(child: subprocess.Popen[bytes], text: str) -> None:
     try:
         child.stdin.write(text.encode())  # type: ignore[union-attr]
         child.stdin.close()  # type: ignore[union-attr]
@@ -116,8 +117,11 @@ def import_one(name: str, timeout: float, flags: list[str]) -> dict[str, object]
     started = time.perf_counter()
     child = subprocess.Popen(
         [sys.executable, *flags, "-c", CHILD, name, str(write_end)],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-        pass_fds=(write_end,), start_new_session=True,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        pass_fds=(write_end,),
+        start_new_session=True,
     )
     os.close(write_end)
     output = _Tail(child.stdout)
@@ -138,13 +142,23 @@ def import_one(name: str, timeout: float, flags: list[str]) -> dict[str, object]
     text = output.data.decode("utf-8", "replace")
     tail = text.strip().splitlines()[-6:]
     if timed_out:
-        return {"module": name, "ok": False, "seconds": elapsed, "traceback": tail,
-                "error": "timed out: the import did not finish within %g s" % timeout}
+        return {
+            "module": name,
+            "ok": False,
+            "seconds": elapsed,
+            "traceback": tail,
+            "error": f"timed out: the import did not finish within {timeout:g} s",
+        }
     first, _, payload = channel.partition("\n")
     if first != nonce:
-        return {"module": name, "ok": False, "seconds": elapsed, "traceback": tail,
-                "error": "the interpreter died during the import (%s)" % _status(child.returncode)}
-    result = json.loads(payload)
+        return {
+            "module": name,
+            "ok": False,
+            "seconds": elapsed,
+            "traceback": tail,
+            "error": f"the interpreter died during the import ({_status(child.returncode)})",
+        }
+    result: dict[str, object] = json.loads(payload)
     result["module"] = name
     return result
 

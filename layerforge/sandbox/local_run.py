@@ -67,8 +67,9 @@ def _ensure_bucket(s3: Any, bucket: str, url: str) -> None:
         except botocore.exceptions.ClientError:
             s3.create_bucket(Bucket=bucket)
     except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as exc:
-        raise LayerforgeError(f"cannot use bucket {bucket} at {url}: {exc}",
-                              hint="check --endpoint-url and --bucket") from None  # fmt: skip
+        raise LayerforgeError(
+            f"cannot use bucket {bucket} at {url}: {exc}", hint="check --endpoint-url and --bucket"
+        ) from None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -87,8 +88,12 @@ class LocalRun:
     environment: Mapping[str, str] | None = None
 
     def templates(self, spec: SandboxSpec) -> Templates:
-        values = {"bucket": self.bucket, "prefix": self.prefix, "region": self.region,
-                  "function": spec.function_name}  # fmt: skip
+        values = {
+            "bucket": self.bucket,
+            "prefix": self.prefix,
+            "region": self.region,
+            "function": spec.function_name,
+        }
         return Templates(values, event=dict(self.event))
 
 

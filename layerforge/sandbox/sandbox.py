@@ -124,16 +124,25 @@ class Sandbox:
         if missing and not results:
             raise SandboxError(
                 f"the sandbox could not start the import harness (exit {done.returncode})",
-                hint="check the engine and retry", details=done.tail(),
-            )  # fmt: skip
+                hint="check the engine and retry",
+                details=done.tail(),
+            )
         for name in missing:
-            results.append(ModuleImport(name, False, 0.0, "the import harness stopped first "
-                                        f"(exit {done.returncode})", tuple(done.tail(6).splitlines())))  # fmt: skip
+            results.append(
+                ModuleImport(
+                    name,
+                    False,
+                    0.0,
+                    f"the import harness stopped first (exit {done.returncode})",
+                    tuple(done.tail(6).splitlines()),
+                )
+            )
         return results
 
     def invoke(self, handler: str, event: Mapping[str, Any]) -> Invocation:
-        done = self.run([*self.python, RUNNER, handler, json.dumps(event)],
-                        timeout=self.spec.timeout_s + 30)  # fmt: skip
+        done = self.run(
+            [*self.python, RUNNER, handler, json.dumps(event)], timeout=self.spec.timeout_s + 30
+        )
         lines = done.stdout.strip().splitlines()
         try:
             result = json.loads(lines[-1]) if lines else None

@@ -52,11 +52,16 @@ class SmokeReport:
             "emulated": self.emulated,
             "passed": self.passed,
             "modules": [
-                {"module": i.module, "ok": i.ok, "seconds": round(i.seconds, 4),
-                 "error": i.error, "traceback": list(i.traceback)}
+                {
+                    "module": i.module,
+                    "ok": i.ok,
+                    "seconds": round(i.seconds, 4),
+                    "error": i.error,
+                    "traceback": list(i.traceback),
+                }
                 for i in self.imports
             ],
-        }  # fmt: skip
+        }
 
 
 def _module_name(entry: str, is_dir: bool) -> str | None:
@@ -92,7 +97,9 @@ def modules_in(names: Iterable[str], root: str) -> list[str]:
         ):
             found.add(module)
         else:  # a namespace package (mpl_toolkits): what it holds is what imports
-            found |= {f"{module}.{m}" for m in modules_in((f"{folder}/{i}" for i in inside), f"{folder}/")}
+            found |= {
+                f"{module}.{m}" for m in modules_in((f"{folder}/{i}" for i in inside), f"{folder}/")
+            }
     return sorted(found - _NOT_MODULES)
 
 
@@ -121,5 +128,11 @@ def smoke_test(
 
         imports = sandbox.import_modules(modules, progress) if modules else []
         sink(Event(EventKind.FINISHED, "smoke", f"{sum(i.ok for i in imports)} imported"))
-    return SmokeReport(str(layer), spec.runtime.name, spec.architecture.value, imports,
-                       sandbox.engine, sandbox.emulated)  # fmt: skip
+    return SmokeReport(
+        str(layer),
+        spec.runtime.name,
+        spec.architecture.value,
+        imports,
+        sandbox.engine,
+        sandbox.emulated,
+    )

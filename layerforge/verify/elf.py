@@ -37,8 +37,12 @@ _LOADERS = ("ld-linux", "ld64.so")
 _PT_LOAD, _PT_DYNAMIC = 1, 2
 _DT_NULL, _DT_NEEDED, _DT_STRTAB, _DT_SONAME, _DT_RPATH, _DT_RUNPATH = 0, 1, 5, 14, 15, 29
 _DT_VERNEED, _DT_VERNEEDNUM = 0x6FFFFFFE, 0x6FFFFFFF
-_DYNAMIC_KINDS = {"DT_NEEDED": "needed", "DT_RPATH": "rpath", "DT_RUNPATH": "runpath",
-                  "DT_SONAME": "soname"}  # fmt: skip
+_DYNAMIC_KINDS = {
+    "DT_NEEDED": "needed",
+    "DT_RPATH": "rpath",
+    "DT_RUNPATH": "runpath",
+    "DT_SONAME": "soname",
+}
 #: Spooled to disk beyond this, so a huge member never sits in memory.
 _SPOOL_BYTES = 16 * 2**20
 #: No ELF file in a Lambda layer can be larger than the layer budget.
@@ -135,8 +139,9 @@ def _check_loadable(header: _Header, layout: _Layout) -> None:
         raise ValueError(f"not loadable: {kinds.get(header.kind, f'ELF type {header.kind}')}")
     expected = 56 if layout.wide else 32
     if header.phnum and header.phentsize != expected:
-        raise ValueError(f"corrupt ELF file: program headers of {header.phentsize} bytes, "
-                         f"not {expected}")  # fmt: skip
+        raise ValueError(
+            f"corrupt ELF file: program headers of {header.phentsize} bytes, not {expected}"
+        )
 
 
 def _segments(buffer: _Prefix, layout: _Layout, header: _Header) -> list[tuple[int, int, int, int]]:
@@ -246,7 +251,7 @@ def _fast_facts(
 
 def _spooled(prefix: bytes, stream: IO[bytes], limit: int) -> IO[bytes]:
     """The whole file as a seekable stream, in memory up to 16 MiB and on disk beyond."""
-    spool = tempfile.SpooledTemporaryFile(max_size=_SPOOL_BYTES)
+    spool = tempfile.SpooledTemporaryFile(max_size=_SPOOL_BYTES)  # noqa: SIM115 - returned open
     spool.write(prefix)
     remaining = limit - len(prefix)
     while remaining > 0:
@@ -256,7 +261,7 @@ def _spooled(prefix: bytes, stream: IO[bytes], limit: int) -> IO[bytes]:
         spool.write(chunk)
         remaining -= len(chunk)
     spool.seek(0)
-    return spool  # type: ignore[return-value]
+    return spool
 
 
 def read_elf_facts(stream: IO[bytes], size: int | None = None) -> ElfFacts:

@@ -36,13 +36,15 @@ def check_architecture(
     built_for = _MACHINES.get(facts.machine, f"machine {facts.machine}")
     return [
         Finding(
-            Rule.ELF_ARCH, Severity.ERROR, path,
+            Rule.ELF_ARCH,
+            Severity.ERROR,
+            path,
             f"built for {built_for} ({facts.elf_class}-bit); the runtime is {arch.platform}",
             required=f"e_machine {facts.machine}, ELFCLASS{facts.elf_class}",
             allowed=f"e_machine {arch.elf_machine}, ELFCLASS{arch.elf_class}",
             fix=_rebuild_fix(runtime, arch),
         )
-    ]  # fmt: skip
+    ]
 
 
 def _newest(versions: Iterable[str]) -> list[str]:
@@ -59,8 +61,9 @@ def _newest(versions: Iterable[str]) -> list[str]:
 def check_symbols(
     path: str, facts: ElfFacts, runtime: Runtime, arch: Architecture, policy: AbiPolicy
 ) -> list[Finding]:
-    verdicts = [(library, version, policy.judge(library, version))
-                for library, version in facts.versioned]  # fmt: skip
+    verdicts = [
+        (library, version, policy.judge(library, version)) for library, version in facts.versioned
+    ]
     refused = [(lib, ver, v) for lib, ver, v in verdicts if v is not None]
     if not refused:
         return []
@@ -68,7 +71,9 @@ def check_symbols(
     reasons = sorted({v.reason for _, _, v in refused if v is not None})
     return [
         Finding(
-            Rule.ELF_SYMBOLS, Severity.ERROR, path,
+            Rule.ELF_SYMBOLS,
+            Severity.ERROR,
+            path,
             f"needs symbol versions {runtime.os} does not provide (from {', '.join(libraries)}): "
             + "; ".join(reasons[:3]),
             required=", ".join(_newest(ver for _, ver, _ in refused)),
@@ -77,7 +82,7 @@ def check_symbols(
             fix=f"use a wheel tagged manylinux_2_{runtime.glibc.minor} or older "
             f"({_rebuild_fix(runtime, arch)}), or a runtime with a newer glibc",
         )
-    ]  # fmt: skip
+    ]
 
 
 def _libpython(path: str, library: str, runtime: Runtime) -> Finding | None:
@@ -94,9 +99,15 @@ def _libpython(path: str, library: str, runtime: Runtime) -> Finding | None:
         if same
         else f"linked against {library}, but {runtime.name} has Python {runtime.python_version}"
     )
-    return Finding(Rule.ELF_LIBRARIES, severity, path, message, required=library,
-                   allowed=f"libpython{runtime.python_version} (or none)",
-                   fix=f"use a wheel built for {runtime.name} without libpython")  # fmt: skip
+    return Finding(
+        Rule.ELF_LIBRARIES,
+        severity,
+        path,
+        message,
+        required=library,
+        allowed=f"libpython{runtime.python_version} (or none)",
+        fix=f"use a wheel built for {runtime.name} without libpython",
+    )
 
 
 def check_libraries(
@@ -115,7 +126,9 @@ def check_libraries(
         searched = ", ".join(f"/opt/{f}" for f in resolution.searched) or "no layer folder"
         findings.append(
             Finding(
-                Rule.ELF_LIBRARIES, Severity.ERROR, path,
+                Rule.ELF_LIBRARIES,
+                Severity.ERROR,
+                path,
                 f"needs {library}, which the loader finds neither in the layer (searched: "
                 f"{searched}) nor in the {runtime.os} image"
                 + (" (known to be absent from Lambda)" if known else ""),
@@ -125,12 +138,13 @@ def check_libraries(
                 fix="use a wheel that bundles it (auditwheel repair sets the RPATH), or put the "
                 "library under the layer's lib/ folder",
             )
-        )  # fmt: skip
+        )
     return findings
 
 
-def check_blacklist(path: str, needed: Iterable[str], imported: frozenset[str],
-                    policy: AbiPolicy) -> list[Finding]:  # fmt: skip
+def check_blacklist(
+    path: str, needed: Iterable[str], imported: frozenset[str], policy: AbiPolicy
+) -> list[Finding]:
     """Symbols a system library does not export (auditwheel's blacklist)."""
     findings = []
     for library in needed:
@@ -138,11 +152,15 @@ def check_blacklist(path: str, needed: Iterable[str], imported: frozenset[str],
         if banned:
             findings.append(
                 Finding(
-                    Rule.ELF_SYMBOLS, Severity.ERROR, path,
-                    f"imports symbols the system {library} does not export: {', '.join(banned[:5])}",
-                    required=", ".join(banned[:5]), allowed=f"the public API of {library}",
+                    Rule.ELF_SYMBOLS,
+                    Severity.ERROR,
+                    path,
+                    f"imports symbols the system {library} does not export: "
+                    + ", ".join(banned[:5]),
+                    required=", ".join(banned[:5]),
+                    allowed=f"the public API of {library}",
                     fix="it was linked against a private copy: bundle that copy (auditwheel "
                     "repair), or use a wheel that does",
                 )
-            )  # fmt: skip
+            )
     return findings

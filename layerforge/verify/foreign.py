@@ -52,19 +52,25 @@ def check_foreign(path: str, head: bytes, layer_files: frozenset[str]) -> list[F
     if extension and not _linux_sibling(path, layer_files):
         return [
             Finding(
-                Rule.FOREIGN_BINARY, Severity.ERROR, path,
+                Rule.FOREIGN_BINARY,
+                Severity.ERROR,
+                path,
                 f"{kind} extension module: Lambda runs Linux, and the layer has no Linux build "
                 "of this module",
-                required=kind, allowed="ELF (Linux)",
+                required=kind,
+                allowed="ELF (Linux)",
                 fix="the layer was built for the wrong OS: rebuild with layerforge build, which "
                 "selects Linux wheels on any host",
             )
-        ]  # fmt: skip
+        ]
     return [
         Finding(
-            Rule.FOREIGN_BINARY, Severity.WARNING, path,
+            Rule.FOREIGN_BINARY,
+            Severity.WARNING,
+            path,
             f"{kind}: nothing on Linux can load it; dead weight, never a load failure",
-            required=kind, allowed="ELF (Linux)",
+            required=kind,
+            allowed="ELF (Linux)",
             fix="layerforge build prunes Windows launchers (.exe); remove the file to save space",
         )
-    ]  # fmt: skip
+    ]

@@ -53,9 +53,12 @@ def check_unsafe_entries(entries: Sequence[Entry]) -> list[Finding]:
     for path, count in Counter(e.path for e in entries).items():
         if count > 1:
             findings.append(
-                _error(path, f"duplicate entry ({count} times): which one wins is undefined",
-                       "rebuild the zip so that each path appears once")
-            )  # fmt: skip
+                _error(
+                    path,
+                    f"duplicate entry ({count} times): which one wins is undefined",
+                    "rebuild the zip so that each path appears once",
+                )
+            )
     return findings
 
 
@@ -65,9 +68,12 @@ def check_placement(entries: Sequence[Entry], runtime: Runtime) -> list[Finding]
     files = [e for e in entries if not e.is_dir]
     if not any(e.path.startswith("python/") for e in files):
         findings.append(
-            _error("(layer)", "no python/ folder: Lambda will not find any module",
-                   "zip the installed packages under a top-level python/ folder")
-        )  # fmt: skip
+            _error(
+                "(layer)",
+                "no python/ folder: Lambda will not find any module",
+                "zip the installed packages under a top-level python/ folder",
+            )
+        )
     wrong_versions = {
         m.group(1)
         for e in files
@@ -75,15 +81,21 @@ def check_placement(entries: Sequence[Entry], runtime: Runtime) -> list[Finding]
     }
     for version in sorted(wrong_versions):
         findings.append(
-            _error(f"python/lib/python{version}/site-packages/",
-                   f"{runtime.name} never searches this folder",
-                   f"install into python/ or {runtime.site_packages}/")
-        )  # fmt: skip
+            _error(
+                f"python/lib/python{version}/site-packages/",
+                f"{runtime.name} never searches this folder",
+                f"install into python/ or {runtime.site_packages}/",
+            )
+        )
     stray = sorted({e.path.split("/", 1)[0] for e in files} - set(SEARCHED_TOP_LEVEL))
     for name in stray:
         findings.append(
-            Finding(Rule.LAYOUT, Severity.WARNING, name,
-                    "not on any Lambda search path (python/, bin/, lib/): dead weight",
-                    fix="remove it or move it under python/")
-        )  # fmt: skip
+            Finding(
+                Rule.LAYOUT,
+                Severity.WARNING,
+                name,
+                "not on any Lambda search path (python/, bin/, lib/): dead weight",
+                fix="remove it or move it under python/",
+            )
+        )
     return findings

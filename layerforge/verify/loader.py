@@ -39,9 +39,11 @@ def _expand(entry: str, origin: str, platform: str) -> str | None:
     """An RPATH/RUNPATH entry as a folder of the layer (``python/numpy.libs``), or None when it
     points outside the layer (system folders, or relative to the process's working folder)."""
     expanded = (
-        entry.replace("${ORIGIN}", "$ORIGIN").replace("$ORIGIN", _LAYER_ROOT + origin)
-        .replace("${PLATFORM}", platform).replace("$PLATFORM", platform)
-    )  # fmt: skip
+        entry.replace("${ORIGIN}", "$ORIGIN")
+        .replace("$ORIGIN", _LAYER_ROOT + origin)
+        .replace("${PLATFORM}", platform)
+        .replace("$PLATFORM", platform)
+    )
     if not expanded.startswith(_LAYER_ROOT):
         return None
     normalised = posixpath.normpath(expanded[len(_LAYER_ROOT) :])

@@ -84,19 +84,23 @@ class AbiPolicy:
                 allowed=provides,
             )
         if family == "GLIBC" and version in self.glibc_named:
-            introduced = self.glibc_named[version]
-            if version_key(introduced) <= version_key(self.glibc):
-                return None
-            return VersionVerdict(f"{version} appeared in glibc {introduced}",
-                                  allowed=f"glibc {self.glibc}")  # fmt: skip
+            return self._named_glibc(version)
         rules = self.families.get(family)
         if rules is None or rules.allows(rest):
             return None
-        if _NUMERIC.match(rest):
-            return VersionVerdict(f"{version} is newer than {self.os} provides",
-                                  allowed=f"<= {self.describe(family)}")  # fmt: skip
-        return VersionVerdict(f"{version} is not a version {self.os}'s {library} defines",
-                              allowed=f"<= {self.describe(family)}")  # fmt: skip
+        newer = f"{version} is newer than {self.os} provides"
+        unknown = f"{version} is not a version {self.os}'s {library} defines"
+        return VersionVerdict(
+            newer if _NUMERIC.match(rest) else unknown, allowed=f"<= {self.describe(family)}"
+        )
+
+    def _named_glibc(self, version: str) -> VersionVerdict | None:
+        introduced = self.glibc_named[version]
+        if version_key(introduced) <= version_key(self.glibc):
+            return None
+        return VersionVerdict(
+            f"{version} appeared in glibc {introduced}", allowed=f"glibc {self.glibc}"
+        )
 
 
 @cache

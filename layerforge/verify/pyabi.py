@@ -45,11 +45,14 @@ def check_python_abi(
         if problems:
             findings.append(
                 Finding(
-                    Rule.PYTHON_ABI, Severity.ERROR, entry.path,
+                    Rule.PYTHON_ABI,
+                    Severity.ERROR,
+                    entry.path,
                     "extension module for another interpreter: " + "; ".join(problems),
-                    required=match.group(0), allowed=f"{expected} or .abi3.so",
+                    required=match.group(0),
+                    allowed=f"{expected} or .abi3.so",
                     fix=f"rebuild with layerforge build --runtime {runtime.name} "
                     f"--arch {arch.value}",
                 )
-            )  # fmt: skip
+            )
     return findings

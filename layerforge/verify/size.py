@@ -24,21 +24,26 @@ def check_size(
     if unzipped > budget:
         findings.append(
             Finding(
-                Rule.SIZE, Severity.ERROR, "(layer)",
+                Rule.SIZE,
+                Severity.ERROR,
+                "(layer)",
                 "unzipped size over Lambda's budget (function + all layers share it)",
                 required=f"{unzipped:,} bytes",
                 allowed=f"{budget:,} bytes "
                 f"({LIMITS.unzipped_bytes:,} minus the function's {function_size:,})",
                 fix="drop packages, or rebuild with layerforge build (prunes tests, strips .so)",
             )
-        )  # fmt: skip
+        )
     if zipped is not None and zipped > LIMITS.direct_upload_zip_bytes:
         findings.append(
             Finding(
-                Rule.SIZE, Severity.WARNING, "(layer)",
+                Rule.SIZE,
+                Severity.WARNING,
+                "(layer)",
                 "zip over the direct-upload limit: publishing must go through S3",
-                required=f"{zipped:,} bytes", allowed=f"{LIMITS.direct_upload_zip_bytes:,} bytes",
+                required=f"{zipped:,} bytes",
+                allowed=f"{LIMITS.direct_upload_zip_bytes:,} bytes",
                 fix="publish-and-invoke uploads through an S3 staging object automatically",
             )
-        )  # fmt: skip
+        )
     return findings

@@ -30,8 +30,15 @@ _WHEEL_DATA = re.compile(r"^[^/]+\.data/(purelib|platlib)/")
 #: No Lambda layer (250 MB unzipped) holds anywhere near this many entries.
 MAX_ENTRIES = 200_000
 _LINK_TARGET_BYTES = 4096
-_READ_ERRORS = (zipfile.BadZipFile, zlib.error, EOFError, OSError, NotImplementedError,
-                RuntimeError, ValueError)  # fmt: skip
+_READ_ERRORS = (
+    zipfile.BadZipFile,
+    zlib.error,
+    EOFError,
+    OSError,
+    NotImplementedError,
+    RuntimeError,
+    ValueError,
+)
 
 
 class MemberError(ValueError):
@@ -93,7 +100,7 @@ def _declared_entries(path: Path) -> int:
         return 0
     (count,) = struct.unpack("<H", tail[at + 10 : at + 12])
     locator = tail.rfind(b"PK\x06\x06")
-    if count == 0xFFFF and 0 <= locator and len(tail) >= locator + 40:
+    if count == 0xFFFF and locator >= 0 and len(tail) >= locator + 40:
         (count,) = struct.unpack("<Q", tail[locator + 32 : locator + 40])
     return int(count)
 
@@ -108,12 +115,17 @@ class ZipSource:
         try:
             declared = _declared_entries(path)
             if declared > MAX_ENTRIES:
-                raise UsageError(f"{path} declares {declared:,} entries; no Lambda layer has "
-                                 f"more than {MAX_ENTRIES:,}", hint="this is not a layer zip")  # fmt: skip
+                raise UsageError(
+                    f"{path} declares {declared:,} entries; no Lambda layer has "
+                    f"more than {MAX_ENTRIES:,}",
+                    hint="this is not a layer zip",
+                )
             self._zip = zipfile.ZipFile(path)
         except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError, ValueError) as exc:
-            raise UsageError(f"{path} is not a readable zip: {exc}",
-                             hint="give a layer zip, a layer folder or wheels") from None  # fmt: skip
+            raise UsageError(
+                f"{path} is not a readable zip: {exc}",
+                hint="give a layer zip, a layer folder or wheels",
+            ) from None
         self._members: dict[str, zipfile.ZipInfo] = {}
         self._raw = path.open("rb")
         self._lock = threading.Lock()
@@ -228,13 +240,22 @@ class FolderSource:
                 relative = self._relative(full, base)
                 if stat.S_ISDIR(info.st_mode):
                     relative += "/"
-                target = os.readlink(full) if stat.S_ISLNK(info.st_mode) else None
+                target = str(full.readlink()) if stat.S_ISLNK(info.st_mode) else None
                 self._files[relative] = full
                 found.append(Entry(relative, info.st_size, info.st_mode, target, self.name))
         listed = {e.path for e in found}
         found = [replace(e, problem=problems[e.path]) if e.path in problems else e for e in found]
-        found += [Entry(path, 0, stat.S_IFDIR if path.endswith("/") else 0, origin=self.name,
-                        problem=problem) for path, problem in problems.items() if path not in listed]  # fmt: skip
+        found += [
+            Entry(
+                path,
+                0,
+                stat.S_IFDIR if path.endswith("/") else 0,
+                origin=self.name,
+                problem=problem,
+            )
+            for path, problem in problems.items()
+            if path not in listed
+        ]
         return found
 
     def read(self, entry: Entry, limit: int = -1) -> bytes:
@@ -291,8 +312,10 @@ def _kind(target: Path) -> str:
         return "file"
     if stat.S_ISDIR(mode):
         return "folder"
-    raise UsageError(f"{target} is not a regular file or folder (a FIFO, device or socket)",
-                     hint="give a layer zip, a layer folder or wheels")  # fmt: skip
+    raise UsageError(
+        f"{target} is not a regular file or folder (a FIFO, device or socket)",
+        hint="give a layer zip, a layer folder or wheels",
+    )
 
 
 def open_source(targets: Sequence[Path]) -> LayerSource:
@@ -300,12 +323,14 @@ def open_source(targets: Sequence[Path]) -> LayerSource:
     if not targets:
         raise UsageError("nothing to verify", hint="name a layer zip, a folder or wheels")
     kinds = [_kind(t) for t in targets]
-    wheels = [t for t, k in zip(targets, kinds) if t.suffix == ".whl" and k == "file"]
+    wheels = [t for t, k in zip(targets, kinds, strict=False) if t.suffix == ".whl" and k == "file"]
     if wheels and len(wheels) == len(targets):
         sources = [ZipSource(w, as_wheel=True) for w in wheels]
         return sources[0] if len(sources) == 1 else CombinedSource(sources)
     if len(targets) != 1:
-        raise UsageError("give one layer (zip or folder), or only wheels",
-                         hint="verify each layer with its own verify-abi")
+        raise UsageError(
+            "give one layer (zip or folder), or only wheels",
+            hint="verify each layer with its own verify-abi",
+        )
     target = targets[0]
     return FolderSource(target) if kinds[0] == "folder" else ZipSource(target)

@@ -7,6 +7,7 @@ whether its binaries load is for the ELF rules to decide, file by file.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from email.parser import HeaderParser
 
 from packaging.tags import Tag, parse_tag
@@ -42,20 +43,30 @@ def _linux_tagged(tags: frozenset[Tag], accepted: frozenset[Tag], arch: Architec
     )
 
 
-def _finding(entry: Entry, severity: Severity, message: str, required: str, runtime: Runtime,
-             arch: Architecture) -> Finding:  # fmt: skip
-    return Finding(
-        Rule.WHEEL_TAGS, severity, entry.path, message,
-        required=required,
-        allowed=f"{runtime.abi}/abi3/none on manylinux <= glibc {runtime.glibc} {arch.platform}",
-        fix=f"rebuild with layerforge build --runtime {runtime.name} --arch {arch.value}",
-    )  # fmt: skip
+@dataclass(frozen=True)
+class _Target:
+    runtime: Runtime
+    arch: Architecture
+
+    def finding(self, entry: Entry, severity: Severity, message: str, required: str) -> Finding:
+        return Finding(
+            Rule.WHEEL_TAGS,
+            severity,
+            entry.path,
+            message,
+            required=required,
+            allowed=f"{self.runtime.abi}/abi3/none on manylinux <= glibc {self.runtime.glibc} "
+            f"{self.arch.platform}",
+            fix=f"rebuild with layerforge build --runtime {self.runtime.name} "
+            f"--arch {self.arch.value}",
+        )
 
 
 def check_wheel_tags(
     source: LayerSource, entries: Sequence[Entry], runtime: Runtime, arch: Architecture
 ) -> list[Finding]:
     accepted = supported_tags(runtime, arch)
+    target = _Target(runtime, arch)
     findings = []
     for entry in entries:
         if not entry.path.endswith(".dist-info/WHEEL") or not entry.is_regular:
@@ -63,19 +74,19 @@ def check_wheel_tags(
         try:
             tags = wheel_tags(source.read(entry, _MAX_WHEEL_BYTES).decode("utf-8", "replace"))
         except (ValueError, MemberError) as exc:
-            findings.append(_finding(entry, Severity.ERROR, f"unreadable WHEEL metadata: {exc}",
-                                     "a valid Tag line", runtime, arch))  # fmt: skip
+            message = f"unreadable WHEEL metadata: {exc}"
+            findings.append(target.finding(entry, Severity.ERROR, message, "a valid Tag line"))
             continue
         if not tags or tags & accepted:
             continue
         shown = ", ".join(sorted(str(t) for t in tags))
         if _linux_tagged(tags, accepted, arch):
-            findings.append(_finding(entry, Severity.WARNING,
-                                     "tagged linux_* (built on some Linux, no manylinux promise): "
-                                     "the ELF rules decide whether its binaries load",
-                                     shown, runtime, arch))  # fmt: skip
+            message = (
+                "tagged linux_* (built on some Linux, no manylinux promise): "
+                "the ELF rules decide whether its binaries load"
+            )
+            findings.append(target.finding(entry, Severity.WARNING, message, shown))
         else:
-            findings.append(_finding(entry, Severity.ERROR,
-                                     "installed from a wheel this runtime does not accept",
-                                     shown, runtime, arch))  # fmt: skip
+            message = "installed from a wheel this runtime does not accept"
+            findings.append(target.finding(entry, Severity.ERROR, message, shown))
     return findings

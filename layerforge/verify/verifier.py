@@ -50,8 +50,11 @@ def _facts(source: LayerSource, entry: Entry) -> ElfFacts | Finding:
         with source.open(entry) as stream:
             return read_elf_facts(stream, entry.size)
     except (ValueError, MemberError, OSError, EOFError) as exc:
-        return _integrity(entry.path, f"not a complete, loadable ELF file: {exc}",
-                          "the file is truncated or corrupt: reinstall the package that owns it")  # fmt: skip
+        return _integrity(
+            entry.path,
+            f"not a complete, loadable ELF file: {exc}",
+            "the file is truncated or corrupt: reinstall the package that owns it",
+        )
     except Exception as exc:  # zlib and zipfile errors of a corrupt member, anything unexpected
         return _integrity(entry.path, f"unreadable: {type(exc).__name__}: {exc}")
 
@@ -64,9 +67,12 @@ class _Binaries:
 
 
 def _sniff(
-    source: LayerSource, files: Sequence[Entry], layer_files: frozenset[str], pool: ThreadPoolExecutor,
+    source: LayerSource,
+    files: Sequence[Entry],
+    layer_files: frozenset[str],
+    pool: ThreadPoolExecutor,
     found: _Binaries,
-) -> list[tuple[Entry, Future[ElfFacts | Finding]]]:  # fmt: skip
+) -> list[tuple[Entry, Future[ElfFacts | Finding]]]:
     """Magic bytes of every file: ELF files go to the pool, the others to the non-ELF rules."""
     pending = []
     for entry in files:
@@ -81,12 +87,18 @@ def _sniff(
         foreign = check_foreign(entry.path, head, layer_files)
         found.findings += foreign
         if not foreign and _SHARED_OBJECT.search(entry.path):
-            found.findings.append(_integrity(entry.path, "named like a shared object but not an "
-                                             "ELF file: the loader refuses it"))  # fmt: skip
+            found.findings.append(
+                _integrity(
+                    entry.path,
+                    "named like a shared object but not an ELF file: the loader refuses it",
+                )
+            )
     return pending
 
 
-def _blacklisted(source: LayerSource, entry: Entry, facts: ElfFacts, policy: AbiPolicy) -> list[Finding]:
+def _blacklisted(
+    source: LayerSource, entry: Entry, facts: ElfFacts, policy: AbiPolicy
+) -> list[Finding]:
     if not set(facts.needed) & set(policy.blacklist):
         return []
     try:
@@ -124,8 +136,13 @@ def _binary_findings(
                 found.elves[entry.path] = facts
                 by_path[entry.path] = entry
                 found.findings += check_symbols(entry.path, facts, runtime, arch, policy)
-    loader = LayerLoader(found.elves, layer_files, policy.system_libraries,
-                         policy.layer_library_folders, arch.platform)  # fmt: skip
+    loader = LayerLoader(
+        found.elves,
+        layer_files,
+        policy.system_libraries,
+        policy.layer_library_folders,
+        arch.platform,
+    )
     for path, resolutions in loader.resolve_all().items():
         found.findings += check_libraries(path, resolutions.values(), runtime, policy)
         found.findings += _blacklisted(source, by_path[path], found.elves[path], policy)
@@ -133,8 +150,15 @@ def _binary_findings(
 
 
 def _entry_problems(entries: Sequence[Entry]) -> list[Finding]:
-    return [_integrity(e.path, e.problem, "fix the permissions, or verify as a user who can read "
-                       "the whole layer") for e in entries if e.problem]  # fmt: skip
+    return [
+        _integrity(
+            e.path,
+            e.problem,
+            "fix the permissions, or verify as a user who can read the whole layer",
+        )
+        for e in entries
+        if e.problem
+    ]
 
 
 def verify_layer(

@@ -100,11 +100,18 @@ def small_layer(work: Path) -> Path:
     )
 
 
+def _become_nobody() -> None:
+    os.setgroups([])
+    os.setgid(NOBODY)
+    os.setuid(NOBODY)
+
+
 def _can_run_as_nobody() -> bool:
     probe = [*command(), "--version"]
     try:
-        done = subprocess.run(probe, capture_output=True, timeout=60, check=False,
-                              preexec_fn=lambda: (os.setgroups([]), os.setgid(NOBODY), os.setuid(NOBODY)))  # fmt: skip
+        done = subprocess.run(
+            probe, capture_output=True, timeout=60, check=False, preexec_fn=_become_nobody
+        )
     except (OSError, subprocess.SubprocessError):
         return False
     return done.returncode == 0

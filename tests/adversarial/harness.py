@@ -123,7 +123,7 @@ def run_layerforge(
         env=environment,
         cwd=cwd or tmp,
         start_new_session=True,
-        preexec_fn=_preexec(user),
+        preexec_fn=_preexec(user),  # noqa: PLW1509 - only drops privileges, no threads yet
     )
     out, err, signalled = _communicate(process, timeout, interrupt_on, signum)
     _, status, usage = os.wait4(process.pid, 0)
@@ -131,8 +131,17 @@ def run_layerforge(
     seconds = time.monotonic() - started
     time.sleep(0.2)  # children the command failed to stop would still be here
     leftovers = sorted(str(p.relative_to(scratch)) for p in scratch.rglob("*"))
-    return Run(list(args), process.returncode, out, err, seconds, usage.ru_maxrss, leftovers,
-               processes_in_session(process.pid), signalled)  # fmt: skip
+    return Run(
+        list(args),
+        process.returncode,
+        out,
+        err,
+        seconds,
+        usage.ru_maxrss,
+        leftovers,
+        processes_in_session(process.pid),
+        signalled,
+    )
 
 
 def _communicate(
@@ -150,8 +159,10 @@ def _communicate(
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             os.killpg(process.pid, signal.SIGKILL)
-            raise AssertionError(f"layerforge did not finish within {timeout} s:\n"
-                                 + b"".join(chunks["err"]).decode(errors="replace")[-3000:])  # fmt: skip
+            raise AssertionError(
+                f"layerforge did not finish within {timeout} s:\n"
+                + b"".join(chunks["err"]).decode(errors="replace")[-3000:]
+            )
         for key, _ in selector.select(timeout=min(remaining, 0.5)):
             data = os.read(key.fileobj.fileno(), 65536)  # type: ignore[union-attr]
             if not data:

@@ -25,12 +25,18 @@ BUG = (
 )
 
 
-def _with_a_bug(tmp: Path, *argv: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+def _with_a_bug(
+    tmp: Path, *argv: str, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-c", "import sys\n" + BUG, *argv],
-        capture_output=True, text=True, cwd=tmp, timeout=60,
+        capture_output=True,
+        check=False,
+        text=True,
+        cwd=tmp,
+        timeout=60,
         env={**os.environ, "XDG_STATE_HOME": str(tmp / "state"), **(env or {})},
-    )  # fmt: skip
+    )
 
 
 def test_a_bug_is_one_error_line_with_its_log_and_exit_4(tmp_path: Path) -> None:
@@ -45,7 +51,10 @@ def test_a_bug_is_one_error_line_with_its_log_and_exit_4(tmp_path: Path) -> None
 
 
 def test_debug_shows_the_traceback_instead(tmp_path: Path) -> None:
-    for env, argv in (({}, ["build", "six", "--debug"]), ({"LAYERFORGE_DEBUG": "1"}, ["build", "six"])):
+    for env, argv in (
+        ({}, ["build", "six", "--debug"]),
+        ({"LAYERFORGE_DEBUG": "1"}, ["build", "six"]),
+    ):
         done = _with_a_bug(tmp_path, *argv, env=env)
         assert done.returncode == 4
         assert "Traceback (most recent call last)" in done.stderr and "KeyError" in done.stderr
@@ -70,15 +79,21 @@ def test_cli_can_be_called_in_process_without_exiting(capsys: pytest.CaptureFixt
     assert main(["--version"]) == 0
     assert main(["verify-abi"]) == 2
     captured = capsys.readouterr()
-    assert "ERROR missing argument" in captured.err and "hint: see 'layerforge verify-abi" in captured.err
+    assert (
+        "ERROR missing argument" in captured.err
+        and "hint: see 'layerforge verify-abi" in captured.err
+    )
 
 
 @pytest.mark.network
 def test_logs_that_are_not_a_terminal_get_one_plain_line_per_step(lf: LF) -> None:
     run = lf("build", "six==1.16.0", "--backend", "cross", "-o", "six.zip")
     assert run.code == 0, run.describe()
-    for title in ("Resolving and installing wheels", "Writing the deterministic zip",
-                  "Putting the layer in place"):  # fmt: skip
+    for title in (
+        "Resolving and installing wheels",
+        "Writing the deterministic zip",
+        "Putting the layer in place",
+    ):
         started = [line for line in run.err.splitlines() if f"{title} ..." in line]
         done = [line for line in run.err.splitlines() if f"{title} done in" in line]
         assert len(started) == 1 and len(done) == 1, run.err

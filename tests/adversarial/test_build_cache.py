@@ -7,6 +7,7 @@ import hashlib
 import json
 import zipfile
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -15,9 +16,20 @@ from tests.adversarial.conftest import LF
 pytestmark = [pytest.mark.adversarial, pytest.mark.network, pytest.mark.slow]
 
 
-def _build(lf: LF, work: Path, output: str, *extra: str, cache: Path, env: dict[str, str] | None = None):  # type: ignore[no-untyped-def]
-    run = lf("build", "six==1.16.0", "--backend", "cross", "-o", output, "--json", *extra,
-             env={"LAYERFORGE_CACHE_DIR": str(cache), **(env or {})})  # fmt: skip
+def _build(
+    lf: LF, work: Path, output: str, *extra: str, cache: Path, env: dict[str, str] | None = None
+) -> Any:
+    run = lf(
+        "build",
+        "six==1.16.0",
+        "--backend",
+        "cross",
+        "-o",
+        output,
+        "--json",
+        *extra,
+        env={"LAYERFORGE_CACHE_DIR": str(cache), **(env or {})},
+    )
     assert run.code == 0, run.describe()
     return run.json()
 
@@ -58,8 +70,16 @@ def test_pip_configuration_is_part_of_the_cache_key(lf: LF, work: Path) -> None:
     first = _build(lf, work, "a/layer.zip", cache=cache)
     constraint = work / "constraints.txt"
     constraint.write_text("six==1.15.0\n")
-    pinned = lf("build", "six", "--backend", "cross", "-o", "b/layer.zip", "--json",
-                env={"LAYERFORGE_CACHE_DIR": str(cache), "PIP_CONSTRAINT": str(constraint)})  # fmt: skip
+    pinned = lf(
+        "build",
+        "six",
+        "--backend",
+        "cross",
+        "-o",
+        "b/layer.zip",
+        "--json",
+        env={"LAYERFORGE_CACHE_DIR": str(cache), "PIP_CONSTRAINT": str(constraint)},
+    )
     assert pinned.code == 0, pinned.describe()
     assert pinned.json()["cached"] is False
     assert [p["version"] for p in pinned.json()["packages"]] == ["1.15.0"]
@@ -69,13 +89,24 @@ def test_pip_configuration_is_part_of_the_cache_key(lf: LF, work: Path) -> None:
 def _unwritable(lf: LF, work: Path, cache: Path, user: int | None) -> None:
     (work / "out").mkdir(mode=0o777)
     (work / "out").chmod(0o777)
-    run = lf("build", "six==1.16.0", "--backend", "cross", "-o", "out/layer.zip", "--no-cache",
-             "--json", env={"LAYERFORGE_CACHE_DIR": str(cache), "HOME": "/nonexistent"},
-             user=user)  # fmt: skip
+    run = lf(
+        "build",
+        "six==1.16.0",
+        "--backend",
+        "cross",
+        "-o",
+        "out/layer.zip",
+        "--no-cache",
+        "--json",
+        env={"LAYERFORGE_CACHE_DIR": str(cache), "HOME": "/nonexistent"},
+        user=user,
+    )
     assert run.code == 0, run.describe()
     document = run.json()
     assert any("not writable" in w for w in document["warnings"]), document["warnings"]
-    assert json.loads((work / "out/layer.manifest.json").read_text())["sha256"] == document["sha256"]
+    assert (
+        json.loads((work / "out/layer.manifest.json").read_text())["sha256"] == document["sha256"]
+    )
 
 
 def test_a_cache_path_that_is_a_file_is_a_warning_not_a_lost_build(lf: LF, work: Path) -> None:

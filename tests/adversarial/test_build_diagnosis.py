@@ -24,8 +24,9 @@ def test_a_version_that_does_not_exist_is_not_blamed_on_glibc(lf: LF) -> None:
 
 
 def test_a_project_that_does_not_exist(lf: LF) -> None:
-    failed_cleanly(lf("build", "layerforge-no-such-project-xyz", "--backend", "cross"), 2,
-                   "no project named")  # fmt: skip
+    failed_cleanly(
+        lf("build", "layerforge-no-such-project-xyz", "--backend", "cross"), 2, "no project named"
+    )
 
 
 def test_conflicting_pins_name_the_conflict(lf: LF) -> None:
@@ -42,8 +43,15 @@ def test_a_tampered_hash_names_the_package_and_the_hash_it_saw(lf: LF, work: Pat
 
 
 def test_an_unreachable_index(lf: LF) -> None:
-    run = lf("build", "six==1.16.0", "--backend", "cross", "--index-url", "http://127.0.0.1:9/simple",
-             env={"PIP_RETRIES": "0", "PIP_FIND_LINKS": "", "PIP_CONFIG_FILE": "/dev/null"})  # fmt: skip
+    run = lf(
+        "build",
+        "six==1.16.0",
+        "--backend",
+        "cross",
+        "--index-url",
+        "http://127.0.0.1:9/simple",
+        env={"PIP_RETRIES": "0", "PIP_FIND_LINKS": "", "PIP_CONFIG_FILE": "/dev/null"},
+    )
     failed_cleanly(run, 3, "cannot reach the package index")
 
 
@@ -84,6 +92,15 @@ def test_an_html_only_index_is_understood(lf: LF, html_index: str) -> None:
     env = {"PIP_CONFIG_FILE": "/dev/null", "PIP_FIND_LINKS": "", "PIP_RETRIES": "0"}
     run = lf("build", "six==1.15.0", "--backend", "cross", "--index-url", html_index, env=env)
     failed_cleanly(run, 2, "no release of six matches six==1.15.0", "1.16.0")
-    good = lf("build", "six==1.16.0", "--backend", "cross", "--index-url", html_index, "-o",
-              "six.zip", env=env)  # fmt: skip
+    good = lf(
+        "build",
+        "six==1.16.0",
+        "--backend",
+        "cross",
+        "--index-url",
+        html_index,
+        "-o",
+        "six.zip",
+        env=env,
+    )
     assert good.code == 0, good.describe()

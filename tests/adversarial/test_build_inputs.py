@@ -30,14 +30,17 @@ def _file(work: Path, name: str, content: str | bytes) -> Path:
         (["--max-unzipped", "lots"], 2, "is not a size"),
         (["--backend", "podman"], 2, "podman"),
         (["--index-url", "not a url"], 2, "is not a URL"),
-        (["--runtime", "python3.9", "--arch", "x86_64", "--output", "a.zip", "--output"], 2,
-         "requires an argument"),
+        (
+            ["--runtime", "python3.9", "--arch", "x86_64", "--output", "a.zip", "--output"],
+            2,
+            "requires an argument",
+        ),
         (["--no-such-flag"], 2, "no such option"),
         (["./not-here/pkg-1.0.tar.gz"], 2, "source archive"),
         (["docopt @ https://files.example.invalid/docopt-0.6.2.tar.gz"], 2, "source archive"),
         (["git+https://github.com/docopt/docopt.git"], 2, "VCS requirement"),
     ],
-)  # fmt: skip
+)
 def test_bad_flags_and_requirements(lf: LF, argv: list[str], code: int, fragment: str) -> None:
     failed_cleanly(lf("build", *argv), code, fragment, bound=15)
 
@@ -100,19 +103,44 @@ def test_broken_or_odd_pyproject(lf: LF, work: Path) -> None:
 
 
 def test_python_that_is_not_the_runtimes(lf: LF) -> None:
-    failed_cleanly(lf("build", "six==1.16.0", "--backend", "cross", "--python", "/bin/ls"), 2,
-                   "not a working Python", bound=30)  # fmt: skip
-    failed_cleanly(lf("build", "six==1.16.0", "--backend", "cross", "--runtime", "python3.12",
-                      "--python", "/usr/bin/python3.11"), 2, "the runtime needs 3.12", bound=30)  # fmt: skip
+    failed_cleanly(
+        lf("build", "six==1.16.0", "--backend", "cross", "--python", "/bin/ls"),
+        2,
+        "not a working Python",
+        bound=30,
+    )
+    failed_cleanly(
+        lf(
+            "build",
+            "six==1.16.0",
+            "--backend",
+            "cross",
+            "--runtime",
+            "python3.12",
+            "--python",
+            "/usr/bin/python3.11",
+        ),
+        2,
+        "the runtime needs 3.12",
+        bound=30,
+    )
 
 
 def test_output_that_cannot_be_written(lf: LF, work: Path) -> None:
     _file(work, "afile", "x")
-    failed_cleanly(lf("build", "six==1.16.0", "--backend", "cross", "-o", "afile/layer.zip"), 2,
-                   "is not a folder", bound=15)  # fmt: skip
+    failed_cleanly(
+        lf("build", "six==1.16.0", "--backend", "cross", "-o", "afile/layer.zip"),
+        2,
+        "is not a folder",
+        bound=15,
+    )
     (work / "dist" / "layer.manifest.json").mkdir(parents=True)
-    failed_cleanly(lf("build", "six==1.16.0", "--backend", "cross", "-o", "dist/layer.zip"), 2,
-                   "a folder of that name exists", bound=15)  # fmt: skip
+    failed_cleanly(
+        lf("build", "six==1.16.0", "--backend", "cross", "-o", "dist/layer.zip"),
+        2,
+        "a folder of that name exists",
+        bound=15,
+    )
     assert not (work / "dist" / "layer.zip").exists()
 
 
@@ -120,6 +148,10 @@ def test_output_in_a_read_only_folder(lf: LF, work: Path, nobody: int) -> None:
     folder = work / "readonly"
     folder.mkdir(mode=0o555)
     folder.chmod(0o555)
-    failed_cleanly(lf("build", "six==1.16.0", "--backend", "cross", "-o", "readonly/l.zip",
-                      user=nobody), 2, "cannot write the layer", bound=15)  # fmt: skip
+    failed_cleanly(
+        lf("build", "six==1.16.0", "--backend", "cross", "-o", "readonly/l.zip", user=nobody),
+        2,
+        "cannot write the layer",
+        bound=15,
+    )
     assert list(folder.iterdir()) == []

@@ -46,12 +46,20 @@ def test_signal_mid_phase_cleans_up_and_keeps_the_last_good_layer(
     previous = _previous_good(work)
     cache = work / "shared-cache"
     argv = ["build", *PINS, "--backend", "cross", "-o", "dist/layer.zip"]
-    run = lf(*argv, interrupt_on=rf"{phase} \.\.\.", signum=signum, timeout=300,
-             env={"LAYERFORGE_CACHE_DIR": str(cache)})  # fmt: skip
+    run = lf(
+        *argv,
+        interrupt_on=rf"{phase} \.\.\.",
+        signum=signum,
+        timeout=300,
+        env={"LAYERFORGE_CACHE_DIR": str(cache)},
+    )
     assert run.signalled, run.describe()
     name = signal.Signals(signum).name
     failed_cleanly(run, 128 + signum, f"interrupted by {name}", bound=300)
-    assert ((work / "dist/layer.zip").read_bytes(), (work / "dist/layer.manifest.json").read_bytes()) == previous
+    assert (
+        (work / "dist/layer.zip").read_bytes(),
+        (work / "dist/layer.manifest.json").read_bytes(),
+    ) == previous
     assert sorted(p.name for p in (work / "dist").iterdir()) == ["layer.manifest.json", "layer.zip"]
     again = lf(*argv, timeout=300, env={"LAYERFORGE_CACHE_DIR": str(cache)})
     assert again.code == 0, again.describe()
@@ -72,7 +80,7 @@ def test_a_signal_between_the_two_renames_is_held_until_both_are_done(tmp_path: 
     real_replace = Path.replace
     calls: list[Path] = []
 
-    def replace_then_signal(self: Path, target: Path) -> Path:  # type: ignore[override]
+    def replace_then_signal(self: Path, target: Path) -> Path:
         result = real_replace(self, target)
         calls.append(Path(target))
         if len(calls) == 1:
@@ -100,12 +108,20 @@ def test_a_full_disk_keeps_the_last_good_layer(lf: LF, work: Path) -> None:
         (disk / "dist").mkdir()
         (disk / "dist" / "layer.zip").write_bytes(b"PK good")
         (disk / "dist" / "layer.manifest.json").write_text("{}")
-        run = lf("build", *PINS, "--backend", "cross", "-o", str(disk / "dist" / "layer.zip"),
-                 timeout=300)  # fmt: skip
+        run = lf(
+            "build",
+            *PINS,
+            "--backend",
+            "cross",
+            "-o",
+            str(disk / "dist" / "layer.zip"),
+            timeout=300,
+        )
         failed_cleanly(run, 3, "out of disk space", bound=300)
         assert (disk / "dist" / "layer.zip").read_bytes() == b"PK good"
         assert sorted(p.name for p in (disk / "dist").iterdir()) == [
-            "layer.manifest.json", "layer.zip"
-        ]  # fmt: skip
+            "layer.manifest.json",
+            "layer.zip",
+        ]
     finally:
         subprocess.run(["umount", str(disk)], check=True)

@@ -22,12 +22,18 @@ REGION = "us-east-1"
 
 @pytest.fixture
 def aws(moto_endpoint: str) -> dict[str, Any]:
-    env = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-           "AWS_DEFAULT_REGION": REGION, "AWS_ENDPOINT_URL": moto_endpoint}  # fmt: skip
-    session = boto3.Session(aws_access_key_id="testing", aws_secret_access_key="testing",
-                            region_name=REGION)  # fmt: skip
-    clients = {name: session.client(name, endpoint_url=moto_endpoint)
-               for name in ("s3", "lambda", "iam")}  # fmt: skip
+    env = {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": REGION,
+        "AWS_ENDPOINT_URL": moto_endpoint,
+    }
+    session = boto3.Session(
+        aws_access_key_id="testing", aws_secret_access_key="testing", region_name=REGION
+    )
+    clients = {
+        name: session.client(name, endpoint_url=moto_endpoint) for name in ("s3", "lambda", "iam")
+    }
     bucket = f"adv-{uuid.uuid4().hex[:12]}"
     clients["s3"].create_bucket(Bucket=bucket)
     return {"env": env, "endpoint": moto_endpoint, "bucket": bucket, **clients}
@@ -35,9 +41,22 @@ def aws(moto_endpoint: str) -> dict[str, Any]:
 
 def _publish(lf: LF, aws: dict[str, Any], layer: Path, *extra: str, **options: Any):  # type: ignore[no-untyped-def]
     name = f"adv-{uuid.uuid4().hex[:8]}"
-    argv = ["publish-and-invoke", "--layer", str(layer), "--bucket", aws["bucket"], "--region",
-            REGION, "--endpoint-url", aws["endpoint"], "--function-name", name, "--layer-name",
-            name, *extra]  # fmt: skip
+    argv = [
+        "publish-and-invoke",
+        "--layer",
+        str(layer),
+        "--bucket",
+        aws["bucket"],
+        "--region",
+        REGION,
+        "--endpoint-url",
+        aws["endpoint"],
+        "--function-name",
+        name,
+        "--layer-name",
+        name,
+        *extra,
+    ]
     return name, lf(*argv, env=aws["env"], **options)
 
 
@@ -62,7 +81,10 @@ def _nothing_created(aws: dict[str, Any], name: str) -> None:
         (["--create-role", "--event", '{"bucket": "someone-elses-bucket"}'], "is not --bucket"),
         (["--create-role", "--event", '{"prefix": "elsewhere"}'], "outside --prefix"),
         (["--create-role", "--event", '{"rows": "many"}'], "rows must be an integer"),
-        (["--create-role", "--env", "AWS_SECRET_ACCESS_KEY=abc"], "refusing to put AWS credentials"),
+        (
+            ["--create-role", "--env", "AWS_SECRET_ACCESS_KEY=abc"],
+            "refusing to put AWS credentials",
+        ),
         (["--create-role", "--region", "bad region!"], "is not an AWS region"),
         (["--create-role", "--endpoint-url", "not a url"], "is not a URL"),
     ],
@@ -87,18 +109,31 @@ def test_a_missing_bucket_fails_the_pre_flight_and_the_dry_run(
         _nothing_created(aws, name)
 
 
-def test_a_layer_that_would_not_load_fails_the_dry_run(lf: LF, aws: dict[str, Any], work: Path) -> None:
+def test_a_layer_that_would_not_load_fails_the_dry_run(
+    lf: LF, aws: dict[str, Any], work: Path
+) -> None:
     bad = zip_of(work / "bad.zip", {"python/pkg/_fast.so": b"not an ELF at all"})
     name, run = _publish(lf, aws, bad, "--create-role", "--dry-run")
     failed_cleanly(run, 1, "would not load", bound=20)
     _nothing_created(aws, name)
 
 
-def test_a_role_lambda_cannot_assume_is_refused(lf: LF, aws: dict[str, Any], small_layer: Path) -> None:
-    trust = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
-             "Principal": {"Service": "ec2.amazonaws.com"}}]}  # fmt: skip
-    arn = aws["iam"].create_role(RoleName=f"ec2-{uuid.uuid4().hex[:6]}",
-                                 AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"]  # fmt: skip
+def test_a_role_lambda_cannot_assume_is_refused(
+    lf: LF, aws: dict[str, Any], small_layer: Path
+) -> None:
+    trust = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Action": "sts:AssumeRole",
+                "Principal": {"Service": "ec2.amazonaws.com"},
+            }
+        ],
+    }
+    arn = aws["iam"].create_role(
+        RoleName=f"ec2-{uuid.uuid4().hex[:6]}", AssumeRolePolicyDocument=json.dumps(trust)
+    )["Role"]["Arn"]
     name, run = _publish(lf, aws, small_layer, "--role-arn", arn)
     failed_cleanly(run, 2, "does not let Lambda assume it", bound=20)
     _nothing_created(aws, name)
@@ -107,8 +142,9 @@ def test_a_role_lambda_cannot_assume_is_refused(lf: LF, aws: dict[str, Any], sma
 def test_the_dry_run_normalises_the_prefix_in_the_policy(
     lf: LF, aws: dict[str, Any], small_layer: Path
 ) -> None:
-    name, run = _publish(lf, aws, small_layer, "--create-role", "--prefix", "runs//daily/", "--dry-run",
-                         "--json")  # fmt: skip
+    name, run = _publish(
+        lf, aws, small_layer, "--create-role", "--prefix", "runs//daily/", "--dry-run", "--json"
+    )
     assert run.code == 0, run.describe()
     plan = run.json()
     resources = [s["Resource"] for s in plan["policy"]["Statement"] if s["Sid"] == "PutArtifacts"]
@@ -120,8 +156,15 @@ def test_ctrl_c_during_a_staged_publish_leaves_no_staging_object(
     lf: LF, aws: dict[str, Any], work: Path
 ) -> None:
     big = zip_of(work / "big.zip", {"python/blob.bin": os.urandom(53 * 2**20)})
-    name, run = _publish(lf, aws, big, "--create-role", interrupt_on=r"pre-flight:",
-                         signum=signal.SIGINT, timeout=120)  # fmt: skip
+    _name, run = _publish(
+        lf,
+        aws,
+        big,
+        "--create-role",
+        interrupt_on=r"pre-flight:",
+        signum=signal.SIGINT,
+        timeout=120,
+    )
     failed_cleanly(run, 130, "interrupted by SIGINT", bound=120)
     listed = aws["s3"].list_objects_v2(Bucket=aws["bucket"], Prefix="layerforge-staging/")
     assert listed.get("KeyCount", 0) == 0
@@ -129,15 +172,27 @@ def test_ctrl_c_during_a_staged_publish_leaves_no_staging_object(
     assert uploads == []
 
 
-def test_cleanup_refuses_bad_input_and_dry_runs(lf: LF, aws: dict[str, Any], small_layer: Path) -> None:
+def test_cleanup_refuses_bad_input_and_dry_runs(
+    lf: LF, aws: dict[str, Any], small_layer: Path
+) -> None:
     common = ["--region", REGION, "--endpoint-url", aws["endpoint"]]
     failed_cleanly(lf("cleanup", "--keep", "-1", *common, env=aws["env"]), 2, "--keep", bound=20)
     name = f"adv-{uuid.uuid4().hex[:8]}"
     for number in range(3):
-        aws["lambda"].publish_layer_version(LayerName=name, Content={"ZipFile": small_layer.read_bytes()},
-                                            Description=f"v{number}")  # fmt: skip
-    run = lf("cleanup", "--layer-name", name, "--keep", "1", "--dry-run", "--json", *common,
-             env=aws["env"])  # fmt: skip
+        aws["lambda"].publish_layer_version(
+            LayerName=name, Content={"ZipFile": small_layer.read_bytes()}, Description=f"v{number}"
+        )
+    run = lf(
+        "cleanup",
+        "--layer-name",
+        name,
+        "--keep",
+        "1",
+        "--dry-run",
+        "--json",
+        *common,
+        env=aws["env"],
+    )
     assert run.code == 0, run.describe()
     assert run.json()["deleted_layer_versions"] == [2, 1]
     assert len(aws["lambda"].list_layer_versions(LayerName=name)["LayerVersions"]) == 3

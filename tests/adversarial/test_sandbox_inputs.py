@@ -1,4 +1,4 @@
-"""smoke and invoke-local with hostile layers, modules and options (bubblewrap: no Docker needed)."""
+"""smoke and invoke-local with hostile layers, modules and options (bubblewrap, no Docker)."""
 
 from __future__ import annotations
 
@@ -49,8 +49,16 @@ def test_smoke_cannot_be_fooled_and_names_the_module_that_hangs(lf: LF, work: Pa
 @needs_bwrap
 def test_sigterm_during_smoke_leaves_no_sandbox_behind(lf: LF, work: Path) -> None:
     layer = zip_of(work / "hostile.zip", HOSTILE)
-    run = lf("smoke", str(layer), "--sandbox", "bwrap", "--timeout", "30",
-             interrupt_on=r"Importing modules in the sandbox \.\.\.", signum=signal.SIGTERM)  # fmt: skip
+    run = lf(
+        "smoke",
+        str(layer),
+        "--sandbox",
+        "bwrap",
+        "--timeout",
+        "30",
+        interrupt_on=r"Importing modules in the sandbox \.\.\.",
+        signum=signal.SIGTERM,
+    )
     failed_cleanly(run, 143, "interrupted by SIGTERM", bound=30)
 
 
@@ -61,8 +69,9 @@ def test_sigterm_during_smoke_leaves_no_sandbox_behind(lf: LF, work: Path) -> No
         (None, 2, "No such file"),
     ],
 )
-def test_smoke_with_a_file_that_is_no_layer(lf: LF, work: Path, content: bytes | None, code: int,
-                                            fragment: str) -> None:  # fmt: skip
+def test_smoke_with_a_file_that_is_no_layer(
+    lf: LF, work: Path, content: bytes | None, code: int, fragment: str
+) -> None:
     if content is not None:
         (work / "layer.zip").write_bytes(content)
     failed_cleanly(lf("smoke", "layer.zip", "--sandbox", "bwrap"), code, fragment, bound=15)
@@ -86,8 +95,15 @@ def test_smoke_with_bad_options(lf: LF, small_layer: Path) -> None:
 def test_a_sandbox_that_cannot_start_is_an_operation_error(lf: LF, small_layer: Path) -> None:
     run = lf("smoke", str(small_layer), "--sandbox", "bwrap", env={"PATH": "/nonexistent"})
     failed_cleanly(run, 3, "no sandbox available", bound=15)
-    arm = lf("smoke", str(small_layer), "--sandbox", "bwrap", "--arch", "arm64",
-             env={"LAYERFORGE_ROOTFS_ARM64": ""})  # fmt: skip
+    arm = lf(
+        "smoke",
+        str(small_layer),
+        "--sandbox",
+        "bwrap",
+        "--arch",
+        "arm64",
+        env={"LAYERFORGE_ROOTFS_ARM64": ""},
+    )
     assert arm.code == 3 and len(arm.error_lines) == 1, arm.describe()
     assert "arm64" in arm.error_lines[0]
 
@@ -125,6 +141,15 @@ def test_invoke_local_with_a_bad_proof_spec(lf: LF, work: Path, small_layer: Pat
         ("surprise = 1\n", "unknown keys"),
     ]:
         (work / "proof.toml").write_text(body)
-        run = lf("invoke-local", "--layer", str(small_layer), "--function-dir", ".", "--handler",
-                 "app.main", "--proof", "proof.toml")  # fmt: skip
+        run = lf(
+            "invoke-local",
+            "--layer",
+            str(small_layer),
+            "--function-dir",
+            ".",
+            "--handler",
+            "app.main",
+            "--proof",
+            "proof.toml",
+        )
         failed_cleanly(run, 2, fragment, bound=15)

@@ -1,4 +1,4 @@
-"""verify-abi with hostile targets: each is a finding or a clean error, in bounded time and memory."""
+"""verify-abi with hostile targets: each a finding or a clean error, in bounded time and memory."""
 
 from __future__ import annotations
 
@@ -15,9 +15,10 @@ from tests.adversarial.conftest import LF, failed_as_json, failed_cleanly, zip_o
 pytestmark = pytest.mark.adversarial
 
 ELF_HEADER = (
-    b"\x7fELF\x02\x01\x01" + b"\0" * 9 + struct.pack("<HHIQQQIHHHHHH", 3, 62, 1, 0, 64, 0, 0, 64,
-                                                        56, 1, 64, 0, 0)
-)  # fmt: skip
+    b"\x7fELF\x02\x01\x01"
+    + b"\0" * 9
+    + struct.pack("<HHIQQQIHHHHHH", 3, 62, 1, 0, 64, 0, 0, 64, 56, 1, 64, 0, 0)
+)
 
 
 def _finding(lf: LF, target: Path | str, rule: str, fragment: str) -> None:
@@ -25,8 +26,11 @@ def _finding(lf: LF, target: Path | str, rule: str, fragment: str) -> None:
     assert run.code == 1, run.describe()
     assert "Traceback" not in run.err
     document = run.json()
-    messages = [f"{f['rule']}: {f['file']}: {f['message']}" for f in document["findings"]
-                if f["severity"] == "error"]  # fmt: skip
+    messages = [
+        f"{f['rule']}: {f['file']}: {f['message']}"
+        for f in document["findings"]
+        if f["severity"] == "error"
+    ]
     assert any(rule in m and fragment in m for m in messages), messages
     assert run.seconds < 30 and run.max_rss_kb < 400 * 1024
 
@@ -40,8 +44,9 @@ def _finding(lf: LF, target: Path | str, rule: str, fragment: str) -> None:
         ("wheel.whl", b"PK\x03\x04 but nothing else", "is not a readable zip"),
     ],
 )
-def test_unreadable_archives(lf: LF, work: Path, small_layer: Path, name: str,
-                             content: bytes | None, fragment: str) -> None:  # fmt: skip
+def test_unreadable_archives(
+    lf: LF, work: Path, small_layer: Path, name: str, content: bytes | None, fragment: str
+) -> None:
     target = work / name
     target.write_bytes(small_layer.read_bytes()[:60] if content is None else content)
     failed_cleanly(lf("verify-abi", name), 2, fragment, bound=15)
@@ -59,9 +64,12 @@ def test_special_and_missing_targets(lf: LF, work: Path) -> None:
 def test_mixing_targets_and_bad_flags(lf: LF, work: Path, small_layer: Path) -> None:
     (work / "a.whl").write_bytes(small_layer.read_bytes())
     failed_cleanly(lf("verify-abi", "a.whl", str(work)), 2, "give one layer", bound=10)
-    failed_cleanly(lf("verify-abi", str(small_layer), "--function-size", "lots"), 2, "size", bound=10)
-    failed_cleanly(lf("verify-abi", str(small_layer), "--runtime", "3.99"), 2, "unknown runtime",
-                   bound=10)  # fmt: skip
+    failed_cleanly(
+        lf("verify-abi", str(small_layer), "--function-size", "lots"), 2, "size", bound=10
+    )
+    failed_cleanly(
+        lf("verify-abi", str(small_layer), "--runtime", "3.99"), 2, "unknown runtime", bound=10
+    )
     assert lf("verify-abi", str(small_layer), "--runtime", "3.11", "--arch", "aarch64").code == 0
 
 
@@ -72,18 +80,29 @@ def test_mixing_targets_and_bad_flags(lf: LF, work: Path, small_layer: Path) -> 
         ("python/pkg/_text.cpython-311-x86_64-linux-gnu.so", b"hello\n", "integrity", "not an ELF"),
         ("python/pkg/_head.so", ELF_HEADER, "integrity", "truncated"),
         ("python/pkg/_garbage.so", ELF_HEADER + os.urandom(4096), "integrity", ""),
-        ("python/x-1.dist-info/WHEEL", b"Wheel-Version: 1.0\nTag: not-a-tag\n", "wheel-tags", "tag"),
+        (
+            "python/x-1.dist-info/WHEEL",
+            b"Wheel-Version: 1.0\nTag: not-a-tag\n",
+            "wheel-tags",
+            "tag",
+        ),
         ("python/x-1.dist-info/WHEEL", b"Tag: " + b"\xff\xfe" * 100 + b"\n", "wheel-tags", ""),
     ],
 )
-def test_broken_members_are_findings(lf: LF, work: Path, member: str, content: bytes, rule: str,
-                                     fragment: str) -> None:  # fmt: skip
+def test_broken_members_are_findings(
+    lf: LF, work: Path, member: str, content: bytes, rule: str, fragment: str
+) -> None:
     _finding(lf, zip_of(work / "l.zip", {member: content}), rule, fragment)
 
 
 def test_a_corrupt_member_is_a_finding(lf: LF, work: Path) -> None:
-    layer = zip_of(work / "c.zip", {"python/pkg/data.so": b"\x7fELF" + os.urandom(20_000),
-                                    "python/pkg/__init__.py": b"x = 1\n" * 1000})  # fmt: skip
+    layer = zip_of(
+        work / "c.zip",
+        {
+            "python/pkg/data.so": b"\x7fELF" + os.urandom(20_000),
+            "python/pkg/__init__.py": b"x = 1\n" * 1000,
+        },
+    )
     with zipfile.ZipFile(layer) as archive:
         info = archive.getinfo("python/pkg/__init__.py")
     data = bytearray(layer.read_bytes())
@@ -94,8 +113,9 @@ def test_a_corrupt_member_is_a_finding(lf: LF, work: Path) -> None:
     assert run.code == 1 and "Traceback" not in run.err, run.describe()
 
 
-def test_a_zip_that_declares_too_many_entries_is_refused_unread(lf: LF, work: Path,
-                                                                small_layer: Path) -> None:  # fmt: skip
+def test_a_zip_that_declares_too_many_entries_is_refused_unread(
+    lf: LF, work: Path, small_layer: Path
+) -> None:
     data = bytearray(small_layer.read_bytes())
     at = data.rfind(b"PK\x05\x06")
     size, offset = struct.unpack("<II", data[at + 12 : at + 20])

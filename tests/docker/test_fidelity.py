@@ -38,7 +38,10 @@ def arm_layer(private_cache: Path) -> Path:
 def test_an_arm64_layer_is_imported_by_arm64_python(
     arm_layer: Path, arm64_image: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert main(["smoke", str(arm_layer), "--image", arm64_image, "--sandbox", "docker", "--json"]) == 0
+    assert (
+        main(["smoke", str(arm_layer), "--image", arm64_image, "--sandbox", "docker", "--json"])
+        == 0
+    )
     report = json.loads(capsys.readouterr().out)
     assert report["architecture"] == "arm64" and report["emulated"] is True
     assert "emulated" in report["engine"]
@@ -48,8 +51,19 @@ def test_an_arm64_layer_is_imported_by_arm64_python(
 def test_an_x86_64_layer_fails_when_imported_as_arm64(
     seed_build: dict[str, Any], arm64_image: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    code = main(["smoke", seed_build["output"], "--arch", "arm64", "--image", arm64_image,
-                 "--sandbox", "docker", "--json"])  # fmt: skip
+    code = main(
+        [
+            "smoke",
+            seed_build["output"],
+            "--arch",
+            "arm64",
+            "--image",
+            arm64_image,
+            "--sandbox",
+            "docker",
+            "--json",
+        ]
+    )
     report = json.loads(capsys.readouterr().out)
     assert code == 1
     failed = {m["module"]: m["error"] for m in report["modules"] if not m["ok"]}
@@ -74,12 +88,28 @@ def test_an_image_of_the_wrong_architecture_is_refused(
 
 
 def test_the_docker_backend_builds_arm64_in_an_arm64_image_with_the_same_bytes(
-    arm_layer: Path, arm64_image: str, private_cache: Path, capsys: pytest.CaptureFixture[str],
+    arm_layer: Path,
+    arm64_image: str,
+    private_cache: Path,
+    capsys: pytest.CaptureFixture[str],
     docker_client: Any,
-) -> None:  # fmt: skip
+) -> None:
     output = private_cache / "arm64-docker" / "layer.zip"
-    code = main(["build", *ARM_PINS, "--arch", "arm64", "--backend", "docker", "--image",
-                 arm64_image, "--json", "-o", str(output)])  # fmt: skip
+    code = main(
+        [
+            "build",
+            *ARM_PINS,
+            "--arch",
+            "arm64",
+            "--backend",
+            "docker",
+            "--image",
+            arm64_image,
+            "--json",
+            "-o",
+            str(output),
+        ]
+    )
     document = json.loads(capsys.readouterr().out)
     assert code == 0, document
     assert document["backend"] == "docker"
@@ -88,12 +118,15 @@ def test_the_docker_backend_builds_arm64_in_an_arm64_image_with_the_same_bytes(
 
 
 def test_cross_and_docker_builds_of_the_seed_are_the_same_bytes(
-    seed_build: dict[str, Any], lambda_image: str, private_cache: Path,
+    seed_build: dict[str, Any],
+    lambda_image: str,
+    private_cache: Path,
     capsys: pytest.CaptureFixture[str],
-) -> None:  # fmt: skip
+) -> None:
     output = private_cache / "docker-same" / "seed.zip"
-    code = main(["build", "--backend", "docker", "--image", lambda_image, "--json", "-o",
-                 str(output)])  # fmt: skip
+    code = main(
+        ["build", "--backend", "docker", "--image", lambda_image, "--json", "-o", str(output)]
+    )
     document = json.loads(capsys.readouterr().out)
     assert code == 0, document
     assert document["sha256"] == seed_build["sha256"]
@@ -111,10 +144,23 @@ def test_builds_from_two_virtualenvs_are_the_same_bytes(tmp_path: Path) -> None:
         subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
         output = tmp_path / f"{name}.zip"
         done = subprocess.run(
-            [str(venv / "bin" / "python"), "-m", "layerforge", "build", "numpy==1.26.4",
-             "--backend", "cross", "--no-cache", "-o", str(output)],
-            env={**os.environ, "PYTHONPATH": site}, capture_output=True, text=True, check=False,
-        )  # fmt: skip
+            [
+                str(venv / "bin" / "python"),
+                "-m",
+                "layerforge",
+                "build",
+                "numpy==1.26.4",
+                "--backend",
+                "cross",
+                "--no-cache",
+                "-o",
+                str(output),
+            ],
+            env={**os.environ, "PYTHONPATH": site},
+            capture_output=True,
+            text=True,
+            check=False,
+        )
         assert done.returncode == 0, done.stderr
         outputs.append(output.read_bytes())
     assert outputs[0] == outputs[1]
@@ -127,15 +173,21 @@ def _labelled(docker_client: Any) -> list[str]:
 @pytest.mark.parametrize(
     ("argv", "phase"),
     [
-        (["build", "six==1.16.0", "pandas==1.5.3", "--backend", "docker", "-o", "l.zip"],
-         r"Resolving and installing wheels \.\.\."),
+        (
+            ["build", "six==1.16.0", "pandas==1.5.3", "--backend", "docker", "-o", "l.zip"],
+            r"Resolving and installing wheels \.\.\.",
+        ),
         (["smoke", "{seed}", "--sandbox", "docker"], r"Importing modules in the sandbox \.\.\."),
     ],
-)  # fmt: skip
+)
 def test_sigterm_removes_the_container(
-    argv: list[str], phase: str, lambda_image: str, seed_build: dict[str, Any], tmp_path: Path,
+    argv: list[str],
+    phase: str,
+    lambda_image: str,
+    seed_build: dict[str, Any],
+    tmp_path: Path,
     docker_client: Any,
-) -> None:  # fmt: skip
+) -> None:
     argv = [a.format(seed=seed_build["output"]) for a in argv] + ["--image", lambda_image]
     run = run_layerforge(argv, tmp=tmp_path, interrupt_on=phase, timeout=300)
     failed_cleanly(run, 143, "interrupted by SIGTERM", bound=300)
@@ -160,8 +212,21 @@ def test_a_build_container_killed_during_pip_is_reported_as_killed(
     killer = threading.Thread(target=kill_pip, daemon=True)
     killer.start()
     try:
-        run = run_layerforge(["build", "pandas==1.5.3", "--backend", "docker", "--image",
-                              lambda_image, "--no-cache", "-o", "l.zip"], tmp=tmp_path, timeout=300)  # fmt: skip
+        run = run_layerforge(
+            [
+                "build",
+                "pandas==1.5.3",
+                "--backend",
+                "docker",
+                "--image",
+                lambda_image,
+                "--no-cache",
+                "-o",
+                "l.zip",
+            ],
+            tmp=tmp_path,
+            timeout=300,
+        )
     finally:
         stop.set()
     failed_cleanly(run, 3, "was killed during pip (exit 137)", bound=300)
@@ -178,11 +243,27 @@ def test_invoke_local_runs_arm64_for_real(
         "    return {'machine': platform.machine(), 'sum': int(numpy.arange(10).sum())}\n"
     )
     (tmp_path / "proof.toml").write_text(
-        "[response]\nassert = [{path = 'machine', equals = 'aarch64'}, {path = 'sum', equals = 45}]\n"
+        "[response]\nassert = [{path = 'machine', equals = 'aarch64'},"
+        " {path = 'sum', equals = 45}]\n"
     )
-    code = main(["invoke-local", "--layer", str(arm_layer), "--function-dir", str(tmp_path),
-                 "--handler", "app.main", "--proof", str(tmp_path / "proof.toml"), "--image",
-                 arm64_image, "--sandbox", "docker", "--json"])  # fmt: skip
+    code = main(
+        [
+            "invoke-local",
+            "--layer",
+            str(arm_layer),
+            "--function-dir",
+            str(tmp_path),
+            "--handler",
+            "app.main",
+            "--proof",
+            str(tmp_path / "proof.toml"),
+            "--image",
+            arm64_image,
+            "--sandbox",
+            "docker",
+            "--json",
+        ]
+    )
     proof = json_document(capsys.readouterr().out)
     assert code == 0, proof
     assert proof["architecture"] == "arm64" and "emulated" in proof["engine"]

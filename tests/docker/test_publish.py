@@ -269,9 +269,15 @@ def test_artifact_deleted_before_the_check_fails_that_check(
     # where moto stored the function's output, supplies the lines instead
     cut = replace(result, log_tail="x" * 5000)
     assert not check_logs(cut.log_lines, spec, templates).passed
-    run = ProofRun(layer=Path(seed_build["output"]), bucket=bucket, runtime=PY311,
-                   architecture=X86, function=bundled_function(), proof=spec,
-                   function_name="fn-deleted")  # fmt: skip
+    run = ProofRun(
+        layer=Path(seed_build["output"]),
+        bucket=bucket,
+        runtime=PY311,
+        architecture=X86,
+        function=bundled_function(),
+        proof=spec,
+        function_name="fn-deleted",
+    )
     lines = proof_log_lines(run, clients, cut)
     assert check_logs(lines, spec, templates).passed
 
@@ -354,14 +360,18 @@ def test_a_role_not_made_in_this_run_is_not_waited_for(clients: AwsClients, tmp_
     """Only a role created by this run may still be propagating: any other fails at once."""
     account = clients.sts.get_caller_identity()["Account"]
     config = FunctionConfig(
-        name="fn-never", role_arn=f"arn:aws:iam::{account}:role/never-made", runtime=PY311,
-        architecture=X86, handler="marker.h",
-    )  # fmt: skip
+        name="fn-never",
+        role_arn=f"arn:aws:iam::{account}:role/never-made",
+        runtime=PY311,
+        architecture=X86,
+        handler="marker.h",
+    )
     code_zip = _small_zip(tmp_path / "code.zip", "def h(e, c):\n    return {}\n")
     calls: list[float] = []
     with pytest.raises(botocore.exceptions.ClientError):
-        deploy_function(clients.lambda_, config, code_zip.read_bytes(), role_pause=0.01,
-                        sleep=calls.append)  # fmt: skip
+        deploy_function(
+            clients.lambda_, config, code_zip.read_bytes(), role_pause=0.01, sleep=calls.append
+        )
     assert calls == []
 
 
@@ -370,7 +380,13 @@ def test_credentials_in_the_environment_are_refused(
 ) -> None:
     layer = _small_zip(tmp_path / "l.zip", "X = 1\n")
     code, _, err = _publish_cli(
-        capsys, aws_env, str(layer), "b-bucket", "--create-role", "--env", "AWS_SECRET_ACCESS_KEY=abc"
+        capsys,
+        aws_env,
+        str(layer),
+        "b-bucket",
+        "--create-role",
+        "--env",
+        "AWS_SECRET_ACCESS_KEY=abc",
     )
     assert code == 2 and "refusing to put AWS credentials" in err
 
@@ -499,8 +515,14 @@ def test_update_in_progress_is_waited_out(clients: AwsClients, tmp_path: Path) -
 
 
 def test_proof_run_defaults_are_sane(tmp_path: Path) -> None:
-    run = ProofRun(layer=tmp_path / "x.zip", bucket="b", runtime=PY311, architecture=X86,
-                   function=bundled_function(), proof=bundled_spec())  # fmt: skip
+    run = ProofRun(
+        layer=tmp_path / "x.zip",
+        bucket="b",
+        runtime=PY311,
+        architecture=X86,
+        function=bundled_function(),
+        proof=bundled_spec(),
+    )
     assert run.event == {"rows": 10_000} and run.effective_role_name == "layerforge-analytics-role"
 
 

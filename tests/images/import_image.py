@@ -17,8 +17,12 @@ import tempfile
 from pathlib import Path
 
 ENTRYPOINT = ["/usr/bin/python3.11", "/var/runtime/bootstrap.py"]
-ENV = ["LAMBDA_TASK_ROOT=/var/task", "LAMBDA_RUNTIME_DIR=/var/runtime", "LANG=C.UTF-8",
-       "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"]  # fmt: skip
+ENV = [
+    "LAMBDA_TASK_ROOT=/var/task",
+    "LAMBDA_RUNTIME_DIR=/var/runtime",
+    "LANG=C.UTF-8",
+    "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+]
 
 
 def _add(archive: tarfile.TarFile, name: str, data: bytes) -> None:
@@ -36,14 +40,18 @@ def main(rootfs: str, arch: str, tag: str) -> None:
         with layer.open("rb") as handle:
             for block in iter(lambda: handle.read(1 << 20), b""):
                 digest.update(block)
-        config = json.dumps({
-            "architecture": arch, "os": "linux",
-            "config": {"Entrypoint": ENTRYPOINT, "WorkingDir": "/var/task", "Env": ENV},
-            "rootfs": {"type": "layers", "diff_ids": [f"sha256:{digest.hexdigest()}"]},
-        }).encode()  # fmt: skip
+        config = json.dumps(
+            {
+                "architecture": arch,
+                "os": "linux",
+                "config": {"Entrypoint": ENTRYPOINT, "WorkingDir": "/var/task", "Env": ENV},
+                "rootfs": {"type": "layers", "diff_ids": [f"sha256:{digest.hexdigest()}"]},
+            }
+        ).encode()
         config_name = f"{hashlib.sha256(config).hexdigest()}.json"
-        manifest = json.dumps([{"Config": config_name, "RepoTags": [tag],
-                                "Layers": ["layer.tar"]}]).encode()  # fmt: skip
+        manifest = json.dumps(
+            [{"Config": config_name, "RepoTags": [tag], "Layers": ["layer.tar"]}]
+        ).encode()
         with tarfile.open(fileobj=sys.stdout.buffer, mode="w|") as out:
             _add(out, config_name, config)
             _add(out, "manifest.json", manifest)

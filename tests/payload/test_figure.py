@@ -26,8 +26,10 @@ def figure():  # type: ignore[no-untyped-def]
 def test_every_heatmap_cell_shows_its_correlation(figure) -> None:  # type: ignore[no-untyped-def]
     made, frame = figure
     heatmap = next(ax for ax in made.axes if ax.get_title() == "Correlation")
-    texts = {(round(t.get_position()[0], 1), round(t.get_position()[1], 1)): t.get_text()
-             for t in heatmap.texts}  # fmt: skip
+    texts = {
+        (round(t.get_position()[0], 1), round(t.get_position()[1], 1)): t.get_text()
+        for t in heatmap.texts
+    }
     correlation = frame[list(analysis.NUMERIC_COLUMNS)].corr().to_numpy()
     size = len(analysis.NUMERIC_COLUMNS)
     assert len(texts) == size * size

@@ -148,13 +148,17 @@ requires-python = ">=3.11"
 name = "six"
 version = "1.16.0"
 index = "https://pypi.org/simple"
-wheels = [{ url = "https://files.pythonhosted.org/six-1.16.0-py2.py3-none-any.whl", hashes = { sha256 = "8abb2f1d86890a2dfb989f9a77cfcfd3e47c2a354b01111771326f8aa26e0254" } }]
+[[packages.wheels]]
+url = "https://files.pythonhosted.org/six-1.16.0-py2.py3-none-any.whl"
+hashes = { sha256 = "8abb2f1d86890a2dfb989f9a77cfcfd3e47c2a354b01111771326f8aa26e0254" }
 
 [[packages]]
 name = "tomli"
 version = "2.0.1"
 marker = "python_version < '3.11'"
-wheels = [{ url = "https://files.pythonhosted.org/tomli-2.0.1-py3-none-any.whl", hashes = { sha256 = "939de3e7a6161af0c887ef91b7d41a53e7c5a1ca976325f429cb46ea9bc30ecc" } }]
+[[packages.wheels]]
+url = "https://files.pythonhosted.org/tomli-2.0.1-py3-none-any.whl"
+hashes = { sha256 = "939de3e7a6161af0c887ef91b7d41a53e7c5a1ca976325f429cb46ea9bc30ecc" }
 """
 
 

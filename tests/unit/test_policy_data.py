@@ -57,8 +57,13 @@ def test_system_libraries_are_the_whitelist_minus_what_lambda_lacks(name: str) -
 
 
 def test_every_list_names_its_source() -> None:
-    for section in ("glibc_named_versions", "blacklist", "libpython", "known_absent_libraries",
-                    "library_path"):  # fmt: skip
+    for section in (
+        "glibc_named_versions",
+        "blacklist",
+        "libpython",
+        "known_absent_libraries",
+        "library_path",
+    ):
         assert DATA[section]["_source"]
     for system in DATA["operating_systems"].values():
         assert system["_source"]

@@ -20,7 +20,11 @@ from layerforge.verify.policy import policy_for
 from tests.conftest import compile_shared_library
 from tests.unit.test_verify_rules import errors, layer_zip
 
-PY311, PY312, PY313 = get_runtime("python3.11"), get_runtime("python3.12"), get_runtime("python3.13")
+PY311, PY312, PY313 = (
+    get_runtime("python3.11"),
+    get_runtime("python3.12"),
+    get_runtime("python3.13"),
+)
 X86, ARM = Architecture.X86_64, Architecture.ARM64
 
 
@@ -37,7 +41,7 @@ def test_dt_relr_needs_glibc_236_which_no_lambda_os_has(build: Path) -> None:
     library = compile_shared_library(
         "#include <stdio.h>\nstatic int table[64];\n"
         "int *p[64] = {&table[0], &table[1], &table[2], &table[3]};\n"
-        "int f(void){puts(\"x\"); return *p[1];}\n",
+        'int f(void){puts("x"); return *p[1];}\n',
         build / "librelr.so",
         "-Wl,-z,pack-relative-relocs",
     )
@@ -52,7 +56,7 @@ def test_dt_relr_needs_glibc_236_which_no_lambda_os_has(build: Path) -> None:
 
 def test_libxcrypt_versions_are_not_glibcs_libcrypt(build: Path) -> None:
     library = compile_shared_library(
-        "#include <crypt.h>\nchar *g(void){return crypt_gensalt(\"$6$\", 0, 0, 0);}\n",
+        '#include <crypt.h>\nchar *g(void){return crypt_gensalt("$6$", 0, 0, 0);}\n',
         build / "libsalt.so",
         "-lcrypt",
     )
@@ -70,24 +74,38 @@ def test_helper_beside_an_extension_needs_an_origin_entry(build: Path) -> None:
     helper = compile_shared_library("int helper(void){return 1;}\n", build / "libhelper.so")
     plain = compile_shared_library(
         "extern int helper(void); int g(void){return helper();}\n",
-        build / "user_plain.so", f"-L{build}", "-lhelper",
-    )  # fmt: skip
+        build / "user_plain.so",
+        f"-L{build}",
+        "-lhelper",
+    )
     runpath = compile_shared_library(
         "extern int helper(void); int g(void){return helper();}\n",
-        build / "user_runpath.so", f"-L{build}", "-lhelper", "-Wl,--enable-new-dtags,-rpath,$ORIGIN",
-    )  # fmt: skip
+        build / "user_runpath.so",
+        f"-L{build}",
+        "-lhelper",
+        "-Wl,--enable-new-dtags,-rpath,$ORIGIN",
+    )
     beside = {"python/pkg/libhelper.so": helper.read_bytes()}
     no_origin = layer_zip(build / "a.zip", {**beside, "python/pkg/_ext.so": plain.read_bytes()})
-    assert errors(verify_layer([no_origin], PY311, X86), Rule.ELF_LIBRARIES) == ["python/pkg/_ext.so"]
+    assert errors(verify_layer([no_origin], PY311, X86), Rule.ELF_LIBRARIES) == [
+        "python/pkg/_ext.so"
+    ]
     origin = layer_zip(build / "b.zip", {**beside, "python/pkg/_ext.so": runpath.read_bytes()})
     assert verify_layer([origin], PY311, X86).passed
     elsewhere = layer_zip(
         build / "c.zip",
-        {"python/other/libhelper.so": helper.read_bytes(), "python/pkg/_ext.so": runpath.read_bytes()},
+        {
+            "python/other/libhelper.so": helper.read_bytes(),
+            "python/pkg/_ext.so": runpath.read_bytes(),
+        },
     )
-    assert errors(verify_layer([elsewhere], PY311, X86), Rule.ELF_LIBRARIES) == ["python/pkg/_ext.so"]
-    in_lib = layer_zip(build / "d.zip", {"lib/libhelper.so": helper.read_bytes(),
-                                         "python/pkg/_ext.so": plain.read_bytes()})  # fmt: skip
+    assert errors(verify_layer([elsewhere], PY311, X86), Rule.ELF_LIBRARIES) == [
+        "python/pkg/_ext.so"
+    ]
+    in_lib = layer_zip(
+        build / "d.zip",
+        {"lib/libhelper.so": helper.read_bytes(), "python/pkg/_ext.so": plain.read_bytes()},
+    )
     assert verify_layer([in_lib], PY311, X86).passed  # /opt/lib is on LD_LIBRARY_PATH
 
 
@@ -95,31 +113,50 @@ def test_rpath_is_inherited_down_the_load_chain_but_runpath_is_not(build: Path) 
     leaf = compile_shared_library("int leaf(void){return 2;}\n", build / "libleaf.so")
     middle = compile_shared_library(
         "extern int leaf(void); int mid(void){return leaf();}\n",
-        build / "libmiddle.so", f"-L{build}", "-lleaf",
-    )  # fmt: skip
+        build / "libmiddle.so",
+        f"-L{build}",
+        "-lleaf",
+    )
     top_rpath = compile_shared_library(
         "extern int mid(void); int top(void){return mid();}\n",
-        build / "top_rpath.so", f"-L{build}", "-lmiddle", "-Wl,--disable-new-dtags,-rpath,$ORIGIN/lib",
-    )  # fmt: skip
+        build / "top_rpath.so",
+        f"-L{build}",
+        "-lmiddle",
+        "-Wl,--disable-new-dtags,-rpath,$ORIGIN/lib",
+    )
     top_runpath = compile_shared_library(
         "extern int mid(void); int top(void){return mid();}\n",
-        build / "top_runpath.so", f"-L{build}", "-lmiddle", "-Wl,--enable-new-dtags,-rpath,$ORIGIN/lib",
-    )  # fmt: skip
-    libs = {"python/pkg/lib/libmiddle.so": middle.read_bytes(),
-            "python/pkg/lib/libleaf.so": leaf.read_bytes()}  # fmt: skip
+        build / "top_runpath.so",
+        f"-L{build}",
+        "-lmiddle",
+        "-Wl,--enable-new-dtags,-rpath,$ORIGIN/lib",
+    )
+    libs = {
+        "python/pkg/lib/libmiddle.so": middle.read_bytes(),
+        "python/pkg/lib/libleaf.so": leaf.read_bytes(),
+    }
     inherited = layer_zip(build / "i.zip", {**libs, "python/pkg/_top.so": top_rpath.read_bytes()})
     assert verify_layer([inherited], PY311, X86).passed
-    not_inherited = layer_zip(build / "n.zip", {**libs, "python/pkg/_top.so": top_runpath.read_bytes()})
+    not_inherited = layer_zip(
+        build / "n.zip", {**libs, "python/pkg/_top.so": top_runpath.read_bytes()}
+    )
     assert errors(verify_layer([not_inherited], PY311, X86), Rule.ELF_LIBRARIES) == [
         "python/pkg/lib/libmiddle.so"
     ]
 
 
 def test_libpython_of_another_version_is_refused(build: Path) -> None:
-    fake = compile_shared_library("int Py_X(void){return 0;}\n", build / "libpython3.13.so",
-                                  "-Wl,-soname,libpython3.13.so.1.0")  # fmt: skip
-    user = compile_shared_library("extern int Py_X(void); int g(void){return Py_X();}\n",
-                                  build / "uses_py313.so", f"-L{build}", "-lpython3.13")  # fmt: skip
+    fake = compile_shared_library(
+        "int Py_X(void){return 0;}\n",
+        build / "libpython3.13.so",
+        "-Wl,-soname,libpython3.13.so.1.0",
+    )
+    user = compile_shared_library(
+        "extern int Py_X(void); int g(void){return Py_X();}\n",
+        build / "uses_py313.so",
+        f"-L{build}",
+        "-lpython3.13",
+    )
     assert fake.exists()
     layer = layer_zip(build / "py.zip", {"python/pkg/_ext.so": user.read_bytes()})
     wrong = verify_layer([layer], PY312, X86)
@@ -132,16 +169,24 @@ def test_zlib_internal_symbols_are_refused(build: Path) -> None:
     library = compile_shared_library(
         "#include <zlib.h>\nextern void *zcalloc(void *, unsigned, unsigned);\n"
         "const char *v(void){zcalloc(0, 1, 1); return zlibVersion();}\n",
-        build / "libzpriv.so", "-lz",
-    )  # fmt: skip
+        build / "libzpriv.so",
+        "-lz",
+    )
     layer = layer_zip(build / "z.zip", {"python/pkg/_z.so": library.read_bytes()})
-    finding = next(f for f in verify_layer([layer], PY311, X86).findings if f.rule is Rule.ELF_SYMBOLS)
+    finding = next(
+        f for f in verify_layer([layer], PY311, X86).findings if f.rule is Rule.ELF_SYMBOLS
+    )
     assert "zcalloc" in finding.message
 
 
 def test_libmvec_is_glibc_on_x86_64_but_not_on_aarch64_before_238(build: Path) -> None:
-    vector = compile_shared_library("#include <math.h>\ndouble f(double x){return sin(x);}\n",
-                                    build / "libvec.so", "-Wl,--no-as-needed", "-lmvec", "-lm")  # fmt: skip
+    vector = compile_shared_library(
+        "#include <math.h>\ndouble f(double x){return sin(x);}\n",
+        build / "libvec.so",
+        "-Wl,--no-as-needed",
+        "-lmvec",
+        "-lm",
+    )
     assert "libmvec.so.1" in read_elf_facts(io.BytesIO(vector.read_bytes())).needed
     layer = layer_zip(build / "v.zip", {"python/pkg/_v.so": vector.read_bytes()})
     assert verify_layer([layer], PY311, X86).passed and verify_layer([layer], PY312, X86).passed
@@ -174,9 +219,10 @@ def test_windows_launchers_are_dead_weight_not_failures(tmp_path: Path) -> None:
     )
     report = verify_layer([layer], PY311, X86)
     assert {f.file for f in report.findings if f.rule is Rule.FOREIGN_BINARY} == {
-        "python/setuptools/cli-64.exe", "python/pip/_vendor/distlib/t64.exe",
+        "python/setuptools/cli-64.exe",
+        "python/pip/_vendor/distlib/t64.exe",
         "python/pkg/_speedups.pyd",
-    }  # fmt: skip
+    }
     assert not errors(report, Rule.FOREIGN_BINARY)  # the .pyd has a Linux sibling
 
 
@@ -218,8 +264,9 @@ def test_corrupt_members_are_findings_not_tracebacks(build: Path, tmp_path: Path
     report = verify_layer([layer], PY311, X86)
     assert not report.passed
     assert {f.file for f in report.findings if f.severity is Severity.ERROR} == {
-        "python/pkg/_fast.so", "python/pkg-1.dist-info/WHEEL",
-    }  # fmt: skip
+        "python/pkg/_fast.so",
+        "python/pkg-1.dist-info/WHEEL",
+    }
 
 
 def test_special_files_are_refused_without_being_opened(tmp_path: Path) -> None:

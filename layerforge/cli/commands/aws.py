@@ -36,9 +36,10 @@ __all__ = ["cleanup_command", "publish_and_invoke"]
 _aws = apply(
     click.option("--region", type=REGION, help="AWS region (default: your AWS configuration)."),
     profile_option,
-    click.option("--endpoint-url", type=URL,
-                 help="Endpoint for every AWS service (e.g. a moto server)."),
-)  # fmt: skip
+    click.option(
+        "--endpoint-url", type=URL, help="Endpoint for every AWS service (e.g. a moto server)."
+    ),
+)
 
 
 def connect(region: str | None, profile: str | None, endpoint_url: str | None) -> AwsClients:
@@ -81,7 +82,9 @@ def _layer_file(layer: Path) -> Path:
 @click.option("--event", help='JSON event, or @file.json (default: {"rows": 10000}).')
 @click.option("--env", "env", multiple=True, help="Extra function variable NAME=VALUE.")
 @function_options
-@click.option("--dry-run", is_flag=True, help="Run the pre-flight and print the plan; change nothing.")
+@click.option(
+    "--dry-run", is_flag=True, help="Run the pre-flight and print the plan; change nothing."
+)
 @_aws
 @json_option
 @debug_option
@@ -98,19 +101,31 @@ def publish_and_invoke(*, layer: Path, json_output: bool, dry_run: bool, **optio
     render = renderer(json_output)
     runtime, arch = layer_target(_layer_file(layer), options["runtime"], options["arch"])
     function, proof = function_and_proof(
-        function_dir=options["function_dir"], function_zip=options["function_zip"],
-        handler=options["handler"], proof_file=options["proof_file"], config=options["config"],
-    )  # fmt: skip
+        function_dir=options["function_dir"],
+        function_zip=options["function_zip"],
+        handler=options["handler"],
+        proof_file=options["proof_file"],
+        config=options["config"],
+    )
     run = ProofRun(
-        layer=layer, bucket=options["bucket"], runtime=runtime, architecture=arch,
-        function=function, proof=proof, function_name=options["function_name"],
-        layer_name=options["layer_name"], prefix=normalise_prefix(options["prefix"]),
-        role_arn=options["role_arn"], create_role=options["create_role"],
-        role_name=options["role_name"], memory_mb=options["memory"],
-        timeout_s=options["timeout"], ephemeral_mb=options["ephemeral_storage"],
+        layer=layer,
+        bucket=options["bucket"],
+        runtime=runtime,
+        architecture=arch,
+        function=function,
+        proof=proof,
+        function_name=options["function_name"],
+        layer_name=options["layer_name"],
+        prefix=normalise_prefix(options["prefix"]),
+        role_arn=options["role_arn"],
+        create_role=options["create_role"],
+        role_name=options["role_name"],
+        memory_mb=options["memory"],
+        timeout_s=options["timeout"],
+        ephemeral_mb=options["ephemeral_storage"],
         event=parse_event(options["event"], None if function.bundled else {}),
         environment=_env_pairs(options["env"]),
-    )  # fmt: skip
+    )
     clients = connect(options["region"], options["profile"], options["endpoint_url"])
     if dry_run:
         render.document(dry_run_plan(run, clients), "Plan (pre-flight passed; nothing changed)")
@@ -122,8 +137,13 @@ def publish_and_invoke(*, layer: Path, json_output: bool, dry_run: bool, **optio
 
 @cli.command("cleanup")
 @click.option("--layer-name", default="layerforge-analytics", show_default=True)
-@click.option("--keep", type=click.IntRange(0), default=1, show_default=True,
-              help="Newest layer versions to keep.")  # fmt: skip
+@click.option(
+    "--keep",
+    type=click.IntRange(0),
+    default=1,
+    show_default=True,
+    help="Newest layer versions to keep.",
+)
 @click.option("--function-name", help="Also delete this function.")
 @click.option("--role-name", help="Also delete this role (its inline and managed policies first).")
 @click.option("--staging-bucket", help="Also remove staging objects a killed publish left here.")

@@ -30,44 +30,93 @@ __all__ = ["build"]
 
 _inputs = apply(
     click.argument("requirements", nargs=-1),
-    click.option("-r", "--requirement", "requirements_file", multiple=True, type=PATH,
-                 help="Requirements file, pyproject.toml or pylock.toml (repeatable). "
-                 "Default: analytics_payload's pins."),
-    click.option("-c", "--constraint", "constraints_file", multiple=True, type=PATH,
-                 help="Constraints file (repeatable)."),
-    click.option("--extra", "extras", multiple=True,
-                 help="Optional-dependency group of a pyproject.toml input (repeatable)."),
-    click.option("--find-links", multiple=True,
-                 help="Folder or URL with wheels, e.g. private ones (repeatable)."),
+    click.option(
+        "-r",
+        "--requirement",
+        "requirements_file",
+        multiple=True,
+        type=PATH,
+        help="Requirements file, pyproject.toml or pylock.toml (repeatable). "
+        "Default: analytics_payload's pins.",
+    ),
+    click.option(
+        "-c",
+        "--constraint",
+        "constraints_file",
+        multiple=True,
+        type=PATH,
+        help="Constraints file (repeatable).",
+    ),
+    click.option(
+        "--extra",
+        "extras",
+        multiple=True,
+        help="Optional-dependency group of a pyproject.toml input (repeatable).",
+    ),
+    click.option(
+        "--find-links",
+        multiple=True,
+        help="Folder or URL with wheels, e.g. private ones (repeatable).",
+    ),
     click.option("--index-url", type=URL, help="Package index (default: pip's / PyPI)."),
-    click.option("--extra-index-url", "extra_index_urls", type=URL, multiple=True,
-                 help="Extra index (repeatable)."),
-)  # fmt: skip
+    click.option(
+        "--extra-index-url",
+        "extra_index_urls",
+        type=URL,
+        multiple=True,
+        help="Extra index (repeatable).",
+    ),
+)
 _target = apply(
-    click.option("--runtime", type=RUNTIME, multiple=True,
-                 help="Lambda runtime (repeatable: a matrix; default python3.11)."),
-    click.option("--arch", type=ARCH, multiple=True,
-                 help="x86_64 or arm64 (aarch64 too; repeatable: a matrix; default x86_64)."),
-    click.option("--backend", type=click.Choice(["auto", "cross", "docker"]),
-                 help="auto (default), cross (no Docker) or docker."),
-    click.option("--installer", type=click.Choice(["auto", "pip", "uv"]),
-                 help="auto (default: uv where it is exact, else pip), pip or uv."),
+    click.option(
+        "--runtime",
+        type=RUNTIME,
+        multiple=True,
+        help="Lambda runtime (repeatable: a matrix; default python3.11).",
+    ),
+    click.option(
+        "--arch",
+        type=ARCH,
+        multiple=True,
+        help="x86_64 or arm64 (aarch64 too; repeatable: a matrix; default x86_64).",
+    ),
+    click.option(
+        "--backend",
+        type=click.Choice(["auto", "cross", "docker"]),
+        help="auto (default), cross (no Docker) or docker.",
+    ),
+    click.option(
+        "--installer",
+        type=click.Choice(["auto", "pip", "uv"]),
+        help="auto (default: uv where it is exact, else pip), pip or uv.",
+    ),
     click.option("--image", help="docker backend: image to build in (default: the runtime's)."),
-    click.option("--network", help="docker backend: container network (default: host if no "
-                 "bridge)."),
-)  # fmt: skip
+    click.option(
+        "--network", help="docker backend: container network (default: host if no bridge)."
+    ),
+)
 _result = apply(
-    click.option("-o", "--output", type=PATH,
-                 help="Zip to write, a folder, or a template with {runtime} and {arch}."),
-    click.option("--max-unzipped", type=SIZE,
-                 help="Fail if the layer unzips to more than this (bytes, or 250MiB, 200MB)."),
+    click.option(
+        "-o",
+        "--output",
+        type=PATH,
+        help="Zip to write, a folder, or a template with {runtime} and {arch}.",
+    ),
+    click.option(
+        "--max-unzipped",
+        type=SIZE,
+        help="Fail if the layer unzips to more than this (bytes, or 250MiB, 200MB).",
+    ),
     click.option("--strip/--no-strip", default=None, help="strip --strip-unneeded ELF files."),
     click.option("--bytecode/--no-bytecode", default=None, help="Ship unchecked-hash .pyc files."),
-    click.option("--python", type=PATH,
-                 help="Interpreter of the target version for bytecode (found otherwise)."),
+    click.option(
+        "--python",
+        type=PATH,
+        help="Interpreter of the target version for bytecode (found otherwise).",
+    ),
     click.option("--cache/--no-cache", default=None, help="Reuse a build with identical inputs."),
     click.option("--smoke", is_flag=True, help="Then import every module in the sandbox."),
-)  # fmt: skip
+)
 
 
 @cli.command()
@@ -102,8 +151,9 @@ def build(config: Path, json_output: bool, smoke: bool, sandbox: str, **flags: A
         result = build_layer(spec, on_event=sink)
     report = None
     if smoke:
-        sandbox_spec = SandboxSpec(runtime=spec.runtime, architecture=spec.architecture,
-                                   image=spec.image)  # fmt: skip
+        sandbox_spec = SandboxSpec(
+            runtime=spec.runtime, architecture=spec.architecture, image=spec.image
+        )
         with render.progress() as sink:
             report = smoke_test(spec.output, sandbox_spec, engine=sandbox, sink=sink)
     render.build_result(result, smoke=report)

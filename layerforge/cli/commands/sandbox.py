@@ -38,10 +38,13 @@ _sandbox = apply(
     memory_option,
     ephemeral_option,
     sandbox_option,
-    click.option("--rootfs", type=PATH,
-                 help="bwrap: a root filesystem of the layer's architecture (arm64 on x86_64, "
-                 "under qemu); default LAYERFORGE_ROOTFS_ARM64."),
-)  # fmt: skip
+    click.option(
+        "--rootfs",
+        type=PATH,
+        help="bwrap: a root filesystem of the layer's architecture (arm64 on x86_64, "
+        "under qemu); default LAYERFORGE_ROOTFS_ARM64.",
+    ),
+)
 
 
 @cli.command()
@@ -123,17 +126,22 @@ def invoke_local(
     Needs no AWS account. Exit 0 when every check passes, 1 when any fails.
     """
     from layerforge.aws.names import check_bucket, normalise_prefix
-    from layerforge.sandbox.local_run import LocalRun, invoke_local as run_local
+    from layerforge.sandbox.local_run import LocalRun
+    from layerforge.sandbox.local_run import invoke_local as run_local
 
     render = renderer(json_output)
     target_runtime, target_arch = layer_target(layer, runtime, arch)
     source, proof = function_and_proof(**function)
     run = LocalRun(
-        layer=layer, function=source, proof=proof,
+        layer=layer,
+        function=source,
+        proof=proof,
         event=parse_event(event, None if source.bundled else {}),
-        bucket=check_bucket(bucket), prefix=normalise_prefix(prefix),
-        endpoint_url=endpoint_url, engine=sandbox,
-    )  # fmt: skip
+        bucket=check_bucket(bucket),
+        prefix=normalise_prefix(prefix),
+        endpoint_url=endpoint_url,
+        engine=sandbox,
+    )
     spec = SandboxSpec(
         runtime=target_runtime,
         architecture=target_arch,

@@ -8,7 +8,14 @@ import click
 
 from layerforge.cli.context import renderer
 from layerforge.cli.main import cli
-from layerforge.cli.options import PATH, SIZE, arch_option, debug_option, json_option, runtime_option
+from layerforge.cli.options import (
+    PATH,
+    SIZE,
+    arch_option,
+    debug_option,
+    json_option,
+    runtime_option,
+)
 from layerforge.errors import EXIT_CHECK_FAILED, EXIT_OK
 from layerforge.runtimes import Architecture, Runtime, get_runtime
 from layerforge.spec import DEFAULT_ARCH, DEFAULT_RUNTIME
