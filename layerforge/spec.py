@@ -74,15 +74,18 @@ def default_output(runtime: Runtime, arch: Architecture, folder: Path = Path("di
     return folder / f"layer-{runtime.name}-{arch.value}.zip"
 
 
-def _output_for(output: Path | None, runtime: Runtime, arch: Architecture, many: bool) -> Path:
+def _output_for(
+    output: Path | str | None, runtime: Runtime, arch: Architecture, many: bool
+) -> Path:
     """``-o`` as a file, a folder (existing, or written with a trailing /), or a template with
     ``{runtime}`` and ``{arch}``; a matrix needs a folder or a template."""
     if output is None:
         return default_output(runtime, arch)
     text = str(output)
+    output = Path(text)
     if "{runtime}" in text or "{arch}" in text:
         return Path(text.format(runtime=runtime.name, arch=arch.value))
-    if output.is_dir() or text.endswith(("/", "\\")):
+    if output.is_dir() or text.endswith(("/", "\\")) or (many and output.suffix != ".zip"):
         return default_output(runtime, arch, output)
     if many:
         raise UsageError(

@@ -30,6 +30,7 @@ from layerforge.runtimes import Architecture, Runtime, compatible_platform_tags,
 
 __all__ = [
     "InstallFiles",
+    "download_arguments",
     "PipTarget",
     "explain_pip_failure",
     "install_arguments",
@@ -127,6 +128,25 @@ def install_arguments(
         if on:
             args.append(flag)
     return args
+
+
+def download_arguments(
+    *, target: PipTarget, dest: str, files: InstallFiles, inputs: Inputs
+) -> list[str]:
+    """Arguments after ``python -m pip``: fetch the wheels ``install_arguments`` would install
+    into ``dest`` (files already there are not fetched again)."""
+    install = install_arguments(target=target, install_dir="", files=files, inputs=inputs)
+    options = install[install.index("-r") :]
+    return [
+        "download",
+        "--dest",
+        dest,
+        "--disable-pip-version-check",
+        "--no-input",
+        "--progress-bar",
+        "off",
+        *options,
+    ]
 
 
 # -- pip's own configuration, for the cache key ------------------------------------------------

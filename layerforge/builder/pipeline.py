@@ -344,9 +344,17 @@ def _deliver(
 
 
 def build_layer(
-    spec: LayerSpec, *, on_event: EventSink | None = None, cache: BuildCache | None = None
+    spec: LayerSpec,
+    *,
+    on_event: EventSink | None = None,
+    cache: BuildCache | None = None,
+    before_install: Callable[[LayerSpec], LayerSpec] | None = None,
 ) -> BuildResult:
-    """Build the layer ``spec`` describes; the output is replaced only if everything succeeds."""
+    """Build the layer ``spec`` describes; the output is replaced only if everything succeeds.
+
+    ``before_install`` runs only when the cache cannot deliver the layer, and may return the
+    spec to install with (the matrix points it at a shared wheelhouse); the cache key is
+    always ``spec``'s own."""
     started = time.monotonic()
     clock = _Clock(emit_to(on_event))
     cache = cache if cache is not None else BuildCache()
@@ -358,8 +366,9 @@ def build_layer(
     delivered = _deliver(spec, hit, clock, cache) if hit is not None else None
     if delivered is not None:
         return delivered.finished(time.monotonic() - started, clock.timings, cache.warnings)
+    install_spec = before_install(spec) if before_install is not None else spec
     with scratch_dir("layerforge-build-") as work:
-        fresh = _build_fresh(spec, installer, work, clock)
+        fresh = _build_fresh(install_spec, installer, work, clock)
         with clock.step("cache"):
             cache.store(key, fresh.layer, fresh.result)
         clock.finish("cache")

@@ -19,6 +19,7 @@ from layerforge.console.progress import plain_progress, rich_progress
 from layerforge.console.tables import (
     budget_line,
     findings_table,
+    matrix_table,
     packages_table,
     proof_table,
     smoke_table,
@@ -29,6 +30,7 @@ from layerforge.errors import LayerforgeError
 from layerforge.events import Event, EventKind, EventSink
 
 if TYPE_CHECKING:
+    from layerforge.builder.matrix import MatrixOutcome
     from layerforge.builder.result import BuildResult
     from layerforge.proof.report import ProofReport
     from layerforge.sandbox.smoke import SmokeReport
@@ -127,6 +129,20 @@ class Renderer:
         )
         if smoke is not None:
             self.smoke_report(smoke)
+
+    def matrix_result(self, outcome: MatrixOutcome) -> None:
+        if self.json_output:
+            self.json(outcome.to_dict())
+            return
+        self.out.print(matrix_table(outcome))
+        wheels = outcome.to_dict()["wheels"]
+        built = sum(1 for e in outcome.entries if e.result is not None)
+        verdict = ("ALL BUILT", "green") if outcome.passed else ("SOME FAILED", "bold red")
+        self.out.print(
+            styled(verdict, f" {built} of {len(outcome.entries)} layers in "
+                   f"{outcome.seconds:.1f} s; {wheels['downloaded']} wheels fetched once, "
+                   f"{wheels['reused_across_combinations']} times shared across combinations")
+        )  # fmt: skip
 
     def verify_report(self, report: Report) -> None:
         if self.json_output:

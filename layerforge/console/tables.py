@@ -11,6 +11,7 @@ from layerforge.console.text import format_bytes, format_seconds, styled
 from layerforge.verify import Report, Severity
 
 if TYPE_CHECKING:
+    from layerforge.builder.matrix import MatrixOutcome
     from layerforge.builder.result import BuildResult
     from layerforge.proof.report import ProofReport
     from layerforge.sandbox.smoke import SmokeReport
@@ -18,6 +19,7 @@ if TYPE_CHECKING:
 __all__ = [
     "budget_line",
     "findings_table",
+    "matrix_table",
     "packages_table",
     "proof_table",
     "smoke_table",
@@ -106,6 +108,24 @@ def smoke_table(report: SmokeReport) -> Table:
         result = Text("ok", style="green") if item.ok else Text(*FAILED)
         error = "\n".join([item.error, *item.traceback[-3:]]) if not item.ok else ""
         table.add_row(Text(item.module), result, f"{item.seconds:.3f}", Text(error))
+    return table
+
+
+def matrix_table(outcome: MatrixOutcome) -> Table:
+    table = _table("Layers", "target", "result", "output / reason", "unzipped", "zip", "time",
+                   "wheels", right=("unzipped", "zip", "time"))  # fmt: skip
+    for entry in outcome.entries:
+        wheels = f"{len(entry.downloaded)} fetched, {len(entry.reused)} shared"
+        if entry.result is not None:
+            origin = " (cached)" if entry.result.cached else ""
+            table.add_row(Text(entry.target), Text("built", style="green"),
+                          Text(entry.result.output + origin),
+                          format_bytes(entry.result.unzipped_bytes),
+                          format_bytes(entry.result.zipped_bytes),
+                          format_seconds(entry.result.duration_seconds), wheels)  # fmt: skip
+        else:
+            reason = entry.error.message if entry.error is not None else "?"
+            table.add_row(Text(entry.target), Text(*FAILED), Text(reason), "-", "-", "-", wheels)
     return table
 
 

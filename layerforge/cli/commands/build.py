@@ -99,7 +99,7 @@ _result = apply(
     click.option(
         "-o",
         "--output",
-        type=PATH,
+        type=click.Path(),
         help="Zip to write, a folder, or a template with {runtime} and {arch}.",
     ),
     click.option(
@@ -145,7 +145,7 @@ def build(config: Path, json_output: bool, smoke: bool, sandbox: str, **flags: A
         with render.progress() as sink:
             outcome = build_matrix(specs, on_event=sink)
         render.matrix_result(outcome)
-        return outcome.exit_code
+        return int(outcome.exit_code)
     spec = specs[0]
     with render.progress() as sink:
         result = build_layer(spec, on_event=sink)
