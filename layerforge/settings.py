@@ -155,6 +155,18 @@ def _table(value: object) -> dict[str, Any]:
     return dict(value)
 
 
+def _matrix(value: object) -> dict[str, tuple[Any, ...]]:
+    """``{runtimes = ["python3.11", "python3.12"], archs = ["x86_64", "arm64"]}``."""
+    table = _table(value)
+    unknown = set(table) - {"runtimes", "archs"}
+    if unknown:
+        raise SettingValueError(f"unknown keys {sorted(unknown)} (known: runtimes, archs)")
+    return {
+        "runtime": _list_of(to_runtime)(table.get("runtimes", [])),
+        "arch": _list_of(to_arch)(table.get("archs", [])),
+    }
+
+
 @dataclass(frozen=True)
 class Setting:
     """One ``[tool.layerforge]`` key: its converter, and whether its values are paths."""
@@ -185,6 +197,7 @@ SETTINGS: dict[str, Setting] = {
     "max-unzipped": Setting(to_size),
     "cache": Setting(to_bool),
     "proof": Setting(_table),
+    "matrix": Setting(_matrix),
 }
 
 

@@ -99,6 +99,8 @@ def _merge(flags: Mapping[str, Any], config: Mapping[str, Any]) -> dict[str, Any
     """Flags win over the settings; a flag left unset (None or empty) does not count. Naming
     any requirement source on the command line replaces every source the settings name."""
     merged = dict(config)
+    for key, values in dict(config.get("matrix") or {}).items():
+        merged[key] = tuple(merged.get(key) or ()) + tuple(values)
     merged.update({k: v for k, v in flags.items() if v not in (None, (), [])})
     sources = ("requirements", "requirements_file")
     if any(flags.get(name) for name in sources):

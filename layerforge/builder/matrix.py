@@ -19,6 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from layerforge.builder.cache import BuildCache
+from layerforge.builder.cross import pip_interpreter
+from layerforge.builder.index import PackageIndex
 from layerforge.builder.pip import (
     InstallFiles,
     PipTarget,
@@ -28,8 +30,6 @@ from layerforge.builder.pip import (
 )
 from layerforge.builder.pipeline import build_layer
 from layerforge.builder.result import BuildResult
-from layerforge.builder.cross import pip_interpreter
-from layerforge.builder.index import PackageIndex
 from layerforge.errors import (
     EXIT_CHECK_FAILED,
     EXIT_OK,
@@ -42,7 +42,7 @@ from layerforge.processes import run_streaming
 from layerforge.scratch import scratch_dir
 from layerforge.spec import LayerSpec
 
-__all__ = ["MatrixOutcome", "MatrixEntry", "build_matrix"]
+__all__ = ["MatrixEntry", "MatrixOutcome", "build_matrix"]
 
 _SAVED = re.compile(r"^\s*Saved\s+(\S+)")
 _ALREADY = re.compile(r"File was already downloaded\s+(\S+)")
@@ -72,10 +72,14 @@ class MatrixEntry:
             "wheels_reused": sorted(self.reused),
         }
         if self.result is not None:
-            document.update(output=self.result.output, sha256=self.result.sha256,
-                            unzipped_bytes=self.result.unzipped_bytes,
-                            zipped_bytes=self.result.zipped_bytes, cached=self.result.cached,
-                            seconds=self.result.duration_seconds)  # fmt: skip
+            document.update(
+                output=self.result.output,
+                sha256=self.result.sha256,
+                unzipped_bytes=self.result.unzipped_bytes,
+                zipped_bytes=self.result.zipped_bytes,
+                cached=self.result.cached,
+                seconds=self.result.duration_seconds,
+            )
         if self.error is not None:
             document["error"] = self.error.to_dict()
         return document
@@ -125,8 +129,9 @@ def _download(spec: LayerSpec, wheelhouse: Path, sink: EventSink) -> tuple[list[
         requirements, constraints = write_install_files(scratch, spec.inputs)
         files = InstallFiles(str(requirements), str(constraints) if constraints else None, "")
         python = pip_interpreter(spec)
-        args = download_arguments(target=target, dest=str(wheelhouse), files=files,
-                                  inputs=spec.inputs)  # fmt: skip
+        args = download_arguments(
+            target=target, dest=str(wheelhouse), files=files, inputs=spec.inputs
+        )
         saved: list[str] = []
         already: list[str] = []
 
@@ -147,8 +152,13 @@ def _download(spec: LayerSpec, wheelhouse: Path, sink: EventSink) -> tuple[list[
 
 def _offline(spec: LayerSpec, wheelhouse: Path) -> LayerSpec:
     """The spec installing only from the wheelhouse (hashes are still checked)."""
-    inputs = replace(spec.inputs, index_url=None, extra_index_urls=(), no_index=True,
-                     find_links=(str(wheelhouse), *spec.inputs.find_links))  # fmt: skip
+    inputs = replace(
+        spec.inputs,
+        index_url=None,
+        extra_index_urls=(),
+        no_index=True,
+        find_links=(str(wheelhouse), *spec.inputs.find_links),
+    )
     return replace(spec, inputs=inputs)
 
 
@@ -166,8 +176,13 @@ def _one(
         with downloads:  # one download at a time: a wheel two combinations need is fetched once
             emit(Event(EventKind.STARTED, "download"))
             entry.downloaded, entry.reused = _download(original, wheelhouse, emit)
-            emit(Event(EventKind.FINISHED, "download",
-                       f"{len(entry.downloaded)} downloaded, {len(entry.reused)} shared"))  # fmt: skip
+            emit(
+                Event(
+                    EventKind.FINISHED,
+                    "download",
+                    f"{len(entry.downloaded)} downloaded, {len(entry.reused)} shared",
+                )
+            )
         return _offline(original, wheelhouse)
 
     try:

@@ -30,8 +30,8 @@ from layerforge.runtimes import Architecture, Runtime, compatible_platform_tags,
 
 __all__ = [
     "InstallFiles",
-    "download_arguments",
     "PipTarget",
+    "download_arguments",
     "explain_pip_failure",
     "install_arguments",
     "pip_configuration_state",

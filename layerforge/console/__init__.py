@@ -22,6 +22,7 @@ from layerforge.console.tables import (
     matrix_table,
     packages_table,
     proof_table,
+    publish_table,
     smoke_table,
     steps_table,
 )
@@ -30,6 +31,7 @@ from layerforge.errors import LayerforgeError
 from layerforge.events import Event, EventKind, EventSink
 
 if TYPE_CHECKING:
+    from layerforge.aws.regions import PublishOutcome
     from layerforge.builder.matrix import MatrixOutcome
     from layerforge.builder.result import BuildResult
     from layerforge.proof.report import ProofReport
@@ -139,10 +141,25 @@ class Renderer:
         built = sum(1 for e in outcome.entries if e.result is not None)
         verdict = ("ALL BUILT", "green") if outcome.passed else ("SOME FAILED", "bold red")
         self.out.print(
-            styled(verdict, f" {built} of {len(outcome.entries)} layers in "
-                   f"{outcome.seconds:.1f} s; {wheels['downloaded']} wheels fetched once, "
-                   f"{wheels['reused_across_combinations']} times shared across combinations")
-        )  # fmt: skip
+            styled(
+                verdict,
+                f" {built} of {len(outcome.entries)} layers in "
+                f"{outcome.seconds:.1f} s; {wheels['downloaded']} wheels fetched once, "
+                f"{wheels['reused_across_combinations']} times shared across combinations",
+            )
+        )
+
+    def publish_result(self, outcome: PublishOutcome) -> None:
+        document = outcome.to_dict()
+        if self.json_output:
+            self.json(document)
+            return
+        self.out.print(publish_table(document))
+        for region, found in document["regions"].items():
+            if "error" in found:
+                self.error_line(f"{region}: {found['error']}", hint=found.get("hint"))
+        verdict = ("PUBLISHED", "green") if outcome.passed else ("PARTLY PUBLISHED", "bold red")
+        self.out.print(styled(verdict, f" sha256 {outcome.sha256}"))
 
     def verify_report(self, report: Report) -> None:
         if self.json_output:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from rich.table import Table
 from rich.text import Text
@@ -22,6 +22,7 @@ __all__ = [
     "matrix_table",
     "packages_table",
     "proof_table",
+    "publish_table",
     "smoke_table",
     "steps_table",
 ]
@@ -112,20 +113,49 @@ def smoke_table(report: SmokeReport) -> Table:
 
 
 def matrix_table(outcome: MatrixOutcome) -> Table:
-    table = _table("Layers", "target", "result", "output / reason", "unzipped", "zip", "time",
-                   "wheels", right=("unzipped", "zip", "time"))  # fmt: skip
+    table = _table(
+        "Layers",
+        "target",
+        "result",
+        "output / reason",
+        "unzipped",
+        "zip",
+        "time",
+        "wheels",
+        right=("unzipped", "zip", "time"),
+    )
     for entry in outcome.entries:
         wheels = f"{len(entry.downloaded)} fetched, {len(entry.reused)} shared"
         if entry.result is not None:
             origin = " (cached)" if entry.result.cached else ""
-            table.add_row(Text(entry.target), Text("built", style="green"),
-                          Text(entry.result.output + origin),
-                          format_bytes(entry.result.unzipped_bytes),
-                          format_bytes(entry.result.zipped_bytes),
-                          format_seconds(entry.result.duration_seconds), wheels)  # fmt: skip
+            table.add_row(
+                Text(entry.target),
+                Text("built", style="green"),
+                Text(entry.result.output + origin),
+                format_bytes(entry.result.unzipped_bytes),
+                format_bytes(entry.result.zipped_bytes),
+                format_seconds(entry.result.duration_seconds),
+                wheels,
+            )
         else:
             reason = entry.error.message if entry.error is not None else "?"
             table.add_row(Text(entry.target), Text(*FAILED), Text(reason), "-", "-", "-", wheels)
+    return table
+
+
+def publish_table(document: dict[str, Any]) -> Table:
+    table = _table("Layer versions", "region", "version ARN", "how")
+    for region, found in document["regions"].items():
+        if "error" in found:
+            table.add_row(Text(region), Text(*FAILED), Text(found["error"]))
+            continue
+        how = (
+            "reused"
+            if found["reused"]
+            else ("published via S3" if found["via_s3"] else "published")
+        )
+        shared = f"; shared with {', '.join(found['shared_with'])}" if found["shared_with"] else ""
+        table.add_row(Text(region), Text(found["arn"]), Text(how + shared))
     return table
 
 

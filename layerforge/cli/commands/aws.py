@@ -10,11 +10,13 @@ import click
 from layerforge.aws.names import normalise_prefix
 from layerforge.cli.context import renderer
 from layerforge.cli.functions import function_and_proof, function_options
-from layerforge.cli.layers import layer_target
+from layerforge.cli.layers import layer_target, recorded_target
 from layerforge.cli.main import cli
 from layerforge.cli.options import (
+    ARCH,
     PATH,
     REGION,
+    RUNTIME,
     URL,
     apply,
     arch_option,
@@ -27,11 +29,12 @@ from layerforge.cli.options import (
 )
 from layerforge.errors import EXIT_CHECK_FAILED, EXIT_OK, EXIT_OPERATION_FAILED, UsageError
 from layerforge.functions import parse_event
+from layerforge.runtimes import Architecture, Runtime
 
 if TYPE_CHECKING:
     from layerforge.aws.clients import AwsClients
 
-__all__ = ["cleanup_command", "publish_and_invoke"]
+__all__ = ["cleanup_command", "publish_and_invoke", "publish_command"]
 
 _aws = apply(
     click.option("--region", type=REGION, help="AWS region (default: your AWS configuration)."),
@@ -174,4 +177,115 @@ def cleanup_command(
             hint="run cleanup again: what was deleted stays deleted, the rest is retried",
         )
         return EXIT_OPERATION_FAILED
+    return EXIT_OK
+
+
+def _publish_targets(
+    layer: Path, runtimes: tuple[Runtime, ...], archs: tuple[Architecture, ...]
+) -> tuple[tuple[Runtime, ...], tuple[Architecture, ...]]:
+    recorded_runtime, recorded_arch = recorded_target(layer)
+    default_runtime, default_arch = layer_target(layer, None, None)
+    return (
+        runtimes or ((recorded_runtime,) if recorded_runtime else (default_runtime,)),
+        archs or ((recorded_arch,) if recorded_arch else (default_arch,)),
+    )
+
+
+@cli.command("publish")
+@click.argument("layer", type=PATH)
+@click.option("--layer-name", required=True, help="Name of the layer (1-140 of a-z A-Z 0-9 - _).")
+@click.option(
+    "--region",
+    "regions",
+    type=REGION,
+    multiple=True,
+    help="Region to publish in (repeatable; default: your AWS configuration).",
+)
+@click.option(
+    "--staging-bucket",
+    "staging",
+    multiple=True,
+    help="For zips over 50 MiB: REGION=BUCKET (repeatable), or a name with {region}.",
+)
+@click.option(
+    "--runtime",
+    "runtimes",
+    type=RUNTIME,
+    multiple=True,
+    help="Compatible runtime (repeatable; default: the layer's manifest).",
+)
+@click.option(
+    "--arch",
+    "archs",
+    type=ARCH,
+    multiple=True,
+    help="Compatible architecture (repeatable; default: the layer's manifest).",
+)
+@click.option("--license-info", help="License of the layer's contents (SPDX id or URL).")
+@click.option("--public", is_flag=True, help="Let every AWS account use the layer version.")
+@click.option(
+    "--principal",
+    "principals",
+    multiple=True,
+    help="Let this AWS account id use the layer version (repeatable).",
+)
+@profile_option
+@click.option("--endpoint-url", type=URL, help="Endpoint for every AWS service (e.g. moto).")
+@json_option
+@debug_option
+def publish_command(
+    *,
+    layer: Path,
+    layer_name: str,
+    regions: tuple[str, ...],
+    staging: tuple[str, ...],
+    runtimes: tuple[Runtime, ...],
+    archs: tuple[Architecture, ...],
+    license_info: str | None,
+    public: bool,
+    principals: tuple[str, ...],
+    profile: str | None,
+    endpoint_url: str | None,
+    json_output: bool,
+) -> int:
+    """Publish LAYER as a layer version (in every --region), for SAM, CDK or Terraform.
+
+    The same zip is reused where a version with its sha256 exists. Prints the version ARNs.
+    Exit 0 when every region has it, 3 when a region failed (the others are kept).
+    """
+    from layerforge.aws.clients import connect_aws
+    from layerforge.aws.regions import LayerPublish, publish_everywhere, staging_buckets
+
+    render = renderer(json_output)
+    _layer_file(layer)
+    if not regions:
+        regions = (connect(None, profile, endpoint_url).region,)
+    for principal in principals:
+        if not (principal.isdigit() and len(principal) == 12):
+            raise UsageError(
+                f"--principal {principal!r} is not a 12-digit AWS account id",
+                hint="use --public to share with every account",
+            )
+    chosen_runtimes, chosen_archs = _publish_targets(layer, runtimes, archs)
+    request = LayerPublish(
+        layer=layer,
+        layer_name=layer_name,
+        regions=tuple(dict.fromkeys(regions)),
+        runtimes=chosen_runtimes,
+        architectures=chosen_archs,
+        staging=staging_buckets(staging, regions),
+        license_info=license_info,
+        principals=(("*",) if public else ()) + principals,
+    )
+
+    def clients_for(region: str) -> AwsClients:
+        return connect_aws(AwsTarget(region, profile, endpoint_url))
+
+    from layerforge.aws.clients import AwsTarget
+
+    outcome = publish_everywhere(request, clients_for)
+    render.publish_result(outcome)
+    if outcome.failed:
+        codes = {e.exit_code for e in outcome.failed.values()}
+        return EXIT_OPERATION_FAILED if EXIT_OPERATION_FAILED in codes else max(codes)
     return EXIT_OK
