@@ -34,7 +34,19 @@ HANDLER = f"{PACKAGE}.handler.lambda_handler"
 _HANDLER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)+$")
 #: Lambda's limit for a function's unzipped code (without layers) is far below this.
 _MAX_FUNCTION_BYTES = 262_144_000
-_SKIPPED = ("__pycache__", ".git", ".venv", ".mypy_cache", ".pytest_cache", ".ruff_cache")
+_SKIPPED = (
+    "__pycache__",
+    ".git",
+    ".venv",
+    "venv",
+    "dist",
+    "build",
+    "node_modules",
+    ".mypy_cache",
+    ".pytest_cache",
+    ".ruff_cache",
+    ".tox",
+)
 
 
 @dataclass(frozen=True)
@@ -101,6 +113,8 @@ def _copy_tree(source: Path, destination: Path, *, bundled: bool) -> None:
     for item in sorted(source.rglob("*")):
         relative = item.relative_to(source)
         if any(part in _SKIPPED for part in relative.parts) or item.is_symlink():
+            continue
+        if item.suffix in (".zip", ".whl"):  # built artifacts (the layer itself), not code
             continue
         target = destination / relative
         if item.is_dir():

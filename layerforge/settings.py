@@ -188,7 +188,7 @@ SETTINGS: dict[str, Setting] = {
     "installer": Setting(one_of("auto", "pip", "uv")),
     "image": Setting(to_str),
     "network": Setting(to_str),
-    "output": Setting(to_path, paths=True),
+    "output": Setting(to_str, paths=True),  # a string: "dist/" names a folder
     "strip": Setting(to_bool),
     "bytecode": Setting(to_bool),
     "python": Setting(to_path, paths=True),
@@ -209,6 +209,9 @@ def _suggestion(key: str) -> str:
 def _resolve(value: Any, base: Path) -> Any:
     if isinstance(value, Path):
         return value if value.is_absolute() else base / value
+    if isinstance(value, str):
+        folder = "/" if value.endswith("/") else ""
+        return value if Path(value).is_absolute() else str(base / value) + folder
     if isinstance(value, tuple):
         return tuple(_resolve(item, base) for item in value)
     return value

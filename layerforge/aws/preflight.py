@@ -258,6 +258,9 @@ def preflight(run: ProofRun, clients: AwsClients) -> Preflight:
     staging = run.layer.stat().st_size > LIMITS.direct_upload_zip_bytes
     account = _account(clients)
     check_bucket_reachable(clients, run.bucket, staging=staging)
+    templates = run.templates(clients.region)
+    for bucket in sorted({templates.expand(i.bucket) for i in run.proof.inputs} - {run.bucket}):
+        check_bucket_reachable(clients, bucket, staging=False)
     role_exists = _check_role(run, clients)
     with aws_step("reading the layer and the function"):
         existing = find_layer_version(clients.lambda_, run.layer_name, sha256)

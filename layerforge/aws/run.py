@@ -18,6 +18,7 @@ from layerforge.aws.publish import PublishedLayer, publish_layer
 from layerforge.aws.role import ensure_role
 from layerforge.events import Event, EventKind, EventSink, emit_to
 from layerforge.proof import Outcome, ProofReport, check_all, check_logs
+from layerforge.proof.inputs import upload_inputs
 
 __all__ = ["dry_run_plan", "proof_log_lines", "publish_and_invoke"]
 
@@ -99,6 +100,10 @@ def publish_and_invoke(
     sink = emit_to(on_event)
     checked = preflight(run, clients)
     _step(sink, "pre-flight", checked.verification)
+    with aws_step("uploading the function's inputs"):
+        uploaded = upload_inputs(clients.s3, run.proof, run.templates(clients.region))
+    for item in uploaded:
+        _step(sink, "input", f"s3://{item['bucket']}/{item['key']} from {item['file']}")
     with aws_step("publishing the layer"):
         layer = publish_layer(
             clients.lambda_,

@@ -122,7 +122,7 @@ def strip_binaries(root: Path, arch: Architecture, sink: EventSink) -> StripResu
     before = sum(p.stat().st_size for p in elf_files)
 
     def strip(path: Path) -> bool:
-        return run([tool, "--strip-unneeded", str(path)], timeout=300).returncode == 0
+        return _strip_one(tool, path)
 
     failed: list[str] = []
     with ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
@@ -134,9 +134,30 @@ def strip_binaries(root: Path, arch: Architecture, sink: EventSink) -> StripResu
     after = sum(p.stat().st_size for p in elf_files)
     detail = f"{len(elf_files)} ELF files"
     if failed:
-        detail += f"; left as they were: {', '.join(failed)}"
+        detail += f"; left as they were (stripping would break them): {', '.join(failed)}"
     report = StepReport("strip", before - after, len(elf_files) - len(failed), detail)
     return StripResult(report, frozenset(elf_files))
+
+
+def _strip_one(tool: str, path: Path) -> bool:
+    """Strip into a copy and keep it only if the loader could still map it: stripping a library
+    that patchelf rewrote (auditwheel's repairs) can leave load segments that are no longer
+    page-aligned, and ld.so refuses those."""
+    from layerforge.verify.elf import read_elf_facts
+
+    stripped = path.with_name(f".{path.name}.stripped")
+    try:
+        if run([tool, "--strip-unneeded", "-o", str(stripped), str(path)], timeout=300).returncode:
+            return False
+        with stripped.open("rb") as handle:
+            read_elf_facts(handle, stripped.stat().st_size)
+        stripped.chmod(path.stat().st_mode)
+        stripped.replace(path)
+        return True
+    except ValueError:
+        return False
+    finally:
+        stripped.unlink(missing_ok=True)
 
 
 def compileall_arguments(tree: str) -> list[str]:

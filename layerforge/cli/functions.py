@@ -53,5 +53,6 @@ def function_and_proof(
     settings = read_settings(config, explicit=explicit is not click.core.ParameterSource.DEFAULT)
     table = settings.get("proof")
     if isinstance(table, dict):
-        return function, parse_proof_spec(table, f"{config} [tool.layerforge.proof]")
+        source = f"{config} [tool.layerforge.proof]"
+        return function, parse_proof_spec(table, source, config.resolve().parent)
     return function, function.default_proof()

@@ -30,6 +30,7 @@ __all__ = [
     "PARSERS",
     "ArtifactSpec",
     "Assertion",
+    "InputObject",
     "ProofSpec",
     "Templates",
     "bundled_spec",
@@ -129,6 +130,15 @@ class ArtifactSpec:
 
 
 @dataclass(frozen=True)
+class InputObject:
+    """A local file the run uploads before invoking (the function's input)."""
+
+    file: Path
+    key: str
+    bucket: str = "{bucket}"
+
+
+@dataclass(frozen=True)
 class ProofSpec:
     """What success means for one function (see the module's docstring)."""
 
@@ -137,6 +147,7 @@ class ProofSpec:
     log_patterns: tuple[str, ...] = ()
     write: tuple[str, ...] = ("{bucket}/{prefix}/",)
     read: tuple[str, ...] = ()
+    inputs: tuple[InputObject, ...] = ()
     source: str = "default (execution only)"
     notes: tuple[str, ...] = field(default=(), compare=False)
 
@@ -217,14 +228,30 @@ def _strings(source: str, where: str, value: Any) -> tuple[str, ...]:
     return tuple(value)
 
 
-def parse_proof_spec(data: Mapping[str, Any], source: str) -> ProofSpec:
-    """A ProofSpec from its table form; every problem names the key."""
-    unknown = set(data) - {"response", "artifacts", "logs", "access"}
+def _input(source: str, index: int, raw: Any, base: Path) -> InputObject:
+    where = f"inputs[{index}]"
+    if (
+        not isinstance(raw, dict)
+        or not isinstance(raw.get("file"), str)
+        or not isinstance(raw.get("key"), str)
+    ):
+        raise _fail(source, where, "each input is a table with 'file' and 'key' strings")
+    path = Path(raw["file"])
+    path = path if path.is_absolute() else base / path
+    if not path.is_file():
+        raise _fail(source, where, f"no such file: {path}")
+    return InputObject(path, raw["key"].strip("/"), str(raw.get("bucket", "{bucket}")))
+
+
+def parse_proof_spec(data: Mapping[str, Any], source: str, base: Path | None = None) -> ProofSpec:
+    """A ProofSpec from its table form; every problem names the key. Input files are relative
+    to ``base`` (the folder of the file the spec came from)."""
+    unknown = set(data) - {"response", "artifacts", "logs", "access", "inputs"}
     if unknown:
         raise _fail(
             source,
             "top level",
-            f"unknown keys {sorted(unknown)} (known: response, artifacts, logs, access)",
+            f"unknown keys {sorted(unknown)} (known: response, artifacts, logs, access, inputs)",
         )
     response = data.get("response", {})
     logs = data.get("logs", {})
@@ -234,6 +261,9 @@ def parse_proof_spec(data: Mapping[str, Any], source: str) -> ProofSpec:
             raise _fail(source, name, "must be a table")
     raw_assertions = response.get("assert", [])
     raw_artifacts = data.get("artifacts", [])
+    raw_inputs = data.get("inputs", [])
+    if not isinstance(raw_inputs, list):
+        raise _fail(source, "inputs", "must be a list (an array of tables)")
     if not isinstance(raw_assertions, list) or not isinstance(raw_artifacts, list):
         raise _fail(source, "response.assert / artifacts", "must be lists (arrays of tables)")
     patterns = _strings(source, "logs.patterns", logs.get("patterns", []))
@@ -248,6 +278,9 @@ def parse_proof_spec(data: Mapping[str, Any], source: str) -> ProofSpec:
         log_patterns=patterns,
         write=_strings(source, "access.write", access.get("write", ["{bucket}/{prefix}/"])),
         read=_strings(source, "access.read", access.get("read", [])),
+        inputs=tuple(
+            _input(source, i, raw, base or Path.cwd()) for i, raw in enumerate(raw_inputs)
+        ),
         source=source,
     )
 
@@ -269,7 +302,7 @@ def _read_file(path: Path) -> dict[str, Any]:
 
 def load_proof_spec(path: Path) -> ProofSpec:
     """A spec file: TOML (top-level tables, or a pyproject's [tool.layerforge.proof]) or JSON."""
-    return parse_proof_spec(_read_file(path), str(path))
+    return parse_proof_spec(_read_file(path), str(path), path.resolve().parent)
 
 
 def bundled_spec() -> ProofSpec:

@@ -14,6 +14,7 @@ from layerforge.errors import LayerforgeError, UsageError
 from layerforge.events import Event, EventKind, EventSink
 from layerforge.functions import FunctionSource
 from layerforge.proof import Outcome, ProofReport, ProofSpec, Templates, check_all
+from layerforge.proof.inputs import upload_inputs
 from layerforge.sandbox.engines import open_sandbox
 from layerforge.sandbox.environment import SandboxSpec
 from layerforge.scratch import scratch_dir
@@ -119,6 +120,9 @@ def invoke_local(run: LocalRun, spec: SandboxSpec, *, sink: EventSink) -> ProofR
     with server as url:
         s3 = local_s3(url, run.region)
         _ensure_bucket(s3, run.bucket, url)
+        for bucket in {run.templates(spec).expand(i.bucket) for i in run.proof.inputs}:
+            _ensure_bucket(s3, bucket, url)
+        uploaded = upload_inputs(s3, run.proof, run.templates(spec))
         local = _sandbox_spec(run, spec, url)
         with scratch_dir("layerforge-task-") as scratch:
             code = run.function.stage(scratch / "task")
@@ -136,6 +140,7 @@ def invoke_local(run: LocalRun, spec: SandboxSpec, *, sink: EventSink) -> ProofR
         "layer": str(run.layer),
         "function": run.function.label,
         "proof_spec": run.proof.source,
+        **({"inputs": uploaded} if uploaded else {}),
         "engine": engine_used,
         "runtime": spec.runtime.name,
         "architecture": spec.architecture.value,

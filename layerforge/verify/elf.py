@@ -144,38 +144,70 @@ def _check_loadable(header: _Header, layout: _Layout) -> None:
         )
 
 
-def _segments(buffer: _Prefix, layout: _Layout, header: _Header) -> list[tuple[int, int, int, int]]:
-    """(type, offset, vaddr, filesz) of each program header."""
+@dataclass(frozen=True)
+class _Segment:
+    kind: int
+    offset: int
+    vaddr: int
+    filesz: int
+    align: int
+
+
+#: The page size the loader maps with (4 KiB on Lambda's x86_64 and arm64).
+PAGE_SIZE = 4096
+
+
+def _segments(buffer: _Prefix, layout: _Layout, header: _Header) -> list[_Segment]:
+    """Every program header."""
     found = []
-    for index in range(header.phnum):
+    for index in range(min(header.phnum, _MAX_TABLE_ENTRIES)):
         at = header.phoff + index * header.phentsize
         if layout.wide:
-            p_type, _, p_offset, p_vaddr, _, p_filesz = layout.unpack(buffer, at, "IIQQQQ")
+            kind, _, offset, vaddr, _, filesz, _, align = layout.unpack(buffer, at, "IIQQQQQQ")
         else:
-            p_type, p_offset, p_vaddr, _, p_filesz = layout.unpack(buffer, at, "IIIII")
-        found.append((p_type, p_offset, p_vaddr, p_filesz))
+            kind, offset, vaddr, _, filesz, _, _, align = layout.unpack(buffer, at, "IIIIIIII")
+        found.append(_Segment(kind, offset, vaddr, filesz, align))
     return found
 
 
-def _check_complete(header: _Header, segments: list[tuple[int, int, int, int]], size: int) -> None:
+def _check_complete(header: _Header, segments: list[_Segment], size: int) -> None:
     """The file holds every byte its headers promise (a truncated .so crashes the importer)."""
     if header.shoff and header.shoff + header.shnum * header.shentsize > size:
         raise ValueError(
             f"truncated ELF file: section headers end at byte "
             f"{header.shoff + header.shnum * header.shentsize:,}, the file has {size:,}"
         )
-    for p_type, p_offset, _, p_filesz in segments:
-        if p_type in (_PT_LOAD, _PT_DYNAMIC) and p_offset + p_filesz > size:
+    for segment in segments:
+        end = segment.offset + segment.filesz
+        if segment.kind in (_PT_LOAD, _PT_DYNAMIC) and end > size:
             raise ValueError(
-                f"truncated ELF file: a segment ends at byte {p_offset + p_filesz:,}, "
-                f"the file has {size:,}"
+                f"truncated ELF file: a segment ends at byte {end:,}, the file has {size:,}"
             )
 
 
-def _file_offset(address: int, segments: list[tuple[int, int, int, int]]) -> int:
-    for p_type, p_offset, p_vaddr, p_filesz in segments:
-        if p_type == _PT_LOAD and p_vaddr <= address < p_vaddr + p_filesz:
-            return address - p_vaddr + p_offset
+def _check_aligned(segments: list[_Segment]) -> None:
+    """What ld.so checks before mapping: each load segment's address and offset agree modulo
+    the page size (a strip after patchelf can break this: "ELF load command address/offset not
+    page-aligned")."""
+    for segment in segments:
+        if segment.kind != _PT_LOAD:
+            continue
+        if (segment.vaddr - segment.offset) % PAGE_SIZE:
+            raise ValueError(
+                "not loadable: a load segment's address and file offset are not page-aligned "
+                f"(vaddr {segment.vaddr:#x}, offset {segment.offset:#x})"
+            )
+        if segment.align and segment.align % PAGE_SIZE:
+            raise ValueError(
+                f"not loadable: load segment alignment {segment.align:#x} is not "
+                "a multiple of the page size"
+            )
+
+
+def _file_offset(address: int, segments: list[_Segment]) -> int:
+    for segment in segments:
+        if segment.kind == _PT_LOAD and segment.vaddr <= address < segment.vaddr + segment.filesz:
+            return address - segment.vaddr + segment.offset
     raise LookupError("address outside the loaded segments")
 
 
@@ -217,9 +249,10 @@ def _fast_facts(
     _check_loadable(header, layout)
     segments = _segments(buffer, layout, header)
     _check_complete(header, segments, size)
-    if not any(t == _PT_LOAD for t, _, _, _ in segments):
+    if not any(s.kind == _PT_LOAD for s in segments):
         raise ValueError("corrupt ELF file: no loadable segments")
-    dynamic = [(o, s) for t, o, _, s in segments if t == _PT_DYNAMIC]
+    _check_aligned(segments)
+    dynamic = [(s.offset, s.filesz) for s in segments if s.kind == _PT_DYNAMIC]
     if not dynamic:
         return ElfFacts(machine, elf_class, (), (), (), ())
     tags = _dynamic_tags(buffer, layout, *dynamic[0])

@@ -1,7 +1,7 @@
 """Running the installed ``layerforge`` command as a user would, and judging how it ended.
 
 Each run gets its own empty TMPDIR and cache, runs in its own session (so every process it
-starts can be found afterwards), and is measured: wall time and peak memory (from wait4). A run
+starts can be found afterwards), and is measured: wall time and peak memory (VmHWM, sampled while it runs). A run
 can be interrupted by a real signal when a line of its output says it reached a given phase.
 """
 
@@ -125,8 +125,8 @@ def run_layerforge(
         start_new_session=True,
         preexec_fn=_preexec(user),  # noqa: PLW1509 - only drops privileges, no threads yet
     )
-    out, err, signalled = _communicate(process, timeout, interrupt_on, signum)
-    _, status, usage = os.wait4(process.pid, 0)
+    out, err, signalled, peak_kb = _communicate(process, timeout, interrupt_on, signum)
+    _, status, _usage = os.wait4(process.pid, 0)
     process.returncode = os.waitstatus_to_exitcode(status)
     seconds = time.monotonic() - started
     time.sleep(0.2)  # children the command failed to stop would still be here
@@ -137,16 +137,28 @@ def run_layerforge(
         out,
         err,
         seconds,
-        usage.ru_maxrss,
+        peak_kb,
         leftovers,
         processes_in_session(process.pid),
         signalled,
     )
 
 
+def _peak_kb(pid: int) -> int:
+    """The process's own peak resident memory (VmHWM: per address space, unlike ru_maxrss,
+    which a child inherits from the process that forked it)."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    except (OSError, ValueError):
+        return 0
+    return 0
+
+
 def _communicate(
     process: subprocess.Popen[bytes], timeout: float, pattern: str | None, signum: int
-) -> tuple[str, str, bool]:
+) -> tuple[str, str, bool, int]:
     assert process.stdout is not None and process.stderr is not None
     selector = selectors.DefaultSelector()
     selector.register(process.stdout, selectors.EVENT_READ, "out")
@@ -154,8 +166,10 @@ def _communicate(
     chunks: dict[str, list[bytes]] = {"out": [], "err": []}
     deadline = time.monotonic() + timeout
     signalled = False
+    peak = 0
     trigger = re.compile(pattern) if pattern else None
     while selector.get_map():
+        peak = max(peak, _peak_kb(process.pid))
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             os.killpg(process.pid, signal.SIGKILL)
@@ -163,7 +177,7 @@ def _communicate(
                 f"layerforge did not finish within {timeout} s:\n"
                 + b"".join(chunks["err"]).decode(errors="replace")[-3000:]
             )
-        for key, _ in selector.select(timeout=min(remaining, 0.5)):
+        for key, _ in selector.select(timeout=min(remaining, 0.05)):
             data = os.read(key.fileobj.fileno(), 65536)  # type: ignore[union-attr]
             if not data:
                 selector.unregister(key.fileobj)
@@ -177,4 +191,5 @@ def _communicate(
         b"".join(chunks["out"]).decode(errors="replace"),
         b"".join(chunks["err"]).decode(errors="replace"),
         signalled,
+        peak,
     )
