@@ -1,8 +1,9 @@
 """Running the installed ``layerforge`` command as a user would, and judging how it ended.
 
 Each run gets its own empty TMPDIR and cache, runs in its own session (so every process it
-starts can be found afterwards), and is measured: wall time and peak memory (VmHWM, sampled while it runs). A run
-can be interrupted by a real signal when a line of its output says it reached a given phase.
+starts can be found afterwards), and is measured: wall time and peak memory (VmHWM, sampled
+while it runs). A run can be interrupted by a real signal when a line of its output says it
+reached a given phase.
 """
 
 from __future__ import annotations

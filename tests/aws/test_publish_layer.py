@@ -49,8 +49,17 @@ def test_publish_prints_the_arn_and_a_rerun_reuses_it(
     aws_env: str, layer: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     name = f"shared-{uuid.uuid4().hex[:8]}"
-    code, first = _publish(capsys, aws_env, str(layer), "--layer-name", name, "--region", REGIONS[0],
-                           "--license-info", "MIT")  # fmt: skip
+    code, first = _publish(
+        capsys,
+        aws_env,
+        str(layer),
+        "--layer-name",
+        name,
+        "--region",
+        REGIONS[0],
+        "--license-info",
+        "MIT",
+    )
     assert code == 0, first
     published = first["regions"][REGIONS[0]]
     assert published["arn"].endswith(f":layer:{name}:1") and published["reused"] is False
@@ -76,8 +85,7 @@ def test_three_regions_and_a_rerun_after_one_failed(
 
     def unavailable(request: Any, **_: Any) -> Any:
         body = b'{"__type": "ServiceException", "message": "Service unavailable"}'
-        return AWSResponse(request.url, 503, {"x-amzn-errortype": "ServiceException"},
-                           _Raw(body))  # fmt: skip
+        return AWSResponse(request.url, 503, {"x-amzn-errortype": "ServiceException"}, _Raw(body))
 
     def connect_with_fault(target: AwsTarget) -> AwsClients:
         connected = real_connect(target)
@@ -103,8 +111,10 @@ def test_three_regions_and_a_rerun_after_one_failed(
     code, healed = _publish(capsys, aws_env, *argv)
     assert code == 0 and healed["passed"] is True
     assert {r: healed["regions"][r]["reused"] for r in REGIONS} == {
-        REGIONS[0]: True, REGIONS[1]: False, REGIONS[2]: True
-    }  # fmt: skip
+        REGIONS[0]: True,
+        REGIONS[1]: False,
+        REGIONS[2]: True,
+    }
     for region in REGIONS:
         assert len(_versions(aws_env, region, name)) == 1  # one digest, one version per region
 
@@ -125,9 +135,21 @@ def test_a_big_layer_is_staged_in_each_regions_own_bucket(
         )
         s3.create_bucket(Bucket=f"stage-{suffix}-{region}", **config)
     name = f"big-{suffix}"
-    code, result = _publish(capsys, aws_env, str(big), "--layer-name", name, "--region", REGIONS[0],
-                            "--region", REGIONS[1], "--region", REGIONS[2], "--staging-bucket",
-                            f"stage-{suffix}-{{region}}")  # fmt: skip
+    code, result = _publish(
+        capsys,
+        aws_env,
+        str(big),
+        "--layer-name",
+        name,
+        "--region",
+        REGIONS[0],
+        "--region",
+        REGIONS[1],
+        "--region",
+        REGIONS[2],
+        "--staging-bucket",
+        f"stage-{suffix}-{{region}}",
+    )
     assert code != 0
     assert result["regions"][REGIONS[0]]["via_s3"] is True
     assert result["regions"][REGIONS[1]]["via_s3"] is True
@@ -142,8 +164,18 @@ def test_sharing_with_an_account_or_everyone(
     aws_env: str, layer: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     name = f"public-{uuid.uuid4().hex[:8]}"
-    code, result = _publish(capsys, aws_env, str(layer), "--layer-name", name, "--region",
-                            REGIONS[0], "--public", "--principal", "210987654321")  # fmt: skip
+    code, result = _publish(
+        capsys,
+        aws_env,
+        str(layer),
+        "--layer-name",
+        name,
+        "--region",
+        REGIONS[0],
+        "--public",
+        "--principal",
+        "210987654321",
+    )
     assert code == 0, result
     assert result["regions"][REGIONS[0]]["shared_with"] == ["*", "210987654321"]
     client = boto3.client("lambda", region_name=REGIONS[0], endpoint_url=aws_env)
@@ -157,8 +189,21 @@ def test_bad_input_is_refused_before_anything_is_published(
     assert (
         main(["publish", str(layer), "--layer-name", "bad name!", "--endpoint-url", aws_env]) == 2
     )
-    assert main(["publish", str(layer), "--layer-name", "x", "--principal", "me",
-                 "--endpoint-url", aws_env]) == 2  # fmt: skip
+    assert (
+        main(
+            [
+                "publish",
+                str(layer),
+                "--layer-name",
+                "x",
+                "--principal",
+                "me",
+                "--endpoint-url",
+                aws_env,
+            ]
+        )
+        == 2
+    )
     bad = tmp_path / "bad.zip"
     with zipfile.ZipFile(bad, "w") as archive:
         archive.writestr("python/_x.so", b"not an ELF")

@@ -12,7 +12,7 @@ def summarise(sales: pd.DataFrame) -> dict[str, Any]:
     sales = sales.assign(revenue=sales["units"] * sales["unit_price"])
     by_region = sales.groupby("region", sort=True)[["units", "revenue"]].sum()
     return {
-        "rows": int(len(sales)),
+        "rows": len(sales),
         "revenue_total": round(float(sales["revenue"].sum()), 2),
         "units_total": int(sales["units"].sum()),
         "regions": {
