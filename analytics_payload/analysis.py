@@ -22,9 +22,14 @@ __all__ = [
     "SITES",
     "annotate_heatmap",
     "build_figure",
+    "build_merged_figure",
+    "figure_png",
     "generate",
+    "generate_rows",
+    "json_safe",
     "library_versions",
     "render_figure",
+    "shard_range",
     "summarise",
 ]
 
@@ -39,42 +44,79 @@ FIGURE_SIZE_IN = (12.0, 9.0)
 FIGURE_DPI = 100
 
 
+#: Rows per generation block: each block has its own random stream, so any range of rows (a
+#: shard) is generated exactly as it is within the whole table.
+BLOCK_ROWS = 10_000
+
+
+def _block(index: int, seed: int) -> dict[str, np.ndarray]:
+    rng = np.random.default_rng([seed, index])
+    minutes = np.arange(index * BLOCK_ROWS, (index + 1) * BLOCK_ROWS)
+    size = BLOCK_ROWS
+    site_index = rng.choice(len(SITES), size=size, p=_SITE_WEIGHTS)
+    daily = np.sin(2 * np.pi * (minutes % 1440) / 1440 - np.pi / 2)
+    weather = 3 * np.sin(2 * np.pi * minutes / (1440 * 9.0)) + 2 * np.sin(minutes / 20_000.0)
+    temperature = 15 + 6 * daily + weather + _SITE_OFFSET_C[site_index] + rng.normal(0, 2.5, size)
+    humidity = np.clip(85 - 1.2 * temperature + rng.normal(0, 6, size), 5, 100)
+    energy = np.exp(0.8 + 0.04 * temperature + rng.normal(0, 0.35, size))
+    wait = rng.exponential(30.0, size)
+    humidity[rng.random(size) < 0.01] = np.nan
+    energy[rng.random(size) < 0.01] = np.nan
+    return {
+        "minute": minutes,
+        "site": site_index,
+        "temperature": temperature,
+        "humidity": humidity,
+        "energy": energy,
+        "wait": wait,
+    }
+
+
+def generate_rows(start: int, stop: int, seed: int) -> pd.DataFrame:
+    """Rows ``start`` .. ``stop - 1`` of the table ``generate(rows, seed)`` makes for any
+    ``rows >= stop``: a shard's part of the whole, exactly."""
+    blocks = [_block(b, seed) for b in range(start // BLOCK_ROWS, -(-stop // BLOCK_ROWS))]
+    first = (start // BLOCK_ROWS) * BLOCK_ROWS
+    take = slice(start - first, stop - first)
+    columns = {
+        name: np.concatenate([b[name] for b in blocks])[take] if blocks else np.array([])
+        for name in ("minute", "site", "temperature", "humidity", "energy", "wait")
+    }
+    return pd.DataFrame(
+        {
+            "timestamp": pd.Timestamp("2024-01-01")
+            + pd.to_timedelta(columns["minute"].astype(np.int64), unit="min"),
+            "site": np.asarray(SITES, dtype=object)[columns["site"].astype(np.int64)],
+            "temperature_c": columns["temperature"].round(3),
+            "humidity_pct": columns["humidity"].round(2),
+            "energy_kwh": columns["energy"].round(4),
+            "wait_s": columns["wait"].round(2),
+        }
+    )
+
+
 def generate(rows: int, seed: int) -> pd.DataFrame:
     """A realistic sensor table: one reading a minute, five sites, correlated measures.
 
     Temperature follows a daily cycle, slower weather swings and a site offset; humidity
     falls as temperature rises; energy use grows with temperature; waits are exponential;
-    ~1% of humidity and energy readings are missing. Deterministic for a given ``seed``.
+    ~1% of humidity and energy readings are missing. Deterministic for a given ``seed``, and
+    generated in blocks so that ``generate_rows`` reproduces any part of it.
     """
-    rng = np.random.default_rng(seed)
-    minutes = np.arange(rows)
-    site_index = rng.choice(len(SITES), size=rows, p=_SITE_WEIGHTS)
-    daily = np.sin(2 * np.pi * (minutes % 1440) / 1440 - np.pi / 2)
-    weather = 3 * np.sin(2 * np.pi * minutes / (1440 * 9.0)) + 2 * np.sin(minutes / 20_000.0)
-    temperature = 15 + 6 * daily + weather + _SITE_OFFSET_C[site_index] + rng.normal(0, 2.5, rows)
-    humidity = np.clip(85 - 1.2 * temperature + rng.normal(0, 6, rows), 5, 100)
-    energy = np.exp(0.8 + 0.04 * temperature + rng.normal(0, 0.35, rows))
-    wait = rng.exponential(30.0, rows)
-    humidity[rng.random(rows) < 0.01] = np.nan
-    energy[rng.random(rows) < 0.01] = np.nan
-    return pd.DataFrame(
-        {
-            "timestamp": pd.date_range("2024-01-01", periods=rows, freq="min"),
-            "site": np.asarray(SITES, dtype=object)[site_index],
-            "temperature_c": temperature.round(3),
-            "humidity_pct": humidity.round(2),
-            "energy_kwh": energy.round(4),
-            "wait_s": wait.round(2),
-        }
-    )
+    return generate_rows(0, rows, seed)
 
 
-def _clean(value: Any) -> Any:
+def shard_range(rows: int, shard: int, shards: int) -> tuple[int, int]:
+    """The rows shard ``shard`` of ``shards`` covers (contiguous, every row exactly once)."""
+    return shard * rows // shards, (shard + 1) * rows // shards
+
+
+def json_safe(value: Any) -> Any:
     """JSON-safe: NaN and infinities become None, numpy scalars become Python numbers."""
     if isinstance(value, dict):
-        return {str(k): _clean(v) for k, v in value.items()}
+        return {str(k): json_safe(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_clean(v) for v in value]
+        return [json_safe(v) for v in value]
     if isinstance(value, (np.integer,)):
         return int(value)
     if isinstance(value, (float, np.floating)):
@@ -129,7 +171,7 @@ def library_versions() -> dict[str, str]:
 def summarise(frame: pd.DataFrame, *, seed: int, generated_at: datetime) -> dict[str, Any]:
     """stats.json: stable keys, ``schema_version``, no NaN (null instead)."""
     numeric = frame[list(NUMERIC_COLUMNS)]
-    stats: dict[str, Any] = _clean(
+    stats: dict[str, Any] = json_safe(
         {
             "schema_version": SCHEMA_VERSION,
             "seed": seed,
@@ -217,9 +259,75 @@ def build_figure(frame: pd.DataFrame, *, seed: int) -> Any:
 
 def render_figure(frame: pd.DataFrame, *, seed: int) -> bytes:
     """``build_figure`` as PNG bytes (Agg)."""
+    return figure_png(build_figure(frame, seed=seed))
+
+
+def _site_box(sketch: Any, site: str) -> dict[str, Any]:
+    return {
+        "label": site,
+        "whislo": sketch.quantile(0.05),
+        "q1": sketch.quantile(0.25),
+        "med": sketch.quantile(0.5),
+        "q3": sketch.quantile(0.75),
+        "whishi": sketch.quantile(0.95),
+        "fliers": [],
+    }
+
+
+def build_merged_figure(merged: dict[str, Any], stats: dict[str, Any], *, seed: int) -> Any:
+    """The same four panels, drawn from merged aggregates only (never from rows): the merged
+    histogram, per-site energy quartiles from the sketches, hourly means, the correlations."""
+    import matplotlib.pyplot as plt
+    import seaborn as sns
+
+    from analytics_payload.merge import HISTOGRAM_EDGES
+    from analytics_payload.sketch import QuantileSketch
+
+    figure, axes = plt.subplots(2, 2, figsize=FIGURE_SIZE_IN, dpi=FIGURE_DPI)
+    edges = HISTOGRAM_EDGES
+    axes[0, 0].bar(
+        edges[:-1], merged["histogram"], width=np.diff(edges), align="edge", color="#4c72b0"
+    )
+    axes[0, 0].set(title="Temperature distribution", xlabel="temperature (°C)", ylabel="readings")
+    boxes = [
+        _site_box(QuantileSketch.from_dict(found["energy_sketch"]), site)
+        for site, found in merged["by_site"].items()
+        if found["counts"]["energy_kwh"]
+    ]
+    if boxes:
+        axes[0, 1].bxp(boxes, showfliers=False)
+    axes[0, 1].set(
+        title="Energy use by site (sketch quartiles)", xlabel="site", ylabel="energy (kWh)"
+    )
+    hours = pd.to_datetime(list(merged["hourly"]))
+    means = pd.Series([s / c if c else np.nan for s, c in merged["hourly"].values()], index=hours)
+    window = 24 if len(means) >= 48 else max(1, len(means) // 4)
+    axes[1, 0].plot(means.index, means.to_numpy(), lw=0.6, alpha=0.5, label="hourly")
+    axes[1, 0].plot(
+        means.index,
+        means.rolling(window, min_periods=1).mean().to_numpy(),
+        lw=1.8,
+        label="rolling mean",
+    )
+    axes[1, 0].set(title="Temperature over time", xlabel="time", ylabel="temperature (°C)")
+    axes[1, 0].legend(loc="upper right")
+    axes[1, 0].tick_params(axis="x", labelrotation=30)
+    correlation = pd.DataFrame(stats["correlation"]).loc[
+        list(NUMERIC_COLUMNS), list(NUMERIC_COLUMNS)
+    ]
+    correlation = correlation.astype(float)
+    sns.heatmap(correlation, annot=False, cmap="vlag", vmin=-1, vmax=1, square=True, ax=axes[1, 1])
+    annotate_heatmap(axes[1, 1], correlation)
+    axes[1, 1].set(title="Correlation")
+    figure.suptitle(f"Synthetic sensor analysis: {merged['rows']:,} rows in shards, seed {seed}")
+    figure.tight_layout()
+    return figure
+
+
+def figure_png(figure: Any) -> bytes:
+    """A figure as PNG bytes (Agg); the figure is closed."""
     import matplotlib.pyplot as plt
 
-    figure = build_figure(frame, seed=seed)
     try:
         buffer = io.BytesIO()
         figure.savefig(buffer, format="png")

@@ -10,7 +10,16 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["DEFAULT_PREFIX", "InvalidEventError", "Params", "parse_event"]
+__all__ = [
+    "DEFAULT_PREFIX",
+    "InvalidEventError",
+    "Params",
+    "ReduceParams",
+    "ShardParams",
+    "parse_event",
+    "parse_reduce_event",
+    "parse_shard_event",
+]
 
 MAX_ROWS = 5_000_000
 DEFAULT_ROWS = 10_000
@@ -73,3 +82,95 @@ def parse_event(event: Any, environ: Mapping[str, str]) -> Params:
         raise InvalidEventError(f"not a valid S3 bucket name: {bucket!r}")
     prefix = _prefix(event.get("prefix") or environ.get("ARTIFACT_PREFIX") or DEFAULT_PREFIX)
     return Params(rows=rows, seed=seed, bucket=bucket, prefix=prefix)
+
+
+_RUN = re.compile(r"^[A-Za-z0-9_-]{1,80}$")
+
+
+@dataclass(frozen=True)
+class ShardParams:
+    """One shard of a fan-out run: its rows of the synthetic table, or one input object."""
+
+    run: str
+    shard: int
+    shards: int
+    rows: int
+    seed: int
+    bucket: str
+    prefix: str
+    input_bucket: str | None = None
+    input_key: str | None = None
+
+    @property
+    def run_prefix(self) -> str:
+        return f"{self.prefix}/{self.run}"
+
+    @property
+    def shard_prefix(self) -> str:
+        return f"{self.run_prefix}/shards/{self.shard}"
+
+
+@dataclass(frozen=True)
+class ReduceParams:
+    run: str
+    shards: int
+    seed: int
+    bucket: str
+    prefix: str
+    shard_results: tuple[Any, ...] = ()
+
+    @property
+    def run_prefix(self) -> str:
+        return f"{self.prefix}/{self.run}"
+
+
+def _run_id(event: Mapping[str, Any]) -> str:
+    run = event.get("run")
+    if not isinstance(run, str) or not _RUN.match(run):
+        raise InvalidEventError(f"run must be an id of letters, digits, - and _, got {run!r}")
+    return run
+
+
+def _input(event: Mapping[str, Any]) -> tuple[str | None, str | None]:
+    source = event.get("input")
+    if source is None:
+        return None, None
+    if not isinstance(source, Mapping):
+        raise InvalidEventError("input must be an object with bucket and key")
+    bucket, key = source.get("bucket"), source.get("key")
+    if not isinstance(bucket, str) or not _BUCKET.match(bucket) or not isinstance(key, str):
+        raise InvalidEventError(f"input needs a valid bucket and a key, got {dict(source)!r}")
+    return bucket, key
+
+
+def parse_shard_event(event: Any, environ: Mapping[str, str]) -> ShardParams:
+    base = parse_event(event, environ)
+    shards = _integer(event, "shards", 1, 1, 10_000)
+    shard = _integer(event, "shard", 0, 0, shards - 1)
+    input_bucket, input_key = _input(event)
+    return ShardParams(
+        run=_run_id(event),
+        shard=shard,
+        shards=shards,
+        rows=base.rows,
+        seed=base.seed,
+        bucket=base.bucket,
+        prefix=base.prefix,
+        input_bucket=input_bucket,
+        input_key=input_key,
+    )
+
+
+def parse_reduce_event(event: Any, environ: Mapping[str, str]) -> ReduceParams:
+    base = parse_event(event, environ)
+    results = event.get("shard_results", [])
+    if not isinstance(results, list):
+        raise InvalidEventError("shard_results must be a list")
+    return ReduceParams(
+        run=_run_id(event),
+        shards=_integer(event, "shards", 1, 1, 10_000),
+        seed=base.seed,
+        bucket=base.bucket,
+        prefix=base.prefix,
+        shard_results=tuple(results),
+    )

@@ -21,7 +21,13 @@ from analytics_payload.headless import configure_headless
 _HEADLESS = configure_headless()  # before anything imports matplotlib.pyplot
 
 from analytics_payload import analysis, storage  # noqa: E402
-from analytics_payload.events import InvalidEventError, Params, parse_event  # noqa: E402
+from analytics_payload.events import (  # noqa: E402
+    InvalidEventError,
+    Params,
+    parse_event,
+    parse_reduce_event,
+    parse_shard_event,
+)
 
 __all__ = ["InvalidEventError", "Params", "lambda_handler", "parse_event"]
 
@@ -121,10 +127,32 @@ def _run(params: Params, request_id: str, started: float) -> dict[str, Any]:
     return response
 
 
+def _fan_out(mode: str, event: Any, request_id: str) -> dict[str, Any]:
+    """shard and reduce: invalid events and failures raise, so the state machine retries."""
+    from analytics_payload import fanout
+
+    log("headless", request_id=request_id, **_HEADLESS)
+    if mode == "shard":
+        shard = parse_shard_event(event, os.environ)
+        log("accepted", request_id=request_id, mode=mode, run=shard.run, shard=shard.shard)
+        return fanout.run_shard(shard, request_id, s3_client(), log)
+    reduce = parse_reduce_event(event, os.environ)
+    log("accepted", request_id=request_id, mode=mode, run=reduce.run, shards=reduce.shards)
+    return fanout.run_reduce(reduce, request_id, s3_client(), log, str(_HEADLESS["backend"]))
+
+
 def lambda_handler(event: Any, context: Any) -> dict[str, Any]:
-    """The Lambda entry point: always returns a JSON object with ``status`` ok or error."""
+    """The Lambda entry point. A single run always answers a JSON object with ``status`` ok or
+    error; the fan-out modes (``"mode": "shard"`` / ``"reduce"``) raise on failure instead."""
     started = time.perf_counter()
     request_id = str(getattr(context, "aws_request_id", "") or uuid.uuid4())
+    mode = event.get("mode", "single") if isinstance(event, dict) else "single"
+    if mode in ("shard", "reduce"):
+        return _fan_out(mode, event, request_id)
+    if mode != "single":
+        return _error(
+            request_id, "InvalidEvent", f"mode must be single, shard or reduce, not {mode!r}"
+        )
     try:
         params = parse_event(event, os.environ)
     except InvalidEventError as invalid:

@@ -24,6 +24,7 @@ __all__ = [
 ]
 
 CONTENT_TYPES = {
+    "partial.json": "application/json",
     "data.csv": "text/csv",
     "stats.json": "application/json",
     "plot.png": "image/png",
@@ -77,20 +78,44 @@ def _artifact(path: Path) -> Artifact:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
     return Artifact(
-        path.name, path, CONTENT_TYPES[path.name], path.stat().st_size, digest.hexdigest()
+        path.name,
+        path,
+        CONTENT_TYPES.get(path.name, "application/octet-stream"),
+        path.stat().st_size,
+        digest.hexdigest(),
     )
+
+
+def json_bytes(document: dict[str, Any]) -> bytes:
+    return (json.dumps(document, indent=2, sort_keys=True, allow_nan=False) + "\n").encode()
+
+
+def write_files(
+    folder: Path,
+    frame: pd.DataFrame | None,
+    documents: dict[str, dict[str, Any]],
+    png: bytes | None = None,
+) -> list[Artifact]:
+    """The given artifacts in ``folder`` (data.csv from ``frame``, JSON documents, plot.png),
+    in that order."""
+    names = []
+    if frame is not None:
+        frame.to_csv(folder / "data.csv", index=False)
+        names.append("data.csv")
+    for name, document in documents.items():
+        (folder / name).write_bytes(json_bytes(document))
+        names.append(name)
+    if png is not None:
+        (folder / "plot.png").write_bytes(png)
+        names.append("plot.png")
+    return [_artifact(folder / name) for name in names]
 
 
 def write_artifacts(
     folder: Path, frame: pd.DataFrame, stats: dict[str, Any], png: bytes
 ) -> list[Artifact]:
     """data.csv, stats.json and plot.png in ``folder``."""
-    frame.to_csv(folder / "data.csv", index=False)
-    (folder / "stats.json").write_text(
-        json.dumps(stats, indent=2, sort_keys=True, allow_nan=False) + "\n", "utf-8"
-    )
-    (folder / "plot.png").write_bytes(png)
-    return [_artifact(folder / name) for name in CONTENT_TYPES]
+    return write_files(folder, frame, {"stats.json": stats}, png)
 
 
 def upload_artifacts(

@@ -47,15 +47,33 @@ def test_the_layer_holds_exactly_the_locked_wheels(project: Path) -> None:
 def test_invoke_local_proves_it_with_its_own_spec(
     project: Path, lambda_image: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    code = main(["invoke-local", "--layer", _layer(project), "--function-dir", str(project),
-                 "--handler", HANDLER, "--config", str(project / "pyproject.toml"), "--image",
-                 lambda_image, "--sandbox", "docker", "--prefix", "reports", "--json"])  # fmt: skip
+    code = main(
+        [
+            "invoke-local",
+            "--layer",
+            _layer(project),
+            "--function-dir",
+            str(project),
+            "--handler",
+            HANDLER,
+            "--config",
+            str(project / "pyproject.toml"),
+            "--image",
+            lambda_image,
+            "--sandbox",
+            "docker",
+            "--prefix",
+            "reports",
+            "--json",
+        ]
+    )
     proof = json_document(capsys.readouterr().out)
     assert code == 0, proof
     assert proof["proof_spec"].endswith("[tool.layerforge.proof]")
     assert {a["key"].rsplit("/", 1)[1] for a in proof["artifacts"]} == {
-        "summary.json", "top_products.csv"
-    }  # fmt: skip
+        "summary.json",
+        "top_products.csv",
+    }
     assert proof["inputs"][0]["key"] == "inputs/sales.csv"
 
 
@@ -66,11 +84,27 @@ def test_a_spec_the_function_does_not_meet_names_the_unmet_assertion(
     strict.write_text(
         f'inputs = [{{ file = "{project / "data" / "sales.csv"}", key = "inputs/sales.csv" }}]\n'
         '[response]\nassert = [{ path = "rows", at_least = 1000 }]\n'
-        '[[artifacts]]\nname = "forecast.parquet"\nprefix = "{response.prefix}"\nparser = "parquet"\n'
+        '[[artifacts]]\nname = "forecast.parquet"\nprefix = "{response.prefix}"\n'
+        'parser = "parquet"\n'
     )
-    code = main(["invoke-local", "--layer", _layer(project), "--function-dir", str(project),
-                 "--handler", HANDLER, "--proof", str(strict), "--image", lambda_image,
-                 "--sandbox", "docker", "--json"])  # fmt: skip
+    code = main(
+        [
+            "invoke-local",
+            "--layer",
+            _layer(project),
+            "--function-dir",
+            str(project),
+            "--handler",
+            HANDLER,
+            "--proof",
+            str(strict),
+            "--image",
+            lambda_image,
+            "--sandbox",
+            "docker",
+            "--json",
+        ]
+    )
     proof = json_document(capsys.readouterr().out)
     assert code == 1
     checks = {c["name"]: c for c in proof["checks"]}
@@ -86,10 +120,30 @@ def test_publish_and_invoke_on_moto_with_a_role_that_follows_the_spec(
 ) -> None:
     bucket = f"sales-{uuid.uuid4().hex[:10]}"
     boto3.client("s3").create_bucket(Bucket=bucket)
-    common = ["--layer", _layer(project), "--bucket", bucket, "--function-dir", str(project),
-              "--handler", HANDLER, "--config", str(project / "pyproject.toml"), "--prefix",
-              "reports", "--create-role", "--function-name", "sales-report", "--layer-name",
-              "sales-report-deps", "--region", "us-east-1", "--endpoint-url", aws_env, "--json"]  # fmt: skip
+    common = [
+        "--layer",
+        _layer(project),
+        "--bucket",
+        bucket,
+        "--function-dir",
+        str(project),
+        "--handler",
+        HANDLER,
+        "--config",
+        str(project / "pyproject.toml"),
+        "--prefix",
+        "reports",
+        "--create-role",
+        "--function-name",
+        "sales-report",
+        "--layer-name",
+        "sales-report-deps",
+        "--region",
+        "us-east-1",
+        "--endpoint-url",
+        aws_env,
+        "--json",
+    ]
     assert main(["publish-and-invoke", *common, "--dry-run"]) == 0
     plan: dict[str, Any] = json_document(capsys.readouterr().out)
     statements = {s["Sid"]: s for s in plan["policy"]["Statement"]}

@@ -32,8 +32,9 @@ def _hashes(path: Path) -> set[str]:
 def test_uv_export_with_hashes_records_the_locked_wheels(
     private_cache: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    code, document = _build(capsys, "-r", str(DATA / "uv-export.txt"), "-o",
-                            str(private_cache / "uv" / "layer.zip"))  # fmt: skip
+    code, document = _build(
+        capsys, "-r", str(DATA / "uv-export.txt"), "-o", str(private_cache / "uv" / "layer.zip")
+    )
     assert code == 0, document
     assert {p["name"] for p in document["packages"]} == {"attrs", "six"}
     assert {p["sha256"] for p in document["packages"]} <= _hashes(DATA / "uv-export.txt")
@@ -42,10 +43,12 @@ def test_uv_export_with_hashes_records_the_locked_wheels(
 def test_a_pylock_builds_the_same_layer_as_its_requirements_export(
     private_cache: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    _, exported = _build(capsys, "-r", str(DATA / "uv-export.txt"), "-o",
-                         str(private_cache / "a" / "layer.zip"))  # fmt: skip
-    code, locked = _build(capsys, "-r", str(DATA / "pylock.toml"), "-o",
-                          str(private_cache / "b" / "layer.zip"))  # fmt: skip
+    _, exported = _build(
+        capsys, "-r", str(DATA / "uv-export.txt"), "-o", str(private_cache / "a" / "layer.zip")
+    )
+    code, locked = _build(
+        capsys, "-r", str(DATA / "pylock.toml"), "-o", str(private_cache / "b" / "layer.zip")
+    )
     assert code == 0, locked
     assert locked["sha256"] == exported["sha256"]
     assert any("PEP 751" in note for note in locked["notes"])
@@ -58,8 +61,9 @@ def test_poetry_export_markers_follow_the_architecture(
     code, x86 = _build(capsys, "-r", export, "-o", str(private_cache / "p-x86" / "l.zip"))
     assert code == 0, x86
     assert {p["name"].lower() for p in x86["packages"]} == {"attrs", "markupsafe"}
-    code, arm = _build(capsys, "-r", export, "--arch", "arm64", "-o",
-                       str(private_cache / "p-arm" / "l.zip"))  # fmt: skip
+    code, arm = _build(
+        capsys, "-r", export, "--arch", "arm64", "-o", str(private_cache / "p-arm" / "l.zip")
+    )
     assert code == 0, arm
     assert {p["name"].lower() for p in arm["packages"]} == {"attrs", "six"}
 
@@ -92,11 +96,18 @@ def test_a_local_private_wheel_by_path_and_through_find_links(
 ) -> None:
     wheels = private_cache / "private-wheels"
     wheel = _private_wheel(wheels)
-    code, by_path = _build(capsys, str(wheel), "six==1.16.0", "-o",
-                           str(private_cache / "pw1" / "l.zip"))  # fmt: skip
+    code, by_path = _build(
+        capsys, str(wheel), "six==1.16.0", "-o", str(private_cache / "pw1" / "l.zip")
+    )
     assert code == 0, by_path
-    code, by_links = _build(capsys, "private-pkg==1.0", "--find-links", str(wheels), "-o",
-                            str(private_cache / "pw2" / "l.zip"))  # fmt: skip
+    code, by_links = _build(
+        capsys,
+        "private-pkg==1.0",
+        "--find-links",
+        str(wheels),
+        "-o",
+        str(private_cache / "pw2" / "l.zip"),
+    )
     assert code == 0, by_links
     for document in (by_path, by_links):
         assert "private-pkg" in {p["name"].lower() for p in document["packages"]}
@@ -114,7 +125,14 @@ def test_pyproject_dependencies_as_input(
         '[project]\nname = "app"\nversion = "1"\ndependencies = ["six==1.16.0"]\n'
         '[project.optional-dependencies]\nextra = ["attrs==23.2.0"]\n'
     )
-    code, document = _build(capsys, "-r", str(project / "pyproject.toml"), "--extra", "extra",
-                            "-o", str(project / "dist" / "l.zip"))  # fmt: skip
+    code, document = _build(
+        capsys,
+        "-r",
+        str(project / "pyproject.toml"),
+        "--extra",
+        "extra",
+        "-o",
+        str(project / "dist" / "l.zip"),
+    )
     assert code == 0, document
     assert {p["name"] for p in document["packages"]} == {"six", "attrs"}
