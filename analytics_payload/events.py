@@ -100,6 +100,7 @@ class ShardParams:
     prefix: str
     input_bucket: str | None = None
     input_key: str | None = None
+    input_etag: str | None = None  # the object as listed when the run started
 
     @property
     def run_prefix(self) -> str:
@@ -131,23 +132,26 @@ def _run_id(event: Mapping[str, Any]) -> str:
     return run
 
 
-def _input(event: Mapping[str, Any]) -> tuple[str | None, str | None]:
+def _input(event: Mapping[str, Any]) -> tuple[str | None, str | None, str | None]:
     source = event.get("input")
     if source is None:
-        return None, None
+        return None, None, None
     if not isinstance(source, Mapping):
         raise InvalidEventError("input must be an object with bucket and key")
     bucket, key = source.get("bucket"), source.get("key")
     if not isinstance(bucket, str) or not _BUCKET.match(bucket) or not isinstance(key, str):
         raise InvalidEventError(f"input needs a valid bucket and a key, got {dict(source)!r}")
-    return bucket, key
+    etag = source.get("etag")
+    if etag is not None and not isinstance(etag, str):
+        raise InvalidEventError("input.etag must be a string")
+    return bucket, key, etag or None
 
 
 def parse_shard_event(event: Any, environ: Mapping[str, str]) -> ShardParams:
     base = parse_event(event, environ)
     shards = _integer(event, "shards", 1, 1, 10_000)
     shard = _integer(event, "shard", 0, 0, shards - 1)
-    input_bucket, input_key = _input(event)
+    input_bucket, input_key, input_etag = _input(event)
     return ShardParams(
         run=_run_id(event),
         shard=shard,
@@ -158,6 +162,7 @@ def parse_shard_event(event: Any, environ: Mapping[str, str]) -> ShardParams:
         prefix=base.prefix,
         input_bucket=input_bucket,
         input_key=input_key,
+        input_etag=input_etag,
     )
 
 

@@ -41,7 +41,9 @@ def _rows(params: ShardParams, s3: Any) -> pd.DataFrame:
     if params.input_key is None:
         start, stop = analysis.shard_range(params.rows, params.shard, params.shards)
         return analysis.generate_rows(start, stop, params.seed)
-    body = s3.get_object(Bucket=params.input_bucket, Key=params.input_key)["Body"].read()
+    pinned = {"IfMatch": params.input_etag} if params.input_etag else {}
+    # a changed object fails the shard (412) instead of mixing two versions into one run
+    body = s3.get_object(Bucket=params.input_bucket, Key=params.input_key, **pinned)["Body"].read()
     frame = pd.read_csv(io.BytesIO(body), parse_dates=["timestamp"])
     missing = [c for c in _COLUMNS if c not in frame.columns]
     if missing:
@@ -79,7 +81,13 @@ def run_shard(params: ShardParams, request_id: str, s3: Any, log: Log) -> dict[s
                 s3, params.bucket, params.shard_prefix, written, log=log, request_id=request_id
             )
     except Exception as exc:  # the state machine retries, then fails the run naming the shard
-        log("shard_failed", request_id=request_id, shard=params.shard, error=str(exc))
+        log(
+            "shard_failed",
+            request_id=request_id,
+            run=params.run,
+            shard=params.shard,
+            error=str(exc),
+        )
         raise ShardFailedError(f"shard {params.shard} of run {params.run}: {exc}") from exc
     result = {
         "status": "ok",

@@ -131,13 +131,14 @@ def _fan_out(mode: str, event: Any, request_id: str) -> dict[str, Any]:
     """shard and reduce: invalid events and failures raise, so the state machine retries."""
     from analytics_payload import fanout
 
-    log("headless", request_id=request_id, **_HEADLESS)
     if mode == "shard":
         shard = parse_shard_event(event, os.environ)
         log("accepted", request_id=request_id, mode=mode, run=shard.run, shard=shard.shard)
+        log("headless", request_id=request_id, run=shard.run, **_HEADLESS)
         return fanout.run_shard(shard, request_id, s3_client(), log)
     reduce = parse_reduce_event(event, os.environ)
     log("accepted", request_id=request_id, mode=mode, run=reduce.run, shards=reduce.shards)
+    log("headless", request_id=request_id, run=reduce.run, **_HEADLESS)
     return fanout.run_reduce(reduce, request_id, s3_client(), log, str(_HEADLESS["backend"]))
 
 

@@ -11,6 +11,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -94,6 +95,15 @@ def moto_endpoint() -> Iterator[str]:
             patch.setenv(name, value)
         server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
         server.start()
+        # moto executes state machines (Map states, Lambda tasks) only when told to
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{port}/moto-api/config",
+            data=json.dumps({"stepfunctions": {"execute_state_machine": True}}).encode(),
+            headers={"Content-Type": "application/json"},
+            method="POST",
+        )
+        with urllib.request.urlopen(request, timeout=10) as answer:
+            assert answer.status in (200, 201)
         yield f"http://127.0.0.1:{port}"
         server.stop()
 

@@ -15,6 +15,7 @@ from typing import Any
 import botocore.exceptions
 
 from layerforge.aws.clients import AWS_ERRORS, AwsClients, aws_error, error_code
+from layerforge.aws.names import fanout_names
 from layerforge.aws.publish import STAGING_PREFIX, remove_staging
 from layerforge.errors import UsageError
 
@@ -40,6 +41,8 @@ class CleanupResult:
     kept_in_use: dict[int, list[str]] = field(default_factory=dict)
     deleted_function: bool = False
     deleted_role: bool = False
+    deleted_state_machine: bool = False  # the function's fan-out state machine
+    deleted_fanout_role: bool = False  # and its role, when layerforge made it
     deleted_staging_objects: list[str] = field(default_factory=list)
     failures: list[str] = field(default_factory=list)
 
@@ -154,6 +157,42 @@ def _function(clients: AwsClients, name: str) -> bool:
     )
 
 
+def _state_machine(clients: AwsClients, name: str) -> bool:
+    account = clients.sts.get_caller_identity()["Account"]
+    arn = f"arn:{clients.partition}:states:{clients.region}:{account}:stateMachine:{name}"
+    try:
+        clients.stepfunctions.describe_state_machine(stateMachineArn=arn)
+    except botocore.exceptions.ClientError as exc:
+        if error_code(exc) in ("StateMachineDoesNotExist", "ResourceNotFound"):
+            return False
+        raise
+    clients.stepfunctions.delete_state_machine(stateMachineArn=arn)
+    return True
+
+
+def _managed_role(clients: AwsClients, name: str) -> bool:
+    """Delete the role only when layerforge made it (tagged managed-by=layerforge)."""
+    try:
+        tags = clients.iam.list_role_tags(RoleName=name).get("Tags", [])
+    except botocore.exceptions.ClientError as exc:
+        if error_code(exc) == "NoSuchEntity":
+            return False
+        raise
+    if {"Key": "managed-by", "Value": "layerforge"} not in tags:
+        return False
+    return _delete_role(clients.iam, name)
+
+
+def _fanout(clients: AwsClients, function: str, result: CleanupResult) -> None:
+    machine, role = fanout_names(function)
+    result.deleted_state_machine = _attempt(
+        result, f"deleting state machine {machine}", partial(_state_machine, clients, machine)
+    )
+    result.deleted_fanout_role = _attempt(
+        result, f"deleting role {role}", partial(_managed_role, clients, role)
+    )
+
+
 def _staging(clients: AwsClients, bucket: str, result: CleanupResult) -> None:
     for key in sorted(set(_staging_keys(clients.s3, bucket))):
         if _attempt(
@@ -175,6 +214,7 @@ def cleanup(clients: AwsClients, request: CleanupRequest) -> CleanupResult:
                 f"deleting function {request.function_name}",
                 partial(_function, clients, request.function_name),
             )
+            _fanout(clients, request.function_name, result)
         if request.role_name:
             result.deleted_role = _attempt(
                 result,

@@ -13,6 +13,7 @@ __all__ = [
     "check_layer_name",
     "check_role_arn",
     "check_role_name",
+    "fanout_names",
     "normalise_prefix",
     "role_name_of",
 ]
@@ -84,3 +85,8 @@ def normalise_prefix(prefix: str, *, what: str = "--prefix") -> str:
     if len(normalised) > 200:
         raise UsageError(f"{what} is over 200 characters")
     return normalised
+
+
+def fanout_names(function: str) -> tuple[str, str]:
+    """The state machine and its role that a fan-out of ``function`` uses (and cleanup finds)."""
+    return f"{function}-fanout", f"{function[:52]}-fanout-role"

@@ -9,7 +9,7 @@ it. A dry run reports the same plan the real run would follow, and fails where i
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -17,24 +17,27 @@ import botocore.exceptions
 
 from layerforge.aws.clients import AWS_ERRORS, AwsClients, aws_error, aws_step, error_code
 from layerforge.aws.deploy import check_environment
+from layerforge.aws.fanout import read_scopes, state_machine_definition, state_machine_policy
 from layerforge.aws.names import (
     check_bucket,
     check_function_name,
     check_layer_name,
     check_role_arn,
     check_role_name,
+    fanout_names,
     role_name_of,
 )
 from layerforge.aws.publish import find_layer_version
-from layerforge.aws.role import POLICY_NAME, execution_policy, trusts_lambda
+from layerforge.aws.role import POLICY_NAME, execution_policy, trusts
 from layerforge.builder.archive import sha256_of
 from layerforge.errors import CheckFailedError, UsageError
+from layerforge.fanout import FanOut, list_csv_inputs
 from layerforge.functions import FunctionSource
 from layerforge.proof import ProofSpec, Templates
 from layerforge.runtimes import LIMITS, Architecture, Runtime
 from layerforge.verify import Severity, verify_layer
 
-__all__ = ["Preflight", "ProofRun", "preflight"]
+__all__ = ["Preflight", "ProofRun", "function_arn", "preflight", "state_machine_arn"]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -58,6 +61,19 @@ class ProofRun:
     ephemeral_mb: int = 512
     event: Mapping[str, Any] = field(default_factory=lambda: {"rows": 10_000})
     environment: Mapping[str, str] = field(default_factory=dict)
+    fanout: FanOut | None = None  # a Step Functions Distributed Map run instead of one invoke
+    states_role_arn: str | None = None  # the state machine's role, when not --create-role
+    fanout_wait_s: float = 3600.0
+
+    @property
+    def state_machine_name(self) -> str:
+        return fanout_names(self.function_name)[0]
+
+    @property
+    def states_role_name(self) -> str:
+        if self.states_role_arn:
+            return role_name_of(self.states_role_arn)
+        return fanout_names(self.function_name)[1]
 
     @property
     def effective_role_name(self) -> str:
@@ -71,6 +87,7 @@ class ProofRun:
             "prefix": self.prefix,
             "function": self.function_name,
             "region": region,
+            **(self.fanout.templates() if self.fanout else {}),
         }
         return Templates(values, event=dict(self.event))
 
@@ -90,6 +107,8 @@ class Preflight:
     existing_layer: str | None
     function_exists: bool
     staging: bool
+    fanout: FanOut | None = None  # with its input objects listed
+    fanout_plan: dict[str, Any] | None = None
 
     def plan(self, run: ProofRun) -> dict[str, Any]:
         return {
@@ -114,6 +133,7 @@ class Preflight:
             "environment": run.function_environment(),
             "event": dict(run.event),
             "proof_spec": run.proof.source,
+            **({"fanout": self.fanout_plan} if self.fanout_plan else {}),
         }
 
 
@@ -130,6 +150,13 @@ def _check_names(run: ProofRun) -> None:
         check_role_arn(run.role_arn)
     else:
         check_role_name(run.effective_role_name)
+    if run.fanout and not run.create_role and not run.states_role_arn:
+        raise UsageError(
+            "a fan-out run needs a role for its state machine",
+            hint="use --create-role (both roles least-privilege), or give --states-role-arn",
+        )
+    if run.states_role_arn:
+        check_role_arn(run.states_role_arn)
     check_environment(run.environment)
 
 
@@ -198,25 +225,31 @@ def check_bucket_reachable(clients: AwsClients, bucket: str, *, staging: bool) -
             )
 
 
-def _check_role(run: ProofRun, clients: AwsClients) -> bool:
-    """Whether the role exists; a given or reused role must let Lambda assume it."""
-    name = run.effective_role_name
+def _check_role(
+    clients: AwsClients,
+    *,
+    name: str,
+    given: str | None,
+    service: str = "lambda.amazonaws.com",
+) -> bool:
+    """Whether the role exists; a given or reused role must let the service assume it."""
     try:
         role = clients.iam.get_role(RoleName=name)["Role"]
     except botocore.exceptions.ClientError as exc:
         if error_code(exc) != "NoSuchEntity":
             raise aws_error(exc, "reading the execution role") from None
-        if run.role_arn:
+        if given:
             raise UsageError(
-                f"role {run.role_arn} does not exist", hint="check --role-arn, or use --create-role"
+                f"role {given} does not exist", hint="check the role's ARN, or use --create-role"
             ) from None
         return False
     except AWS_ERRORS as exc:
         raise aws_error(exc, "reading the execution role") from None
-    if not trusts_lambda(role):
+    if not trusts(role, service):
+        who = {"lambda.amazonaws.com": "Lambda", "states.amazonaws.com": "Step Functions"}
         raise UsageError(
-            f"role {name} does not let Lambda assume it (no lambda.amazonaws.com in its trust "
-            "policy)",
+            f"role {name} does not let {who.get(service, service)} assume it "
+            f"(no {service} in its trust policy)",
             hint="fix the role's trust policy, or use another role",
         )
     return True
@@ -237,11 +270,14 @@ def _function_exists(clients: AwsClients, name: str) -> bool:
     return True
 
 
-def policy_for(run: ProofRun, clients: AwsClients, account: str) -> dict[str, Any]:
+def policy_for(
+    run: ProofRun, clients: AwsClients, account: str, fanout: FanOut | None = None
+) -> dict[str, Any]:
     templates = run.templates(clients.region)
+    extra = read_scopes(fanout, bucket=run.bucket, prefix=run.prefix) if fanout else []
     return execution_policy(
         write=[templates.expand(s) for s in run.proof.write],
-        read=[templates.expand(s) for s in run.proof.read],
+        read=[templates.expand(s) for s in run.proof.read] + extra,
         function=run.function_name,
         region=clients.region,
         account=account,
@@ -261,11 +297,12 @@ def preflight(run: ProofRun, clients: AwsClients) -> Preflight:
     templates = run.templates(clients.region)
     for bucket in sorted({templates.expand(i.bucket) for i in run.proof.inputs} - {run.bucket}):
         check_bucket_reachable(clients, bucket, staging=False)
-    role_exists = _check_role(run, clients)
+    role_exists = _check_role(clients, name=run.effective_role_name, given=run.role_arn)
     with aws_step("reading the layer and the function"):
         existing = find_layer_version(clients.lambda_, run.layer_name, sha256)
         function_exists = _function_exists(clients, run.function_name)
-    policy = policy_for(run, clients, account) if run.create_role else None
+    fanout, fanout_plan = _fanout_plan(run, clients, account) if run.fanout else (None, None)
+    policy = policy_for(run, clients, account, fanout) if run.create_role else None
     role = run.role_arn or (
         f"reuse {run.effective_role_name}" if role_exists else f"create {run.effective_role_name}"
     )
@@ -278,4 +315,56 @@ def preflight(run: ProofRun, clients: AwsClients) -> Preflight:
         existing_layer=str(existing["LayerVersionArn"]) if existing else None,
         function_exists=function_exists,
         staging=staging,
+        fanout=fanout,
+        fanout_plan=fanout_plan,
     )
+
+
+def function_arn(run: ProofRun, clients: AwsClients, account: str) -> str:
+    return f"arn:{clients.partition}:lambda:{clients.region}:{account}:function:{run.function_name}"
+
+
+def state_machine_arn(run: ProofRun, clients: AwsClients, account: str) -> str:
+    return (
+        f"arn:{clients.partition}:states:{clients.region}:{account}:"
+        f"stateMachine:{run.state_machine_name}"
+    )
+
+
+def _fanout_plan(run: ProofRun, clients: AwsClients, account: str) -> tuple[FanOut, dict[str, Any]]:
+    """The fan-out's inputs listed, its state machine's role checked, and the plan: the
+    definition and the state machine's policy (the function's is the run's policy)."""
+    assert run.fanout is not None
+    fanout = run.fanout
+    if fanout.input_bucket:
+        check_bucket_reachable(clients, fanout.input_bucket, staging=False)
+        with aws_step(f"listing the CSV objects of s3://{fanout.input_bucket}/"):
+            inputs = list_csv_inputs(clients.s3, fanout.input_bucket, fanout.input_prefix)
+        fanout = replace(fanout, inputs=inputs)
+    states_role_exists = _check_role(
+        clients,
+        name=run.states_role_name,
+        given=run.states_role_arn,
+        service="states.amazonaws.com",
+    )
+    target = function_arn(run, clients, account)
+    machine = state_machine_arn(run, clients, account)
+    plan: dict[str, Any] = {
+        **fanout.plan(bucket=run.bucket, prefix=run.prefix),
+        "state_machine": {
+            "name": run.state_machine_name,
+            "arn": machine,
+            "definition": state_machine_definition(target, fanout.max_concurrency),
+        },
+        "states_role": run.states_role_arn
+        or (f"{'reuse' if states_role_exists else 'create'} {run.states_role_name}"),
+    }
+    if not run.states_role_arn:
+        plan["states_policy"] = state_machine_policy(
+            function_arn=target,
+            state_machine_arn=machine,
+            bucket=run.bucket,
+            prefix=run.prefix,
+            partition=clients.partition,
+        )
+    return fanout, plan

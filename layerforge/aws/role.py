@@ -18,7 +18,7 @@ __all__ = [
     "ensure_role",
     "execution_policy",
     "s3_object_arns",
-    "trusts_lambda",
+    "trusts",
 ]
 
 POLICY_NAME = "layerforge-artifacts"
@@ -103,8 +103,8 @@ def _document(raw: Any) -> dict[str, Any]:
     return raw if isinstance(raw, dict) else {}
 
 
-def trusts_lambda(role: dict[str, Any]) -> bool:
-    """Whether the role's trust policy lets Lambda assume it."""
+def trusts(role: dict[str, Any], service: str = LAMBDA_SERVICE) -> bool:
+    """Whether the role's trust policy lets the service (Lambda unless named) assume it."""
     for statement in _document(role.get("AssumeRolePolicyDocument")).get("Statement", []):
         if not isinstance(statement, dict) or statement.get("Effect") != "Allow":
             continue
@@ -112,16 +112,16 @@ def trusts_lambda(role: dict[str, Any]) -> bool:
         actions = statement.get("Action", [])
         services = [services] if isinstance(services, str) else services
         actions = [actions] if isinstance(actions, str) else actions
-        if LAMBDA_SERVICE in services and ("sts:AssumeRole" in actions or "sts:*" in actions):
+        if service in services and ("sts:AssumeRole" in actions or "sts:*" in actions):
             return True
     return False
 
 
-def ensure_role(iam: Any, name: str, policy: dict[str, Any]) -> tuple[str, bool]:
-    """Create the role, or reuse the one a previous run made; its inline policy is (re)set.
-
-    Returns (arn, created).
-    """
+def ensure_role(
+    iam: Any, name: str, policy: dict[str, Any], trust: dict[str, Any] | None = None
+) -> tuple[str, bool]:
+    """Create the role (trusted by Lambda unless ``trust`` says otherwise), or reuse the one a
+    previous run made; its inline policy is (re)set. Returns (arn, created)."""
     created = False
     try:
         role = iam.get_role(RoleName=name)["Role"]
@@ -130,8 +130,8 @@ def ensure_role(iam: Any, name: str, policy: dict[str, Any]) -> tuple[str, bool]
             raise
         role = iam.create_role(
             RoleName=name,
-            AssumeRolePolicyDocument=json.dumps(TRUST_POLICY),
-            Description="layerforge publish-and-invoke execution role",
+            AssumeRolePolicyDocument=json.dumps(trust or TRUST_POLICY),
+            Description="layerforge publish-and-invoke role",
             Tags=[{"Key": "managed-by", "Value": "layerforge"}],
         )["Role"]
         created = True

@@ -6,17 +6,39 @@ function), so a failed run leaves nothing that the next run cannot pick up.
 
 from __future__ import annotations
 
+import time
+from dataclasses import replace
 from typing import Any
 
 import botocore.exceptions
 
 from layerforge.aws.clients import AwsClients, aws_step
 from layerforge.aws.deploy import DeployedFunction, FunctionConfig, deploy_function
+from layerforge.aws.fanout import (
+    STATES_TRUST_POLICY,
+    FanOutResult,
+    ensure_state_machine,
+    run_fanout,
+    state_machine_definition,
+)
 from layerforge.aws.invoke import InvocationResult, invoke_function
-from layerforge.aws.preflight import Preflight, ProofRun, policy_for, preflight
+from layerforge.aws.preflight import (
+    Preflight,
+    ProofRun,
+    function_arn,
+    policy_for,
+    preflight,
+)
 from layerforge.aws.publish import PublishedLayer, publish_layer
 from layerforge.aws.role import ensure_role
 from layerforge.events import Event, EventKind, EventSink, emit_to
+from layerforge.fanout import (
+    FanOut,
+    fanout_outcome,
+    missing_partials,
+    shard_errors,
+    shard_section,
+)
 from layerforge.proof import Outcome, ProofReport, check_all, check_logs
 from layerforge.proof.inputs import upload_inputs
 
@@ -37,18 +59,29 @@ def dry_run_plan(run: ProofRun, clients: AwsClients) -> dict[str, Any]:
 def _role(run: ProofRun, clients: AwsClients, checked: Preflight) -> tuple[str, bool]:
     if run.role_arn:
         return run.role_arn, False
-    policy = checked.policy or policy_for(run, clients, checked.account)
+    policy = checked.policy or policy_for(run, clients, checked.account, checked.fanout)
     return ensure_role(clients.iam, run.effective_role_name, policy)
 
 
-def _cloudwatch_lines(clients: AwsClients, function: str, request_id: str) -> list[str]:
+def _cloudwatch_lines(
+    clients: AwsClients, function: str, term: str, *, since_ms: int | None = None
+) -> list[str]:
+    """The function's log lines that mention ``term`` (a request or run id)."""
+    arguments: dict[str, Any] = {
+        "logGroupName": f"/aws/lambda/{function}",
+        "filterPattern": f'"{term}"',
+    }
+    if since_ms is not None:
+        arguments["startTime"] = since_ms
+    lines: list[str] = []
     try:
-        found = clients.logs.filter_log_events(
-            logGroupName=f"/aws/lambda/{function}", filterPattern=f'"{request_id}"'
-        )
+        for page in clients.logs.get_paginator("filter_log_events").paginate(**arguments):
+            lines += [str(e.get("message", "")).rstrip("\n") for e in page.get("events", [])]
+            if len(lines) > 100_000:
+                break
     except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError):
-        return []
-    return [str(e.get("message", "")).rstrip("\n") for e in found.get("events", [])]
+        return lines
+    return lines
 
 
 def proof_log_lines(run: ProofRun, clients: AwsClients, result: InvocationResult) -> list[str]:
@@ -60,12 +93,8 @@ def proof_log_lines(run: ProofRun, clients: AwsClients, result: InvocationResult
     return _cloudwatch_lines(clients, run.function_name, result.request_id) or lines
 
 
-def _details(
-    layer: PublishedLayer,
-    function: DeployedFunction,
-    role: tuple[str, bool],
-    result: InvocationResult,
-    run: ProofRun,
+def _common_details(
+    layer: PublishedLayer, function: DeployedFunction, role: tuple[str, bool], run: ProofRun
 ) -> dict[str, Any]:
     return {
         "layer": {
@@ -82,14 +111,26 @@ def _details(
             "code": run.function.label,
         },
         "role": {"arn": role[0], "created": role[1]},
+        "proof_spec": run.proof.source,
+        **({"notes": list(run.proof.notes)} if run.proof.notes else {}),
+    }
+
+
+def _details(
+    layer: PublishedLayer,
+    function: DeployedFunction,
+    role: tuple[str, bool],
+    result: InvocationResult,
+    run: ProofRun,
+) -> dict[str, Any]:
+    return {
+        **_common_details(layer, function, role, run),
         "invocation": {
             "request_id": result.request_id,
             "status_code": result.status_code,
             "function_error": result.function_error,
             **result.metrics,
         },
-        "proof_spec": run.proof.source,
-        **({"notes": list(run.proof.notes)} if run.proof.notes else {}),
     }
 
 
@@ -136,6 +177,9 @@ def publish_and_invoke(
     with aws_step("deploying the function"):
         function = deploy_function(clients.lambda_, config, run.function.code(), new_role=role[1])
     _step(sink, "function", f"{'created' if function.created else 'updated'} {function.arn}")
+    if checked.fanout is not None:
+        deployed = (layer, function, role)
+        return _fan_out(run, clients, checked, checked.fanout, sink=sink, deployed=deployed)
     with aws_step("invoking the function"):
         result = invoke_function(clients.lambda_invoke, run.function_name, run.event)
     _step(sink, "invoke", f"status {result.status_code}, request {result.request_id}")
@@ -149,3 +193,110 @@ def publish_and_invoke(
         report = check_all(outcome, clients.s3, run.proof, run.templates(clients.region))
     report.details = _details(layer, function, role, result, run)
     return report
+
+
+def _states_role(run: ProofRun, clients: AwsClients, checked: Preflight) -> tuple[str, bool]:
+    if run.states_role_arn:
+        return run.states_role_arn, False
+    assert checked.fanout_plan is not None
+    policy = checked.fanout_plan["states_policy"]
+    return ensure_role(clients.iam, run.states_role_name, policy, trust=STATES_TRUST_POLICY)
+
+
+def _machine(
+    run: ProofRun, clients: AwsClients, checked: Preflight, role: tuple[str, bool], fanout: FanOut
+) -> str:
+    """The state machine; a role made in this run may take seconds to reach Step Functions."""
+    definition = state_machine_definition(
+        function_arn(run, clients, checked.account), fanout.max_concurrency
+    )
+    for attempt in range(12 if role[1] else 1):
+        try:
+            arn, _ = ensure_state_machine(
+                clients,
+                name=run.state_machine_name,
+                account=checked.account,
+                definition=definition,
+                role_arn=role[0],
+            )
+            return arn
+        except botocore.exceptions.ClientError as exc:
+            propagating = "AccessDenied" in str(exc) or "not authorized to assume" in str(exc)
+            if not (role[1] and propagating) or attempt == 11:
+                raise
+            time.sleep(5.0)
+    raise AssertionError("unreachable")
+
+
+def _fan_out(
+    run: ProofRun,
+    clients: AwsClients,
+    checked: Preflight,
+    fanout: FanOut,
+    *,
+    sink: EventSink,
+    deployed: tuple[PublishedLayer, DeployedFunction, tuple[str, bool]],
+) -> ProofReport:
+    layer, function, role = deployed
+    run = replace(run, fanout=fanout)  # with its input objects listed: {shards} counts them
+    with aws_step("preparing the state machine's role"):
+        states_role = _states_role(run, clients, checked)
+    _step(sink, "states role", f"{'created' if states_role[1] else 'using'} {states_role[0]}")
+    with aws_step("creating the state machine"):
+        machine = _machine(run, clients, checked, states_role, fanout)
+    _step(sink, "state machine", machine)
+    since_ms = int(time.time() * 1000) - 60_000
+    with aws_step(f"running the fan-out over {fanout.label}"):
+        result = run_fanout(
+            clients,
+            machine=machine,
+            fanout=fanout,
+            bucket=run.bucket,
+            prefix=run.prefix,
+            sink=sink,
+            wait_seconds=run.fanout_wait_s,
+        )
+    _step(sink, "fan-out", f"{result.status} in {result.seconds:.1f} s ({result.execution_arn})")
+    with aws_step("checking the proof"):
+        missing = missing_partials(clients.s3, run.bucket, run.prefix, fanout)
+        lines = _cloudwatch_lines(
+            clients, run.function_name, fanout.run_id, since_ms=None if result.reused else since_ms
+        )
+        reasons = shard_errors(lines, fanout.run_id)
+        outcome, failures = fanout_outcome(
+            fanout,
+            succeeded=result.status == "SUCCEEDED",
+            output=result.output,
+            why=next(iter(reasons.values()), None) or result.error or result.status.lower(),
+            missing=missing,
+            log_lines=lines,
+        )
+        report = check_all(outcome, clients.s3, run.proof, run.templates(clients.region))
+    shard_results = result.output.get("shards", []) if isinstance(result.output, dict) else []
+    report.details = _fanout_details(run, fanout, result, (layer, function, role), states_role)
+    failures = {shard: reasons.get(shard, why) for shard, why in failures.items()}
+    report.details["shards"] = shard_section(fanout, shard_results, failures)
+    return report
+
+
+def _fanout_details(
+    run: ProofRun,
+    fanout: FanOut,
+    result: FanOutResult,
+    deployed: tuple[PublishedLayer, DeployedFunction, tuple[str, bool]],
+    states_role: tuple[str, bool],
+) -> dict[str, Any]:
+    layer, function, role = deployed
+    details = _common_details(layer, function, role, run)
+    details["fanout"] = {
+        "run": fanout.run_id,
+        "what": fanout.label,
+        "execution": result.execution_arn,
+        "status": result.status,
+        "reused": result.reused,
+        "seconds": round(result.seconds, 3),
+        "state_machine": run.state_machine_name,
+        "states_role": {"arn": states_role[0], "created": states_role[1]},
+        **({"error": result.error, "cause": (result.cause or "")[:2000]} if result.error else {}),
+    }
+    return details

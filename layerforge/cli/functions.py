@@ -4,15 +4,17 @@ function, and which proof spec judges it."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import click
 
 from layerforge.cli.options import PATH, apply
+from layerforge.fanout import MAX_SHARDS, FanOut, plan_fanout
 from layerforge.functions import FunctionSource, function_source
-from layerforge.proof.spec import ProofSpec, load_proof_spec, parse_proof_spec
+from layerforge.proof.spec import ProofSpec, bundled_spec, load_proof_spec, parse_proof_spec
 from layerforge.settings import read_settings
 
-__all__ = ["function_and_proof", "function_options"]
+__all__ = ["fanout_and_proof", "fanout_options", "function_and_proof", "function_options"]
 
 function_options = apply(
     click.option(
@@ -56,3 +58,51 @@ def function_and_proof(
         source = f"{config} [tool.layerforge.proof]"
         return function, parse_proof_spec(table, source, config.resolve().parent)
     return function, function.default_proof()
+
+
+fanout_options = apply(
+    click.option(
+        "--shards",
+        type=click.IntRange(1, MAX_SHARDS),
+        help="Fan out: split the event's rows over N shards, then merge (Distributed Map).",
+    ),
+    click.option(
+        "--input",
+        "input_url",
+        metavar="S3_URL",
+        help="Fan out over input data: one shard per CSV object under s3://BUCKET/PREFIX/.",
+    ),
+    click.option(
+        "--max-concurrency",
+        type=click.IntRange(1, 10_000),
+        default=10,
+        show_default=True,
+        help="Shards running at once.",
+    ),
+    click.option("--run-id", help="Fan-out run id (default: time and random); reruns reuse it."),
+)
+
+
+def fanout_and_proof(
+    event: dict[str, Any],
+    function: FunctionSource,
+    proof: ProofSpec,
+    *,
+    shards: int | None,
+    input_url: str | None,
+    max_concurrency: int,
+    run_id: str | None,
+    proof_given: bool,
+) -> tuple[FanOut | None, ProofSpec]:
+    """The fan-out asked for, and its proof spec: the bundled function's fan-out spec unless
+    --proof names another."""
+    fanout = plan_fanout(
+        event,
+        shards=shards,
+        input_url=input_url,
+        run_id=run_id,
+        max_concurrency=max_concurrency,
+    )
+    if fanout is not None and function.bundled and not proof_given:
+        return fanout, bundled_spec("proof-fanout.toml")
+    return fanout, proof

@@ -23,6 +23,7 @@ from layerforge.console.tables import (
     packages_table,
     proof_table,
     publish_table,
+    shards_table,
     smoke_table,
     steps_table,
 )
@@ -190,6 +191,9 @@ class Renderer:
             self.json(report.to_dict())
             return
         self.out.print(proof_table(report, title))
+        shards = report.details.get("shards")
+        if isinstance(shards, list) and shards:
+            self.out.print(shards_table(shards))
         for section, values in report.sections().items():
             self.out.print(styled((f"{section}: ", "dim"), values))
         if not report.passed and report.log_lines:

@@ -23,6 +23,7 @@ __all__ = [
     "packages_table",
     "proof_table",
     "publish_table",
+    "shards_table",
     "smoke_table",
     "steps_table",
 ]
@@ -164,5 +165,21 @@ def proof_table(report: ProofReport, title: str) -> Table:
     for check in report.checks:
         table.add_row(
             Text(check.name), Text(*(PASSED if check.passed else FAILED)), Text(check.evidence)
+        )
+    return table
+
+
+def shards_table(shards: list[dict[str, Any]]) -> Table:
+    """A fan-out run's shards: status, rows, seconds, and why a shard failed."""
+    table = _table(f"Shards ({len(shards)})", "shard", "status", "rows", "seconds", "note")
+    for entry in shards:
+        ok = entry.get("status") == "ok"
+        rows, seconds = entry.get("rows"), entry.get("seconds")
+        table.add_row(
+            Text(str(entry.get("shard"))),
+            Text(*(PASSED if ok else FAILED)),
+            Text("" if rows is None else f"{rows:,}"),
+            Text("" if seconds is None else f"{seconds:.2f}"),
+            Text(str(entry.get("error") or entry.get("input") or "")),
         )
     return table

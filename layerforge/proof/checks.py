@@ -20,7 +20,15 @@ from typing import Any
 import botocore.exceptions
 
 from layerforge.proof.report import Check, Outcome, ProofReport
-from layerforge.proof.spec import ArtifactSpec, Assertion, ProofSpec, Templates, is_missing, lookup
+from layerforge.proof.spec import (
+    ArtifactSpec,
+    Assertion,
+    ProofSpec,
+    Templates,
+    as_number,
+    is_missing,
+    lookup,
+)
 
 __all__ = ["check_all", "check_artifacts", "check_execution", "check_logs"]
 
@@ -30,13 +38,18 @@ _MAX_JSON_BYTES = 64 << 20
 
 
 def _at_least(found: Any, expected: Any) -> bool:
-    number = _number(found)
-    return number is not None and number >= expected
+    number, bound = _number(found), as_number(expected)
+    return number is not None and bound is not None and number >= bound
 
 
 def _at_most(found: Any, expected: Any) -> bool:
-    number = _number(found)
-    return number is not None and number <= expected
+    number, bound = _number(found), as_number(expected)
+    return number is not None and bound is not None and number <= bound
+
+
+def _length_at_least(found: Any, expected: Any) -> bool:
+    bound = as_number(expected)
+    return hasattr(found, "__len__") and bound is not None and len(found) >= bound
 
 
 def _matches(found: Any, expected: Any) -> bool:
@@ -51,7 +64,7 @@ _COMPARISONS: dict[str, Callable[[Any, Any], bool]] = {
     "one_of": lambda found, expected: found in expected,
     "at_least": _at_least,
     "at_most": _at_most,
-    "length_at_least": lambda found, expected: hasattr(found, "__len__") and len(found) >= expected,
+    "length_at_least": _length_at_least,
 }
 
 
@@ -85,7 +98,9 @@ def check_execution(outcome: Outcome, spec: ProofSpec, templates: Templates) -> 
         problems.append(
             f"FunctionError {outcome.function_error}" + (f": {detail}" if detail else "")
         )
-    for assertion in spec.assertions:
+    if outcome.function_error and spec.assertions:
+        problems.append(f"the {len(spec.assertions)} response assertions were not evaluated")
+    for assertion in spec.assertions if not outcome.function_error else ():
         found = _holds(assertion, outcome.payload, templates)
         if found is not None:
             problems.append(f"response {assertion.describe()}: {found}")
@@ -237,6 +252,13 @@ def check_artifacts(
             continue
         if not keys:
             problems.append(f"{artifact.label}: nothing under s3://{bucket}/{prefix}/ matches")
+        elif artifact.count is not None and len(keys) != as_number(
+            templates.expand(artifact.count)
+        ):
+            problems.append(
+                f"{artifact.label}: {len(keys)} objects under s3://{bucket}/{prefix}/ match, "
+                f"not {templates.expand(artifact.count)}"
+            )
         for key in keys:
             if not _within(bucket, key, scopes):
                 problems.append(f"{key}: outside the prefixes the function may write")

@@ -27,12 +27,14 @@ else:  # pragma: no cover - Python 3.10
     import tomli as tomllib
 
 __all__ = [
+    "NUMERIC_OPERATORS",
     "PARSERS",
     "ArtifactSpec",
     "Assertion",
     "InputObject",
     "ProofSpec",
     "Templates",
+    "as_number",
     "bundled_spec",
     "load_proof_spec",
     "lookup",
@@ -50,6 +52,7 @@ _OPERATORS = (
     "length_at_least",
     "one_of",
 )
+NUMERIC_OPERATORS = ("at_least", "at_most", "length_at_least")
 _TEMPLATE = re.compile(r"\{([a-z_]+(?:\.[A-Za-z0-9_.-]+)?)\}")
 _MISSING = object()
 
@@ -123,6 +126,7 @@ class ArtifactSpec:
     min_bytes: int = 1
     parser: str = "none"
     reported_in: str | None = None  # where the response lists it with bytes and sha256
+    count: str | None = None  # a glob must match exactly this many (a number or a template)
 
     @property
     def label(self) -> str:
@@ -168,10 +172,8 @@ def _assertion(source: str, index: int, raw: Any) -> Assertion:
         raise _fail(source, where, f"give exactly one of: {', '.join(_OPERATORS)}")
     operator = operators[0]
     expected = raw[operator]
-    if operator in ("at_least", "at_most", "length_at_least") and (
-        isinstance(expected, bool) or not isinstance(expected, (int, float))
-    ):
-        raise _fail(source, where, f"{operator} needs a number")
+    if operator in NUMERIC_OPERATORS and not _numeric_or_template(expected):
+        raise _fail(source, where, f"{operator} needs a number (or a template such as {{shards}})")
     if operator == "matches":
         try:
             re.compile(str(expected))
@@ -180,6 +182,24 @@ def _assertion(source: str, index: int, raw: Any) -> Assertion:
     if operator == "one_of" and not isinstance(expected, list):
         raise _fail(source, where, "one_of needs a list")
     return Assertion(raw["path"], operator, expected)
+
+
+def _numeric_or_template(value: Any) -> bool:
+    if isinstance(value, str):
+        return _TEMPLATE.fullmatch(value) is not None
+    return not isinstance(value, bool) and isinstance(value, (int, float))
+
+
+def as_number(value: Any) -> float | None:
+    """A number, or the number an expanded template spells; None otherwise."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, (int, float)):
+        return float(value)
+    try:
+        return float(str(value))
+    except ValueError:
+        return None
 
 
 def _artifact(source: str, index: int, raw: Any) -> ArtifactSpec:
@@ -195,6 +215,7 @@ def _artifact(source: str, index: int, raw: Any) -> ArtifactSpec:
         "min_bytes",
         "parser",
         "reported_in",
+        "count",
     }
     unknown = set(raw) - known
     if unknown:
@@ -207,6 +228,9 @@ def _artifact(source: str, index: int, raw: Any) -> ArtifactSpec:
     min_bytes = raw.get("min_bytes", 1)
     if isinstance(min_bytes, bool) or not isinstance(min_bytes, int) or min_bytes < 0:
         raise _fail(source, where, "min_bytes must be a whole number of bytes")
+    count = raw.get("count")
+    if count is not None and (not raw.get("glob") or not _numeric_or_template(count)):
+        raise _fail(source, where, "count (a number or template) goes with a glob")
     parser = raw.get("parser", "none")
     if parser not in PARSERS:
         raise _fail(source, where, f"parser must be one of {', '.join(PARSERS)}")
@@ -219,6 +243,7 @@ def _artifact(source: str, index: int, raw: Any) -> ArtifactSpec:
         min_bytes=min_bytes,
         parser=parser,
         reported_in=raw.get("reported_in"),
+        count=None if count is None else str(count),
     )
 
 
@@ -305,7 +330,8 @@ def load_proof_spec(path: Path) -> ProofSpec:
     return parse_proof_spec(_read_file(path), str(path), path.resolve().parent)
 
 
-def bundled_spec() -> ProofSpec:
-    """What success means for the bundled analytics_payload function."""
-    text = resources.files("analytics_payload").joinpath("proof.toml").read_text("utf-8")
-    return parse_proof_spec(tomllib.loads(text), "analytics_payload/proof.toml")
+def bundled_spec(name: str = "proof.toml") -> ProofSpec:
+    """What success means for the bundled analytics_payload function (``proof-fanout.toml``
+    for a fan-out run)."""
+    text = resources.files("analytics_payload").joinpath(name).read_text("utf-8")
+    return parse_proof_spec(tomllib.loads(text), f"analytics_payload/{name}")

@@ -12,6 +12,7 @@ from typing import Any
 
 from layerforge.errors import LayerforgeError, UsageError
 from layerforge.events import Event, EventKind, EventSink
+from layerforge.fanout import FanOut
 from layerforge.functions import FunctionSource
 from layerforge.proof import Outcome, ProofReport, ProofSpec, Templates, check_all
 from layerforge.proof.inputs import upload_inputs
@@ -19,7 +20,15 @@ from layerforge.sandbox.engines import open_sandbox
 from layerforge.sandbox.environment import SandboxSpec
 from layerforge.scratch import scratch_dir
 
-__all__ = ["LocalRun", "embedded_s3", "invoke_local", "local_s3"]
+__all__ = [
+    "LocalRun",
+    "LocalSession",
+    "embedded_s3",
+    "invoke_local",
+    "local_s3",
+    "local_session",
+    "run_details",
+]
 
 LOCAL_CREDENTIALS = {
     "AWS_ACCESS_KEY_ID": "layerforge-local",
@@ -87,6 +96,8 @@ class LocalRun:
     endpoint_url: str | None = None
     engine: str = "auto"
     environment: Mapping[str, str] | None = None
+    fanout: FanOut | None = None  # map and reduce in parallel sandboxes instead of one run
+    input_dir: Path | None = None  # CSV files uploaded to the fan-out's input prefix first
 
     def templates(self, spec: SandboxSpec) -> Templates:
         values = {
@@ -94,6 +105,7 @@ class LocalRun:
             "prefix": self.prefix,
             "region": self.region,
             "function": spec.function_name,
+            **(self.fanout.templates() if self.fanout else {}),
         }
         return Templates(values, event=dict(self.event))
 
@@ -112,8 +124,18 @@ def _sandbox_spec(run: LocalRun, spec: SandboxSpec, url: str) -> SandboxSpec:
     return replace(spec, network="host", environment=environment)
 
 
-def invoke_local(run: LocalRun, spec: SandboxSpec, *, sink: EventSink) -> ProofReport:
-    """Run the function with the layer in the sandbox and prove what it did."""
+@dataclass(frozen=True)
+class LocalSession:
+    """The local S3 a run talks to, with its buckets made and its inputs uploaded."""
+
+    url: str
+    s3: Any
+    uploaded: list[dict[str, str]]
+    spec: SandboxSpec  # the sandbox, pointed at that S3
+
+
+@contextmanager
+def local_session(run: LocalRun, spec: SandboxSpec) -> Iterator[LocalSession]:
     server: AbstractContextManager[str] = (
         nullcontext(run.endpoint_url) if run.endpoint_url else embedded_s3()
     )
@@ -123,27 +145,39 @@ def invoke_local(run: LocalRun, spec: SandboxSpec, *, sink: EventSink) -> ProofR
         for bucket in {run.templates(spec).expand(i.bucket) for i in run.proof.inputs}:
             _ensure_bucket(s3, bucket, url)
         uploaded = upload_inputs(s3, run.proof, run.templates(spec))
-        local = _sandbox_spec(run, spec, url)
-        with scratch_dir("layerforge-task-") as scratch:
-            code = run.function.stage(scratch / "task")
-            with open_sandbox(run.layer, local, code=code, engine=run.engine, sink=sink) as box:
-                engine_used = box.engine
-                sink(Event(EventKind.NOTE, "invoke", f"invoking {run.function.handler}"))
-                invocation = box.invoke(run.function.handler, run.event)
-        outcome = Outcome(
-            200, None if invocation.succeeded else "Unhandled", invocation.result, invocation.logs
-        )
-        report = check_all(outcome, s3, run.proof, run.templates(spec))
-    report.details = {
-        "endpoint": url,
+        yield LocalSession(url, s3, uploaded, _sandbox_spec(run, spec, url))
+
+
+def run_details(run: LocalRun, session: LocalSession, engine: str) -> dict[str, Any]:
+    return {
+        "endpoint": session.url,
         "bucket": run.bucket,
         "layer": str(run.layer),
         "function": run.function.label,
         "proof_spec": run.proof.source,
-        **({"inputs": uploaded} if uploaded else {}),
-        "engine": engine_used,
-        "runtime": spec.runtime.name,
-        "architecture": spec.architecture.value,
+        **({"inputs": session.uploaded} if session.uploaded else {}),
+        "engine": engine,
+        "runtime": session.spec.runtime.name,
+        "architecture": session.spec.architecture.value,
         **({"notes": list(run.proof.notes)} if run.proof.notes else {}),
     }
+
+
+def invoke_local(run: LocalRun, spec: SandboxSpec, *, sink: EventSink) -> ProofReport:
+    """Run the function with the layer in the sandbox and prove what it did."""
+    if run.fanout is not None:
+        from layerforge.sandbox.local_fanout import invoke_local_fanout
+
+        return invoke_local_fanout(run, run.fanout, spec, sink=sink)
+    with local_session(run, spec) as session, scratch_dir("layerforge-task-") as scratch:
+        code = run.function.stage(scratch / "task")
+        with open_sandbox(run.layer, session.spec, code=code, engine=run.engine, sink=sink) as box:
+            engine_used = box.engine
+            sink(Event(EventKind.NOTE, "invoke", f"invoking {run.function.handler}"))
+            invocation = box.invoke(run.function.handler, run.event)
+        outcome = Outcome(
+            200, None if invocation.succeeded else "Unhandled", invocation.result, invocation.logs
+        )
+        report = check_all(outcome, session.s3, run.proof, run.templates(spec))
+        report.details = run_details(run, session, engine_used)
     return report

@@ -9,7 +9,12 @@ import click
 
 from layerforge.aws.names import normalise_prefix
 from layerforge.cli.context import renderer
-from layerforge.cli.functions import function_and_proof, function_options
+from layerforge.cli.functions import (
+    fanout_and_proof,
+    fanout_options,
+    function_and_proof,
+    function_options,
+)
 from layerforge.cli.layers import layer_target, recorded_target
 from layerforge.cli.main import cli
 from layerforge.cli.options import (
@@ -85,6 +90,11 @@ def _layer_file(layer: Path) -> Path:
 @click.option("--event", help='JSON event, or @file.json (default: {"rows": 10000}).')
 @click.option("--env", "env", multiple=True, help="Extra function variable NAME=VALUE.")
 @function_options
+@fanout_options
+@click.option(
+    "--states-role-arn",
+    help="Fan-out: the state machine's existing role (default with --create-role: made for it).",
+)
 @click.option(
     "--dry-run", is_flag=True, help="Run the pre-flight and print the plan; change nothing."
 )
@@ -95,7 +105,9 @@ def publish_and_invoke(*, layer: Path, json_output: bool, dry_run: bool, **optio
     """Publish LAYER, deploy a function with it, invoke it and check the proof.
 
     The function is analytics_payload unless --function-dir/--function-zip name your own; the
-    proof spec says what success means. Exit 0 when every check passes, 1 when any fails.
+    proof spec says what success means. With --shards N (or --input s3://BUCKET/PREFIX/) a
+    Step Functions Distributed Map runs the function once per shard, then merges. Exit 0 when
+    every check passes, 1 when any fails.
     """
     from layerforge.aws.preflight import ProofRun
     from layerforge.aws.run import dry_run_plan
@@ -109,6 +121,17 @@ def publish_and_invoke(*, layer: Path, json_output: bool, dry_run: bool, **optio
         handler=options["handler"],
         proof_file=options["proof_file"],
         config=options["config"],
+    )
+    event = parse_event(options["event"], None if function.bundled else {})
+    fanout, proof = fanout_and_proof(
+        event,
+        function,
+        proof,
+        shards=options["shards"],
+        input_url=options["input_url"],
+        max_concurrency=options["max_concurrency"],
+        run_id=options["run_id"],
+        proof_given=options["proof_file"] is not None,
     )
     run = ProofRun(
         layer=layer,
@@ -126,8 +149,10 @@ def publish_and_invoke(*, layer: Path, json_output: bool, dry_run: bool, **optio
         memory_mb=options["memory"],
         timeout_s=options["timeout"],
         ephemeral_mb=options["ephemeral_storage"],
-        event=parse_event(options["event"], None if function.bundled else {}),
+        event=event,
         environment=_env_pairs(options["env"]),
+        fanout=fanout,
+        states_role_arn=options["states_role_arn"],
     )
     clients = connect(options["region"], options["profile"], options["endpoint_url"])
     if dry_run:
@@ -147,7 +172,9 @@ def publish_and_invoke(*, layer: Path, json_output: bool, dry_run: bool, **optio
     show_default=True,
     help="Newest layer versions to keep.",
 )
-@click.option("--function-name", help="Also delete this function.")
+@click.option(
+    "--function-name", help="Also delete this function (and its fan-out state machine and role)."
+)
 @click.option("--role-name", help="Also delete this role (its inline and managed policies first).")
 @click.option("--staging-bucket", help="Also remove staging objects a killed publish left here.")
 @click.option("--force", is_flag=True, help="Delete layer versions even if functions use them.")

@@ -8,7 +8,12 @@ from typing import Any
 import click
 
 from layerforge.cli.context import renderer
-from layerforge.cli.functions import function_and_proof, function_options
+from layerforge.cli.functions import (
+    fanout_and_proof,
+    fanout_options,
+    function_and_proof,
+    function_options,
+)
 from layerforge.cli.layers import layer_target
 from layerforge.cli.main import cli
 from layerforge.cli.options import (
@@ -24,7 +29,8 @@ from layerforge.cli.options import (
     runtime_option,
     sandbox_option,
 )
-from layerforge.errors import EXIT_CHECK_FAILED, EXIT_OK
+from layerforge.errors import EXIT_CHECK_FAILED, EXIT_OK, UsageError
+from layerforge.fanout import default_run_id
 from layerforge.functions import parse_event
 from layerforge.runtimes import Architecture, Runtime
 from layerforge.sandbox import SandboxSpec, smoke_test
@@ -100,6 +106,7 @@ def smoke(
 @click.option("--bucket", default="layerforge-local", show_default=True)
 @click.option("--prefix", default="automated-analysis", show_default=True)
 @function_options
+@fanout_options
 @_sandbox
 @json_option
 @debug_option
@@ -118,12 +125,18 @@ def invoke_local(
     sandbox: str,
     rootfs: Path | None,
     json_output: bool,
+    shards: int | None,
+    input_url: str | None,
+    max_concurrency: int,
+    run_id: str | None,
     **function: Any,
 ) -> int:
     """Run a function (analytics_payload, or --function-dir) with LAYER in the sandbox and apply
     its proof spec's checks, with S3 from an embedded moto server.
 
-    Needs no AWS account. Exit 0 when every check passes, 1 when any fails.
+    With --shards N (or --input: a folder of CSV files, or s3:// with --endpoint-url) the shards
+    run in parallel sandboxes, then the reduce merges them, as on Step Functions. Needs no AWS
+    account. Exit 0 when every check passes, 1 when any fails.
     """
     from layerforge.aws.names import check_bucket, normalise_prefix
     from layerforge.sandbox.local_run import LocalRun
@@ -132,15 +145,39 @@ def invoke_local(
     render = renderer(json_output)
     target_runtime, target_arch = layer_target(layer, runtime, arch)
     source, proof = function_and_proof(**function)
+    parsed = parse_event(event, None if source.bundled else {})
+    bucket, prefix = check_bucket(bucket), normalise_prefix(prefix)
+    input_dir = None
+    if input_url is not None and not input_url.startswith("s3://"):
+        input_dir = Path(input_url)
+        if not input_dir.is_dir():
+            raise UsageError(
+                f"--input {input_url}: not a folder nor an s3:// prefix",
+                hint="give a folder of CSV files, or s3://BUCKET/PREFIX/ with --endpoint-url",
+            )
+        run_id = run_id or default_run_id()
+        input_url = f"s3://{bucket}/{prefix}/{run_id}/inputs/"
+    fanout, proof = fanout_and_proof(
+        parsed,
+        source,
+        proof,
+        shards=shards,
+        input_url=input_url,
+        max_concurrency=max_concurrency,
+        run_id=run_id,
+        proof_given=function["proof_file"] is not None,
+    )
     run = LocalRun(
         layer=layer,
         function=source,
         proof=proof,
-        event=parse_event(event, None if source.bundled else {}),
-        bucket=check_bucket(bucket),
-        prefix=normalise_prefix(prefix),
+        event=parsed,
+        bucket=bucket,
+        prefix=prefix,
         endpoint_url=endpoint_url,
         engine=sandbox,
+        fanout=fanout,
+        input_dir=input_dir,
     )
     spec = SandboxSpec(
         runtime=target_runtime,
