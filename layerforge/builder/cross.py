@@ -24,13 +24,14 @@ from layerforge.builder.pip import (
     write_install_files,
 )
 from layerforge.builder.result import ResolvedDistribution, StepReport
-from layerforge.errors import BuildError
+from layerforge.builder.uv import install_with_uv, uv_binary, uv_platform, uv_version
+from layerforge.errors import BuildError, UsageError
 from layerforge.events import Event, EventKind, EventSink
 from layerforge.interpreters import Interpreter, interpreters_with_pip
 from layerforge.processes import run_streaming
-from layerforge.spec import LayerSpec
+from layerforge.spec import InstallerChoice, LayerSpec
 
-__all__ = ["CrossInstaller", "pip_interpreter"]
+__all__ = ["CrossInstaller", "choose_installer", "pip_interpreter"]
 
 
 def pip_interpreter(spec: LayerSpec) -> Interpreter:
@@ -55,11 +56,13 @@ class CrossSession:
         spec: LayerSpec,
         scratch: Path,
         sink: EventSink,
+        *,
         pip: Interpreter,
         bytecode: Interpreter | None,
+        uv: tuple[str, str] | None = None,
     ) -> None:
         self.spec, self.scratch, self.sink = spec, scratch, sink
-        self.pip, self.bytecode = pip, bytecode
+        self.pip, self.bytecode, self.uv = pip, bytecode, uv
 
     def _environment(self) -> dict[str, str]:
         temporary = self.scratch / "tmp"
@@ -69,6 +72,17 @@ class CrossSession:
 
     def install(self, tree: Path) -> list[ResolvedDistribution]:
         target = PipTarget(self.spec.runtime, self.spec.architecture)
+        if self.uv is not None:
+            binary, platform = self.uv
+            return install_with_uv(
+                binary,
+                platform,
+                target,
+                tree=tree,
+                scratch=self.scratch,
+                inputs=self.spec.inputs,
+                sink=self.sink,
+            )
         requirements, constraints = write_install_files(self.scratch, self.spec.inputs)
         report = self.scratch / "report.json"
         files = InstallFiles(
@@ -98,17 +112,59 @@ class CrossSession:
         return postprocess.compile_bytecode(tree, self.spec.runtime, self.sink, self.bytecode)
 
 
+def choose_installer(spec: LayerSpec) -> tuple[tuple[str, str] | None, str]:
+    """(uv's binary and platform, or None for pip) and why, for ``--installer``."""
+    platform = uv_platform(spec.runtime, spec.architecture)
+    binary = uv_binary() if platform is not None else None
+    exact = f"uv targets {platform}, exactly {spec.runtime.name}'s glibc {spec.runtime.glibc}"
+    inexact = (
+        f"uv has no target for glibc {spec.runtime.glibc} ({spec.runtime.os}) and a lower one "
+        "would miss wheels"
+    )
+    if spec.installer is InstallerChoice.PIP:
+        return None, "as --installer pip asks"
+    if spec.installer is InstallerChoice.UV:
+        if platform is None:
+            raise UsageError(
+                f"--installer uv cannot build for {spec.target}: {inexact}",
+                hint="use --installer pip (or auto, which picks pip here)",
+            )
+        if binary is None:
+            raise UsageError(
+                "--installer uv: uv is not installed",
+                hint="pip install 'layerforge[uv]', or --installer pip",
+            )
+        return (binary, platform), exact
+    if platform is None:
+        return None, inexact
+    if binary is None:
+        return None, "uv is not installed (pip install 'layerforge[uv]' makes installs faster)"
+    return (binary, platform), exact
+
+
 class CrossInstaller:
     """Installs wheels for (runtime, arch) on any host: no Docker, nothing compiled."""
 
     name = "cross"
 
     def __init__(self, spec: LayerSpec, bytecode: Interpreter | None) -> None:
+        self.uv, self.why = choose_installer(spec)
         self.pip = pip_interpreter(spec)
         self.bytecode = bytecode
 
+    @property
+    def installer(self) -> str:
+        return "uv" if self.uv else "pip"
+
     def cache_inputs(self, spec: LayerSpec) -> dict[str, object]:
+        if self.uv is not None:
+            uv_environment = {k: v for k, v in sorted(os.environ.items()) if k.startswith("UV_")}
+            return {
+                "installer": ["uv", uv_version(self.uv[0]), self.uv[1]],
+                "uv_environment": uv_environment,
+            }
         return {
+            "installer": "pip",
             "pip_interpreter": [self.pip.full_version, self.pip.pip_version()],
             "pip_configuration": pip_configuration_state(Path(self.pip.prefix), os.environ),
         }
@@ -117,4 +173,5 @@ class CrossInstaller:
     def session(self, spec: LayerSpec, work: Path, sink: EventSink) -> Iterator[CrossSession]:
         scratch = work / "pip"
         scratch.mkdir()
-        yield CrossSession(spec, scratch, sink, self.pip, self.bytecode)
+        sink(Event(EventKind.NOTE, "installer", f"installer {self.installer}: {self.why}"))
+        yield CrossSession(spec, scratch, sink, pip=self.pip, bytecode=self.bytecode, uv=self.uv)

@@ -34,8 +34,10 @@ __all__ = [
     "download_arguments",
     "explain_pip_failure",
     "install_arguments",
+    "no_compatible_wheel_error",
     "pip_configuration_state",
     "read_install_report",
+    "unreachable_error",
     "write_install_files",
 ]
 
@@ -311,10 +313,10 @@ def explain_pip_failure(
         if error is not None:
             return error
     if _NETWORK.search(output):
-        return _unreachable("pip could not connect", tail)
+        return unreachable_error("pip could not connect", tail)
     match = _NO_MATCH.search(output)
     if match:
-        return _no_compatible_wheel(_as_written(match.group(1), inputs), target, index, tail)
+        return no_compatible_wheel_error(_as_written(match.group(1), inputs), target, index, tail)
     return BuildError("pip failed to install the requirements", details=tail)
 
 
@@ -353,7 +355,7 @@ def _conflict(output: str) -> LayerforgeError | None:
     )
 
 
-def _unreachable(reason: str, tail: str) -> BuildError:
+def unreachable_error(reason: str, tail: str) -> BuildError:
     return BuildError(
         f"cannot reach the package index ({reason})",
         hint="check the network (proxy variables, --index-url) and retry",
@@ -361,7 +363,7 @@ def _unreachable(reason: str, tail: str) -> BuildError:
     )
 
 
-def _no_compatible_wheel(
+def no_compatible_wheel_error(
     requirement: str, target: PipTarget, index: PackageIndex | None, tail: str
 ) -> LayerforgeError:
     try:
@@ -378,7 +380,7 @@ def _no_compatible_wheel(
         summary = index.summarise(name, accepted, target.runtime.python_version, specifier)
     except BuildError as unreachable:
         # pip says "no matching distribution" when it could not ask the index at all
-        return _unreachable(unreachable.message, tail)
+        return unreachable_error(unreachable.message, tail)
     if summary.latest is None:
         return UsageError(
             f"no project named {name!r} on {index.url}",

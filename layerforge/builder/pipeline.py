@@ -11,6 +11,7 @@ import hashlib
 import json
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from functools import cache
@@ -31,12 +32,18 @@ from layerforge.builder.inventory import distribution_sizes
 from layerforge.builder.placement import check_output, manifest_path_for, place_layer
 from layerforge.builder.records import normalise_records
 from layerforge.builder.result import BuildResult, DriftEntry, ResolvedDistribution, StepReport
-from layerforge.errors import BudgetExceededError, BuildError, CheckFailedError, ContainerError
+from layerforge.errors import (
+    BudgetExceededError,
+    BuildError,
+    CheckFailedError,
+    ContainerError,
+    UsageError,
+)
 from layerforge.events import Event, EventKind, EventSink, emit_to
 from layerforge.interpreters import Interpreter, find_interpreter, require_interpreter
 from layerforge.runtimes import LIMITS, compatible_platform_tags, supported_tags
 from layerforge.scratch import scratch_dir
-from layerforge.spec import Backend, LayerSpec
+from layerforge.spec import Backend, InstallerChoice, LayerSpec
 from layerforge.verify import Report, Severity, verify_layer
 
 __all__ = ["Installer", "build_layer", "manifest_path_for"]
@@ -81,6 +88,13 @@ class _Clock:
     def finish(self, name: str, message: str = "") -> None:
         self.sink(Event(EventKind.FINISHED, name, message))
 
+    @staticmethod
+    def timed(action: Callable[[], T]) -> tuple[T, float]:
+        """``action``'s value and its wall time (for work that runs beside the steps)."""
+        started = time.monotonic()
+        value = action()
+        return value, round(time.monotonic() - started, 3)
+
     def run(self, name: str, action: Callable[[], T], describe: Callable[[T], str]) -> T:
         with self.step(name):
             value = action()
@@ -108,7 +122,15 @@ def _docker_installer(spec: LayerSpec, sink: EventSink, *, pull: bool) -> Docker
 
 
 def select_installer(spec: LayerSpec, sink: EventSink) -> Installer:
-    """cross or docker as asked; auto takes docker when a daemon answers and has the image."""
+    """cross or docker as asked; auto takes docker when a daemon answers and has the image
+    (and cross when --installer uv asks for the host's uv)."""
+    if spec.installer is InstallerChoice.UV:
+        if spec.backend is Backend.DOCKER:
+            raise UsageError(
+                "--installer uv runs on the host: it goes with --backend cross",
+                hint="drop --installer uv, or use --backend cross (or auto)",
+            )
+        return CrossInstaller(spec, _bytecode_interpreter(spec))
     if spec.backend is Backend.CROSS:
         return CrossInstaller(spec, _bytecode_interpreter(spec))
     if spec.backend is Backend.DOCKER:
@@ -274,23 +296,27 @@ class _Fresh:
 def _build_fresh(spec: LayerSpec, installer: Installer, work: Path, clock: _Clock) -> _Fresh:
     tree = work / "python"
     tree.mkdir()
-    with installer.session(spec, work, clock.sink) as session:
-        installed = clock.run(
-            "resolve", lambda: session.install(tree), lambda found: f"{len(found)} distributions"
-        )
-        steps = _postprocess(spec, tree, session, clock)
     warnings: list[str] = []
-    drift = clock.run(
-        "drift",
-        lambda: _drift(spec, installed, warnings),
-        lambda found: f"{len(found)} held back by the platform",
-    )
-    packages = _with_sizes(installed, distribution_sizes(tree))
-    archive = clock.run(
-        "zip",
-        lambda: write_layer_zip(tree, work / "layer.zip", sink=clock.sink),
-        lambda made: made.sha256,
-    )
+    # asking the index about newer releases is network-bound: it overlaps post-processing and
+    # the zip (its own wall time is recorded; the build waits for it only if it is slower)
+    with ThreadPoolExecutor(1, thread_name_prefix="layerforge-drift") as background:
+        with installer.session(spec, work, clock.sink) as session:
+            installed = clock.run(
+                "resolve",
+                lambda: session.install(tree),
+                lambda found: f"{len(found)} distributions",
+            )
+            clock.sink(Event(EventKind.STARTED, "drift", "alongside the next steps"))
+            drift_job = background.submit(clock.timed, lambda: _drift(spec, installed, warnings))
+            steps = _postprocess(spec, tree, session, clock)
+        packages = _with_sizes(installed, distribution_sizes(tree))
+        archive = clock.run(
+            "zip",
+            lambda: write_layer_zip(tree, work / "layer.zip", sink=clock.sink),
+            lambda made: made.sha256,
+        )
+        drift, clock.timings["drift"] = drift_job.result()
+    clock.finish("drift", f"{len(drift)} held back by the platform")
     _check_budget(spec, archive.unzipped_bytes)
     report = clock.run(
         "verify", lambda: _verify(spec, archive.path, clock.sink), lambda made: made.summary
@@ -306,6 +332,7 @@ def _build_fresh(spec: LayerSpec, installer: Installer, work: Path, clock: _Cloc
         glibc=str(spec.runtime.glibc),
         architecture=spec.architecture.value,
         backend=installer.name,
+        installer=str(getattr(installer, "installer", "pip")),
         layerforge_version=__version__,
         requirements=list(spec.requirements),
         packages=packages,

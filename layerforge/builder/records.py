@@ -1,8 +1,8 @@
 """RECORD files that tell the truth about the layer: rows for files the build removed are
 dropped, rows for files it rewrote (stripped binaries) carry their new hash and size, and
-metadata that names the build machine (``direct_url.json`` of a local file, INSTALLER) is
-normalised. The same wheels then always give the same bytes, whichever backend, installer or
-virtualenv path built them."""
+metadata that names the build machine or installer (``direct_url.json`` of a local file,
+INSTALLER, REQUESTED) is normalised. The same wheels then always give the same bytes,
+whichever backend, installer (pip or uv) or virtualenv path built them."""
 
 from __future__ import annotations
 
@@ -41,6 +41,9 @@ def _normalise_metadata(dist_info: Path) -> None:
     installer = dist_info / "INSTALLER"
     if installer.is_file():
         installer.write_text(INSTALLER_NAME, "ascii")
+    # which distributions a user named is a fact of the build (the manifest has it), not of
+    # the layer; installers disagree on it (uv marks every distribution), so it goes
+    (dist_info / "REQUESTED").unlink(missing_ok=True)
 
 
 def _rows(tree: Path, record: Path, rewritten: frozenset[Path]) -> tuple[list[list[str]], int]:

@@ -78,6 +78,7 @@ class BuildResult:
     unzipped_budget: int
     direct_upload_limit: int
     warnings: list[str] = field(default_factory=list)
+    installer: str = "pip"  # what installed the wheels: pip, or uv (cross, AL2023 runtimes)
     notes: list[str] = field(default_factory=list)
     verification: dict[str, Any] = field(default_factory=dict)
     cached: bool = False

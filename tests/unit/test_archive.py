@@ -49,3 +49,48 @@ def test_entries_are_sorted_under_python_with_fixed_time_and_normal_modes(tmp_pa
     assert modes["python/pkg/__init__.py"] == 0o644
     assert info.file_count == 4
     assert info.unzipped_bytes == sum(e.file_size for e in entries)
+
+
+def _varied_tree(root: Path, files: int) -> Path:
+    """Files of many sizes (empty, tiny, compressible, incompressible), non-ASCII names."""
+    for index in range(files):
+        folder = root / f"pkg{index % 7}" / ("daten-ü" if index % 11 == 0 else "sub")
+        folder.mkdir(parents=True, exist_ok=True)
+        size = (index * 7919) % 70_000
+        body = os.urandom(size // 3) + bytes(index % 251 for _ in range(size - size // 3))
+        (folder / f"m{index:05d}.py").write_bytes(body)
+    (root / "empty.txt").write_bytes(b"")
+    return root
+
+
+def test_parallel_and_serial_deflate_write_the_same_bytes(tmp_path: Path) -> None:
+    tree = _varied_tree(tmp_path / "t", 600)
+    serial = write_layer_zip(tree, tmp_path / "serial.zip", sink=_ignore, workers=1)
+    for workers in (2, 5):
+        parallel = write_layer_zip(
+            tree, tmp_path / f"p{workers}.zip", sink=_ignore, workers=workers
+        )
+        assert parallel.sha256 == serial.sha256
+        assert (tmp_path / f"p{workers}.zip").read_bytes() == (tmp_path / "serial.zip").read_bytes()
+    assert serial.sha256 == sha256_of(serial.path)
+    assert serial.zipped_bytes == serial.path.stat().st_size
+    with zipfile.ZipFile(serial.path) as archive:
+        assert archive.testzip() is None  # every member's CRC checks out
+        names = archive.namelist()
+        assert any("daten-ü" in name for name in names)
+        first = names[0]
+        assert archive.read(first) == (tree / first.removeprefix("python/")).read_bytes()
+        assert archive.getinfo("python/empty.txt").file_size == 0
+
+
+def test_more_than_65535_entries_get_zip64_end_records(tmp_path: Path) -> None:
+    tree = tmp_path / "many"
+    for index in range(65_600):
+        folder = tree / f"d{index // 1000:03d}"
+        if index % 1000 == 0:
+            folder.mkdir(parents=True)
+        (folder / f"{index}.txt").write_bytes(b"x")
+    info = write_layer_zip(tree, tmp_path / "many.zip", sink=_ignore)
+    with zipfile.ZipFile(info.path) as archive:
+        assert len(archive.infolist()) == 65_600 == info.file_count
+        assert archive.read("python/d065/65599.txt") == b"x"

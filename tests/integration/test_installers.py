@@ -1,0 +1,93 @@
+"""uv where it is exact, pip elsewhere: for an Amazon Linux 2023 runtime both installers resolve
+the same distributions, versions and wheel files and give the byte-identical layer; for an
+Amazon Linux 2 runtime auto picks pip and an explicit uv is refused (uv has no glibc 2.26)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from layerforge.cli import main
+
+pytestmark = [pytest.mark.network, pytest.mark.slow]
+
+DATA = Path(__file__).parents[1] / "data" / "inputs"
+
+
+def _build(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, dict[str, Any], str]:
+    code = main(["build", "--json", "--no-cache", *argv])
+    captured = capsys.readouterr()
+    return code, json.loads(captured.out), captured.err
+
+
+def _resolved(document: dict[str, Any]) -> list[tuple[str, str, str]]:
+    return [(p["name"], p["version"], p["wheel"]) for p in document["packages"]]
+
+
+@pytest.mark.parametrize(
+    "inputs",
+    [["numpy==2.2.6", "six"], ["-r", str(DATA / "uv-export.txt")]],
+    ids=["numpy-six", "hashed-uv-export"],
+)
+def test_uv_and_pip_resolve_the_same_wheels_and_build_the_same_bytes_for_al2023(
+    inputs: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    built = {}
+    for installer in ("pip", "uv"):
+        code, document, err = _build(
+            capsys,
+            *inputs,
+            "--runtime",
+            "python3.12",
+            "--backend",
+            "cross",
+            "--installer",
+            installer,
+            "-o",
+            str(tmp_path / installer / "layer.zip"),
+        )
+        assert code == 0, (document, err)
+        assert document["installer"] == installer
+        built[installer] = document
+    assert _resolved(built["uv"]) == _resolved(built["pip"])
+    assert built["uv"]["sha256"] == built["pip"]["sha256"]  # byte-identical zips
+    assert (tmp_path / "uv" / "layer.zip").read_bytes() == (
+        tmp_path / "pip" / "layer.zip"
+    ).read_bytes()
+
+
+def test_auto_picks_uv_for_al2023_and_pip_for_al2_and_says_why(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, al2023, err = _build(
+        capsys, "six", "--runtime", "python3.12", "--backend", "cross", "-o", str(tmp_path / "a")
+    )
+    assert code == 0 and al2023["installer"] == "uv"
+    assert "installer uv: uv targets x86_64-manylinux_2_34" in err
+    code, al2, err = _build(
+        capsys, "six", "--runtime", "python3.11", "--backend", "cross", "-o", str(tmp_path / "b")
+    )
+    assert code == 0 and al2["installer"] == "pip"
+    assert "uv has no target for glibc 2.26" in err
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--runtime", "python3.11", "--installer", "uv"], "uv has no target for glibc 2.26"),
+        (
+            ["--runtime", "python3.12", "--installer", "uv", "--backend", "docker"],
+            "runs on the host",
+        ),
+    ],
+)
+def test_uv_where_it_is_not_exact_is_refused(
+    argv: list[str], message: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, document, _ = _build(capsys, "six", *argv, "-o", str(tmp_path / "x.zip"))
+    assert code == 2
+    assert message in document["error"]
+    assert not (tmp_path / "x.zip").exists()
