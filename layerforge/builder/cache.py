@@ -2,9 +2,12 @@
 
 An entry is a folder named by the digest of everything that decides the layer's bytes, holding
 ``layer.zip`` and ``manifest.json`` (whose ``sha256`` and ``zipped_bytes`` record the zip). A hit
-is delivered only if the zip still has exactly those bytes (checked while it is copied out); a
-damaged entry is dropped and the layer is rebuilt. The cache is an optimisation: when it cannot be
-read or written (no HOME, a read-only disk) the build goes on and says so.
+is delivered only if the zip still has exactly those bytes; a damaged entry is dropped and the
+layer is rebuilt. As git trusts its index, a zip whose size, modification time and inode are
+still those recorded when it was stored (``stat.json``) is trusted without rereading it and can
+be placed by a hard link; any other is copied out while its sha256 is checked. The cache is an
+optimisation: when it cannot be read or written (no HOME, a read-only disk) the build goes on
+and says so.
 """
 
 from __future__ import annotations
@@ -42,6 +45,20 @@ class CacheHit:
     key: str
     layer: Path
     result: BuildResult
+    trusted: bool = False  # unchanged since it was stored: no need to reread it
+
+
+def _signature(path: Path) -> list[int]:
+    found = path.stat()
+    return [found.st_size, found.st_mtime_ns, found.st_ino, found.st_dev]
+
+
+def _unchanged(folder: Path) -> bool:
+    try:
+        recorded = json.loads((folder / "stat.json").read_text("utf-8"))
+        return bool(recorded == _signature(folder / "layer.zip"))
+    except (OSError, ValueError):
+        return False
 
 
 class BuildCache:
@@ -75,7 +92,7 @@ class BuildCache:
         except (OSError, ValueError, KeyError, TypeError) as exc:
             self.discard(key, f"its record is unreadable ({exc})")
             return None
-        return CacheHit(key, layer, result)
+        return CacheHit(key, layer, result, trusted=_unchanged(folder))
 
     def discard(self, key: str, reason: str) -> None:
         """Drop a damaged entry (best effort) and say why."""
@@ -92,8 +109,11 @@ class BuildCache:
             folder.parent.mkdir(parents=True, exist_ok=True)
             staging = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{key[:12]}."))
             shutil.copyfile(layer, staging / "layer.zip")
+            (staging / "layer.zip").chmod(0o644)  # as placed: a hard link needs no chmod
             text = json.dumps(result.to_dict(), indent=2, sort_keys=True)
             (staging / "manifest.json").write_text(text, "utf-8")
+            signature = json.dumps(_signature(staging / "layer.zip"))
+            (staging / "stat.json").write_text(signature, "utf-8")
             with deferred():
                 if folder.exists():
                     shutil.rmtree(folder)

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import urllib.error
-import urllib.request
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -128,6 +126,9 @@ class PackageIndex:
         self.timeout = timeout
 
     def _files(self, name: str) -> list[dict[str, object]]:
+        import urllib.error  # urllib.request (and certifi) load only when the index is asked
+        import urllib.request
+
         project = canonicalize_name(name)
         url = f"{self.url}/{project}/"
         request = urllib.request.Request(url, headers={"Accept": _ACCEPT})

@@ -44,7 +44,7 @@ from layerforge.interpreters import Interpreter, find_interpreter, require_inter
 from layerforge.runtimes import LIMITS, compatible_platform_tags, supported_tags
 from layerforge.scratch import scratch_dir
 from layerforge.spec import Backend, InstallerChoice, LayerSpec
-from layerforge.verify import Report, Severity, verify_layer
+from layerforge.verify import Report, Severity
 
 __all__ = ["Installer", "build_layer", "manifest_path_for"]
 
@@ -135,6 +135,11 @@ def select_installer(spec: LayerSpec, sink: EventSink) -> Installer:
         return CrossInstaller(spec, _bytecode_interpreter(spec))
     if spec.backend is Backend.DOCKER:
         return _docker_installer(spec, sink, pull=True)
+    image = spec.image or spec.runtime.image
+    if containers.local_image_state(image) is False:  # decided without loading the SDK
+        note = f"backend auto: using cross (no Docker engine with {image} here)"
+        sink(Event(EventKind.NOTE, "backend", note))
+        return CrossInstaller(spec, _bytecode_interpreter(spec))
     try:
         installer = _docker_installer(spec, sink, pull=False)
     except ContainerError as unavailable:
@@ -266,6 +271,8 @@ def _check_budget(spec: LayerSpec, unzipped: int) -> None:
 
 def _verify(spec: LayerSpec, layer: Path, sink: EventSink) -> Report:
     """The verify-abi rules on what was built; errors fail the build before it is placed."""
+    from layerforge.verify import verify_layer  # the ELF readers load only for fresh builds
+
     report = verify_layer([layer], spec.runtime, spec.architecture, on_event=sink)
     if not report.passed:
         errors = [f for f in report.findings if f.severity is Severity.ERROR]
@@ -362,7 +369,13 @@ def _deliver(
     )
     try:
         with clock.step("place"):
-            place_layer(hit.layer, hit.result.sha256, _manifest_text(result), spec.output)
+            place_layer(
+                hit.layer,
+                hit.result.sha256,
+                _manifest_text(result),
+                spec.output,
+                trusted=hit.trusted,
+            )
     except CheckFailedError as damaged:
         cache.discard(hit.key, damaged.message)
         return None

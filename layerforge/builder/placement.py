@@ -125,15 +125,30 @@ def _swap(zip_staged: Path, manifest_staged: Path, output: Path, manifest: Path)
             backup.unlink(missing_ok=True)
 
 
-def place_layer(source: Path, sha256: str, manifest_text: str, output: Path) -> None:
+def _linked(source: Path, staged: Path) -> bool:
+    """``staged`` becomes a hard link to ``source`` where the file system allows."""
+    try:
+        staged.unlink()
+        os.link(source, staged)
+    except OSError:
+        return False
+    return True
+
+
+def place_layer(
+    source: Path, sha256: str, manifest_text: str, output: Path, *, trusted: bool = False
+) -> None:
     """Put ``source`` (whose sha256 must be ``sha256``) at ``output`` and the manifest beside it,
-    together or not at all."""
+    together or not at all. A ``trusted`` source (known unchanged) is hard-linked where the
+    file system allows, without rereading it; any other is copied while it is hashed."""
     manifest = manifest_path_for(output)
     check_output(output)
     try:
         with _staged(output, ".partial") as zip_staged, _staged(manifest, ".partial") as staged:
-            copy_verified(source, zip_staged, sha256)
-            zip_staged.chmod(0o644)
+            if not (trusted and _linked(source, zip_staged)):
+                copy_verified(source, zip_staged, sha256)
+            if zip_staged.stat().st_mode & 0o777 != 0o644:
+                zip_staged.chmod(0o644)
             staged.write_text(manifest_text, "utf-8")
             staged.chmod(0o644)
             with deferred():

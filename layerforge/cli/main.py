@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Sequence
+from importlib import import_module
+from typing import ClassVar
 
 import click
 
@@ -15,7 +17,30 @@ from layerforge.interrupts import signals_raise
 __all__ = ["cli", "main"]
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class LazyGroup(click.Group):
+    """Commands load with their module when named: ``layerforge build`` never imports boto3,
+    the sandbox or the AWS commands (start-up time is part of every warm build)."""
+
+    homes: ClassVar[dict[str, str]] = {
+        "build": "build",
+        "verify-abi": "verify",
+        "smoke": "sandbox",
+        "invoke-local": "sandbox",
+        "publish-and-invoke": "aws",
+        "publish": "aws",
+        "cleanup": "aws",
+    }
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(set(self.commands) | set(self.homes))
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in self.commands and cmd_name in self.homes:
+            import_module(f"layerforge.cli.commands.{self.homes[cmd_name]}")
+        return super().get_command(ctx, cmd_name)
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="layerforge")
 @click.option(
     "--debug",
@@ -39,8 +64,6 @@ def _json_requested(argv: list[str]) -> bool:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI with ``argv`` and return the exit code (tests call this directly)."""
-    from layerforge.cli import commands  # noqa: F401 - registers the commands
-
     args = list(sys.argv[1:] if argv is None else argv)
     renderer = Renderer(json_output=_json_requested(args))
     try:

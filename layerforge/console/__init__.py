@@ -15,7 +15,6 @@ from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 
-from layerforge.console.progress import plain_progress, rich_progress
 from layerforge.console.tables import (
     budget_line,
     findings_table,
@@ -67,6 +66,8 @@ class Renderer:
     @contextmanager
     def progress(self) -> Iterator[EventSink]:
         """Rich progress bars on a terminal, plain lines otherwise (also with --json)."""
+        from layerforge.console.progress import plain_progress, rich_progress
+
         make = rich_progress if self.err.is_terminal else plain_progress
         with make(self.err) as sink:
             yield sink

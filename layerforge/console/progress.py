@@ -5,20 +5,14 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-
-from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    SpinnerColumn,
-    TaskID,
-    TextColumn,
-    TimeElapsedColumn,
-)
+from typing import TYPE_CHECKING
 
 from layerforge.console.text import format_seconds, styled
 from layerforge.events import Event, EventKind, EventSink
+
+if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.progress import TaskID
 
 __all__ = ["STEP_TITLES", "plain_progress", "rich_progress"]
 
@@ -49,6 +43,15 @@ def _title(step: str) -> str:
 @contextmanager
 def rich_progress(console: Console) -> Iterator[EventSink]:
     """One progress line per step, drawn while the block runs."""
+    from rich.progress import (  # a terminal only: plain lines need none of it
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        SpinnerColumn,
+        TextColumn,
+        TimeElapsedColumn,
+    )
+
     columns = (
         SpinnerColumn(),
         TextColumn("{task.description}", markup=False, style="bold"),

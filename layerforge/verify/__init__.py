@@ -2,7 +2,20 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from layerforge.verify.model import Finding, Report, Rule, Severity
-from layerforge.verify.verifier import verify_layer
+
+if TYPE_CHECKING:
+    from layerforge.verify.verifier import verify_layer
 
 __all__ = ["Finding", "Report", "Rule", "Severity", "verify_layer"]
+
+
+def __getattr__(name: str) -> Any:
+    """``verify_layer`` (and the ELF readers behind it) load on first use, not with the CLI."""
+    if name == "verify_layer":
+        from layerforge.verify.verifier import verify_layer
+
+        return verify_layer
+    raise AttributeError(name)

@@ -1,7 +1,4 @@
-"""One module per family of commands; importing this package registers them all."""
+"""One module per family of commands; ``LazyGroup`` imports a module when one of its commands
+is named (importing a module registers its commands)."""
 
 from __future__ import annotations
-
-from layerforge.cli.commands import aws, build, sandbox, verify
-
-__all__ = ["aws", "build", "sandbox", "verify"]

@@ -22,7 +22,6 @@ from layerforge.cli.options import (
     sandbox_option,
 )
 from layerforge.errors import EXIT_CHECK_FAILED, EXIT_OK
-from layerforge.sandbox import SandboxSpec, smoke_test
 from layerforge.settings import read_settings
 from layerforge.spec import specs_from_settings
 
@@ -151,6 +150,8 @@ def build(config: Path, json_output: bool, smoke: bool, sandbox: str, **flags: A
         result = build_layer(spec, on_event=sink)
     report = None
     if smoke:
+        from layerforge.sandbox import SandboxSpec, smoke_test
+
         sandbox_spec = SandboxSpec(
             runtime=spec.runtime, architecture=spec.architecture, image=spec.image
         )
