@@ -19,20 +19,13 @@ PLAIN_PLATFORM = [
 ]
 
 
-def pip_plain(pins: list[str], target: Path, env: dict[str, str] | None = None) -> None:
+def pip_plain(
+    pins: list[str], target: Path, env: dict[str, str] | None = None, python: str = "3.11"
+) -> None:
     """pip install --platform manylinux2014_x86_64 --only-binary=:all: -t <target> <pins>."""
+    platform = [*PLAIN_PLATFORM[:-1], python]
     subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pip",
-            "install",
-            "--quiet",
-            *PLAIN_PLATFORM,
-            "-t",
-            str(target),
-            *pins,
-        ],
+        [sys.executable, "-m", "pip", "install", "--quiet", *platform, "-t", str(target), *pins],
         check=True,
         env=env,
     )
