@@ -1,0 +1,96 @@
+"""The warm path: an entry unchanged since it was stored is trusted (placed by a hard link,
+without rereading); any change to it (content, or only its mtime) withdraws the trust, and the
+placement then copies while checking the sha256, refusing a damaged entry."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+import pytest
+
+from layerforge.builder.cache import BuildCache
+from layerforge.builder.placement import place_layer
+from layerforge.builder.result import BuildResult
+from layerforge.errors import CheckFailedError
+
+
+def _result(layer: Path) -> BuildResult:
+    data = layer.read_bytes()
+    return BuildResult(
+        output="dist/layer.zip",
+        manifest="dist/layer.manifest.json",
+        sha256=hashlib.sha256(data).hexdigest(),
+        unzipped_bytes=len(data),
+        zipped_bytes=len(data),
+        file_count=1,
+        runtime="python3.11",
+        glibc="2.26",
+        architecture="x86_64",
+        backend="cross",
+        layerforge_version="0",
+        requirements=["six"],
+        packages=[],
+        steps=[],
+        drift=[],
+        unzipped_budget=262_144_000,
+        direct_upload_limit=52_428_800,
+    )
+
+
+@pytest.fixture
+def stored(tmp_path: Path) -> tuple[BuildCache, BuildResult]:
+    layer = tmp_path / "built.zip"
+    layer.write_bytes(os.urandom(4096))
+    cache = BuildCache(tmp_path / "cache")
+    result = _result(layer)
+    cache.store("k" * 64, layer, result)
+    return cache, result
+
+
+def test_an_unchanged_entry_is_hard_linked_into_place(
+    stored: tuple[BuildCache, BuildResult], tmp_path: Path
+) -> None:
+    cache, result = stored
+    hit = cache.lookup("k" * 64)
+    assert hit is not None and hit.trusted
+    output = tmp_path / "out" / "layer.zip"
+    output.parent.mkdir()
+    place_layer(hit.layer, result.sha256, "{}\n", output, trusted=hit.trusted)
+    assert output.stat().st_ino == hit.layer.stat().st_ino
+    assert oct(output.stat().st_mode & 0o777) == oct(0o644)
+    assert cache.lookup("k" * 64).trusted  # type: ignore[union-attr]  # linking kept the trust
+
+
+def test_a_changed_entry_loses_trust_and_is_refused_when_damaged(
+    stored: tuple[BuildCache, BuildResult], tmp_path: Path
+) -> None:
+    cache, result = stored
+    entry = cache.lookup("k" * 64)
+    assert entry is not None
+    data = bytearray(entry.layer.read_bytes())
+    data[10:20] = b"\0" * 10  # same size, other bytes, written in place
+    entry.layer.write_bytes(bytes(data))
+    hit = cache.lookup("k" * 64)
+    assert hit is not None and not hit.trusted
+    output = tmp_path / "layer.zip"
+    output.write_bytes(b"the last good layer")
+    with pytest.raises(CheckFailedError, match="changed"):
+        place_layer(hit.layer, result.sha256, "{}\n", output, trusted=hit.trusted)
+    assert output.read_bytes() == b"the last good layer"
+
+
+def test_touching_an_entry_withdraws_trust_but_intact_bytes_still_deliver(
+    stored: tuple[BuildCache, BuildResult], tmp_path: Path
+) -> None:
+    cache, result = stored
+    entry = cache.lookup("k" * 64)
+    assert entry is not None
+    os.utime(entry.layer, ns=(1, 1))
+    hit = cache.lookup("k" * 64)
+    assert hit is not None and not hit.trusted
+    output = tmp_path / "layer.zip"
+    place_layer(hit.layer, result.sha256, "{}\n", output, trusted=hit.trusted)
+    assert output.stat().st_ino != hit.layer.stat().st_ino  # copied and checked, not linked
+    assert hashlib.sha256(output.read_bytes()).hexdigest() == result.sha256
