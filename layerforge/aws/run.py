@@ -7,7 +7,9 @@ function), so a failed run leaves nothing that the next run cannot pick up.
 from __future__ import annotations
 
 import time
-from dataclasses import replace
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import botocore.exceptions
@@ -31,6 +33,7 @@ from layerforge.aws.preflight import (
 )
 from layerforge.aws.publish import PublishedLayer, publish_layer
 from layerforge.aws.role import ensure_role
+from layerforge.errors import EXIT_CHECK_FAILED, EXIT_OK, LayerforgeError
 from layerforge.events import Event, EventKind, EventSink, emit_to
 from layerforge.fanout import (
     FanOut,
@@ -42,7 +45,13 @@ from layerforge.fanout import (
 from layerforge.proof import Outcome, ProofReport, check_all, check_logs
 from layerforge.proof.inputs import upload_inputs
 
-__all__ = ["dry_run_plan", "proof_log_lines", "publish_and_invoke"]
+__all__ = [
+    "RegionsProof",
+    "dry_run_plan",
+    "proof_log_lines",
+    "prove_everywhere",
+    "publish_and_invoke",
+]
 
 _TAIL_LIMIT = 4000  # Lambda returns the last 4 KB of the log with LogType=Tail
 
@@ -300,3 +309,57 @@ def _fanout_details(
         **({"error": result.error, "cause": (result.cause or "")[:2000]} if result.error else {}),
     }
     return details
+
+
+@dataclass
+class RegionsProof:
+    """publish-and-invoke in several regions: each region's proof, or why it failed."""
+
+    reports: dict[str, ProofReport] = field(default_factory=dict)
+    failed: dict[str, LayerforgeError] = field(default_factory=dict)
+
+    @property
+    def passed(self) -> bool:
+        return not self.failed and all(r.passed for r in self.reports.values())
+
+    def exit_code(self) -> int:
+        if self.failed:
+            return max(e.exit_code for e in self.failed.values())
+        return EXIT_OK if self.passed else EXIT_CHECK_FAILED
+
+    def to_dict(self) -> dict[str, Any]:
+        regions: dict[str, Any] = {r: p.to_dict() for r, p in sorted(self.reports.items())}
+        for region, error in sorted(self.failed.items()):
+            regions[region] = {"passed": False, "error": error.message, "hint": error.hint}
+        return {"passed": self.passed, "regions": regions}
+
+
+def prove_everywhere(
+    runs: Mapping[str, ProofRun],
+    clients_for: Callable[[str], AwsClients],
+    *,
+    on_event: EventSink | None = None,
+) -> RegionsProof:
+    """Every region's pre-flight first (nothing changes anywhere unless all pass), then the
+    regions concurrently; one region's failure is reported and undoes nothing elsewhere."""
+    sink = emit_to(on_event)
+    clients = {region: clients_for(region) for region in runs}
+    for region, run in runs.items():
+        checked = preflight(run, clients[region])
+        _step(sink, f"pre-flight {region}", checked.verification)
+
+    def one(region: str) -> ProofReport:
+        def note(event: Event) -> None:
+            sink(Event(event.kind, event.step, f"{region}: {event.message}"))
+
+        return publish_and_invoke(runs[region], clients[region], on_event=note)
+
+    outcome = RegionsProof()
+    with ThreadPoolExecutor(max_workers=min(8, len(runs))) as pool:
+        futures = {region: pool.submit(one, region) for region in runs}
+        for region, future in futures.items():
+            try:
+                outcome.reports[region] = future.result()
+            except LayerforgeError as error:
+                outcome.failed[region] = error
+    return outcome

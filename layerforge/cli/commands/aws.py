@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -38,6 +39,7 @@ from layerforge.runtimes import Architecture, Runtime
 
 if TYPE_CHECKING:
     from layerforge.aws.clients import AwsClients
+    from layerforge.aws.preflight import ProofRun
 
 __all__ = ["cleanup_command", "publish_and_invoke", "publish_command"]
 
@@ -98,7 +100,15 @@ def _layer_file(layer: Path) -> Path:
 @click.option(
     "--dry-run", is_flag=True, help="Run the pre-flight and print the plan; change nothing."
 )
-@_aws
+@click.option(
+    "--region",
+    "regions",
+    type=REGION,
+    multiple=True,
+    help="AWS region (repeatable: the proof in each; --bucket may hold {region}).",
+)
+@profile_option
+@click.option("--endpoint-url", type=URL, help="Endpoint for every AWS service (e.g. moto).")
 @json_option
 @debug_option
 def publish_and_invoke(*, layer: Path, json_output: bool, dry_run: bool, **options: Any) -> int:
@@ -133,7 +143,7 @@ def publish_and_invoke(*, layer: Path, json_output: bool, dry_run: bool, **optio
         run_id=options["run_id"],
         proof_given=options["proof_file"] is not None,
     )
-    run = ProofRun(
+    template = ProofRun(
         layer=layer,
         bucket=options["bucket"],
         runtime=runtime,
@@ -154,13 +164,78 @@ def publish_and_invoke(*, layer: Path, json_output: bool, dry_run: bool, **optio
         fanout=fanout,
         states_role_arn=options["states_role_arn"],
     )
-    clients = connect(options["region"], options["profile"], options["endpoint_url"])
+    regions = tuple(dict.fromkeys(options["regions"])) or (None,)
+    if len(regions) > 1:
+        return _in_regions(template, regions, options, dry_run=dry_run, json_output=json_output)
+    run = replace(template, bucket=_regional(template.bucket, regions[0]))
+    clients = connect(regions[0], options["profile"], options["endpoint_url"])
     if dry_run:
         render.document(dry_run_plan(run, clients), "Plan (pre-flight passed; nothing changed)")
         return EXIT_OK
     report = run_proof(run, clients, on_event=render.note)
     render.proof_report(report, f"Proof for {run.function_name} on {runtime.name}/{arch.value}")
     return EXIT_OK if report.passed else EXIT_CHECK_FAILED
+
+
+def _regional(bucket: str, region: str | None) -> str:
+    if "{region}" not in bucket:
+        return bucket
+    if region is None:
+        raise UsageError(
+            f"--bucket {bucket!r} has {{region}} but no --region was given",
+            hint="give --region, or a plain bucket name",
+        )
+    return bucket.replace("{region}", region)
+
+
+def _region_run(template: ProofRun, region: str) -> ProofRun:
+    """The run in ``region``: its bucket, and (IAM being global, the policy naming this
+    region's bucket) its own role when layerforge makes one: ``<role>-<region>``."""
+    run = replace(template, bucket=_regional(template.bucket, region))
+    if not template.create_role:
+        return run
+    base = template.role_name or f"{template.function_name}-role"
+    return replace(run, role_name=f"{base[: 63 - len(region)]}-{region}")
+
+
+def _in_regions(
+    template: ProofRun,
+    regions: tuple[str | None, ...],
+    options: dict[str, Any],
+    *,
+    dry_run: bool,
+    json_output: bool,
+) -> int:
+    """The proof in every region: each region's own bucket (``{region}`` in --bucket), every
+    pre-flight before any change, then the regions concurrently."""
+    from layerforge.aws.clients import AwsTarget, connect_aws
+    from layerforge.aws.run import dry_run_plan, prove_everywhere
+
+    render = renderer(json_output)
+    if template.fanout is not None:
+        raise UsageError(
+            "a fan-out runs in one region at a time",
+            hint="give one --region with --shards/--input (and rerun per region)",
+        )
+    named = [r for r in regions if r is not None]
+    runs = {r: _region_run(template, r) for r in named}
+
+    def clients_for(region: str) -> AwsClients:
+        return connect_aws(AwsTarget(region, options["profile"], options["endpoint_url"]))
+
+    if dry_run:
+        plans = {r: dry_run_plan(run, clients_for(r)) for r, run in runs.items()}
+        render.document({"regions": plans}, "Plan per region (pre-flight passed; nothing changed)")
+        return EXIT_OK
+    outcome = prove_everywhere(runs, clients_for, on_event=render.note)
+    if json_output:
+        render.json(outcome.to_dict())
+        return outcome.exit_code()
+    for region, report in sorted(outcome.reports.items()):
+        render.proof_report(report, f"Proof for {template.function_name} in {region}")
+    for region, error in sorted(outcome.failed.items()):
+        render.error_line(f"{region}: {error.message}", hint=error.hint)
+    return outcome.exit_code()
 
 
 @cli.command("cleanup")
