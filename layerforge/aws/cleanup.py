@@ -157,7 +157,8 @@ def _function(clients: AwsClients, name: str) -> bool:
     )
 
 
-def _state_machine(clients: AwsClients, name: str) -> bool:
+def _state_machine(clients: AwsClients, name: str, *, delete: bool) -> bool:
+    """Whether the state machine exists (and, unless a dry run, delete it)."""
     account = clients.sts.get_caller_identity()["Account"]
     arn = f"arn:{clients.partition}:states:{clients.region}:{account}:stateMachine:{name}"
     try:
@@ -166,12 +167,13 @@ def _state_machine(clients: AwsClients, name: str) -> bool:
         if error_code(exc) in ("StateMachineDoesNotExist", "ResourceNotFound"):
             return False
         raise
-    clients.stepfunctions.delete_state_machine(stateMachineArn=arn)
+    if delete:
+        clients.stepfunctions.delete_state_machine(stateMachineArn=arn)
     return True
 
 
-def _managed_role(clients: AwsClients, name: str) -> bool:
-    """Delete the role only when layerforge made it (tagged managed-by=layerforge)."""
+def _managed_role(clients: AwsClients, name: str, *, delete: bool) -> bool:
+    """Whether layerforge made the role (tagged managed-by=layerforge); if so, delete it."""
     try:
         tags = clients.iam.list_role_tags(RoleName=name).get("Tags", [])
     except botocore.exceptions.ClientError as exc:
@@ -180,17 +182,21 @@ def _managed_role(clients: AwsClients, name: str) -> bool:
         raise
     if {"Key": "managed-by", "Value": "layerforge"} not in tags:
         return False
-    return _delete_role(clients.iam, name)
+    return _delete_role(clients.iam, name) if delete else True
 
 
 def _fanout(clients: AwsClients, function: str, result: CleanupResult) -> None:
+    """The function's fan-out state machine and its role; a dry run reports what exists."""
     machine, role = fanout_names(function)
-    result.deleted_state_machine = _attempt(
-        result, f"deleting state machine {machine}", partial(_state_machine, clients, machine)
-    )
-    result.deleted_fanout_role = _attempt(
-        result, f"deleting role {role}", partial(_managed_role, clients, role)
-    )
+    delete = not result.dry_run
+    try:
+        result.deleted_state_machine = _state_machine(clients, machine, delete=delete)
+    except AWS_ERRORS as exc:
+        result.failures.append(aws_error(exc, f"deleting state machine {machine}").message)
+    try:
+        result.deleted_fanout_role = _managed_role(clients, role, delete=delete)
+    except AWS_ERRORS as exc:
+        result.failures.append(aws_error(exc, f"deleting role {role}").message)
 
 
 def _staging(clients: AwsClients, bucket: str, result: CleanupResult) -> None:
