@@ -130,7 +130,7 @@ def layerforge(runtime: str, pins: list[str], work: Path, phase: str, *extra: st
 
 
 def compare(runtime: str, pins: list[str], scratch: Path, *extra: str) -> list[Run]:
-    work = scratch / f"{runtime}-{'-'.join(extra) or 'cross'}"
+    work = scratch / f"{runtime}-{'docker' if 'docker' in extra else 'cross'}"
     work.mkdir()
     runs = [layerforge(runtime, pins, work, "cold", *extra)]
     warm = [layerforge(runtime, pins, work, "warm", *extra) for _ in range(5)]

@@ -152,10 +152,12 @@ def _candidates(version: tuple[int, int]) -> Iterator[Path]:
     name = f"python{version[0]}.{version[1]}"
     if sys.version_info[:2] == version:
         yield Path(sys.executable)
-    found = shutil.which(name)
-    if found:
-        yield Path(found)
     pyenv_root = Path(os.environ.get("PYENV_ROOT", Path.home() / ".pyenv"))
+    found = shutil.which(name)
+    # pyenv's shims are shell scripts that fail for versions pyenv lacks (a fifth of a second
+    # each time); the versions they would run are found directly below
+    if found and Path(found).parent != pyenv_root / "shims":
+        yield Path(found)
     yield from sorted(pyenv_root.glob(f"versions/{version[0]}.{version[1]}.*/bin/{name}"))
     uv_root = Path(os.environ.get("UV_PYTHON_INSTALL_DIR", Path.home() / ".local/share/uv/python"))
     yield from sorted(uv_root.glob(f"cpython-{version[0]}.{version[1]}.*/bin/{name}"))

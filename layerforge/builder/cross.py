@@ -13,7 +13,6 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from layerforge.builder import postprocess
-from layerforge.builder.index import PackageIndex
 from layerforge.builder.pip import (
     InstallFiles,
     PipTarget,
@@ -104,6 +103,8 @@ class CrossSession:
             on_line=lambda line: self.sink(Event(EventKind.PROGRESS, "resolve", line)),
         )
         if done.returncode != 0:
+            from layerforge.builder.index import PackageIndex
+
             index = PackageIndex(self.spec.inputs.index_url)
             raise explain_pip_failure(done.output, target, index, self.spec.inputs)
         return read_install_report(report)

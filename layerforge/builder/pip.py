@@ -10,12 +10,11 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
-from layerforge.builder.index import PackageIndex
 from layerforge.builder.result import ResolvedDistribution
 from layerforge.errors import (
     BuildError,
@@ -27,6 +26,9 @@ from layerforge.errors import (
 from layerforge.inputs import Inputs
 from layerforge.inputs.model import file_digest
 from layerforge.runtimes import Architecture, Runtime, compatible_platform_tags, supported_tags
+
+if TYPE_CHECKING:
+    from layerforge.builder.index import PackageIndex
 
 __all__ = [
     "InstallFiles",

@@ -17,20 +17,15 @@ from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
 from pathlib import Path
-from typing import Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from packaging.utils import canonicalize_name
 
 from layerforge import __version__, containers
 from layerforge.builder import postprocess
-from layerforge.builder.archive import write_layer_zip
 from layerforge.builder.cache import BuildCache, CacheHit
 from layerforge.builder.cross import CrossInstaller
-from layerforge.builder.docker import DockerInstaller, platform_of
-from layerforge.builder.index import PackageIndex
-from layerforge.builder.inventory import distribution_sizes
 from layerforge.builder.placement import check_output, manifest_path_for, place_layer
-from layerforge.builder.records import normalise_records
 from layerforge.builder.result import BuildResult, DriftEntry, ResolvedDistribution, StepReport
 from layerforge.errors import (
     BudgetExceededError,
@@ -45,6 +40,9 @@ from layerforge.runtimes import LIMITS, compatible_platform_tags, supported_tags
 from layerforge.scratch import scratch_dir
 from layerforge.spec import Backend, InstallerChoice, LayerSpec
 from layerforge.verify import Report, Severity
+
+if TYPE_CHECKING:  # the rest of the pipeline loads on a cache miss only (warm starts are short)
+    from layerforge.builder.docker import DockerInstaller
 
 __all__ = ["Installer", "build_layer", "manifest_path_for"]
 
@@ -112,6 +110,8 @@ def _bytecode_interpreter(spec: LayerSpec) -> Interpreter | None:
 
 
 def _docker_installer(spec: LayerSpec, sink: EventSink, *, pull: bool) -> DockerInstaller:
+    from layerforge.builder.docker import DockerInstaller, platform_of
+
     image = spec.image or spec.runtime.image
     client = containers.connect()
     if pull:
@@ -200,6 +200,8 @@ def _cache_inputs(
 def _postprocess(
     spec: LayerSpec, tree: Path, session: InstallSession, clock: _Clock
 ) -> list[StepReport]:
+    from layerforge.builder.records import normalise_records
+
     def detail(report: StepReport) -> str:
         return report.detail
 
@@ -229,6 +231,8 @@ def _postprocess(
 def _drift(
     spec: LayerSpec, installed: list[ResolvedDistribution], warnings: list[str]
 ) -> list[DriftEntry]:
+    from layerforge.builder.index import PackageIndex
+
     index = PackageIndex(spec.inputs.index_url)
     accepted = supported_tags(spec.runtime, spec.architecture)
     try:
@@ -301,6 +305,9 @@ class _Fresh:
 
 
 def _build_fresh(spec: LayerSpec, installer: Installer, work: Path, clock: _Clock) -> _Fresh:
+    from layerforge.builder.archive import write_layer_zip
+    from layerforge.builder.inventory import distribution_sizes
+
     tree = work / "python"
     tree.mkdir()
     warnings: list[str] = []

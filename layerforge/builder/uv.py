@@ -20,11 +20,11 @@ import os
 import re
 from email.parser import HeaderParser
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
-from layerforge.builder.index import PackageIndex
 from layerforge.builder.pip import (
     PipTarget,
     no_compatible_wheel_error,
@@ -37,6 +37,9 @@ from layerforge.events import Event, EventKind, EventSink
 from layerforge.inputs import Inputs
 from layerforge.processes import run, run_streaming
 from layerforge.runtimes import Architecture, Runtime
+
+if TYPE_CHECKING:
+    from layerforge.builder.index import PackageIndex
 
 __all__ = ["install_with_uv", "uv_binary", "uv_platform", "uv_version"]
 
@@ -229,6 +232,8 @@ def install_with_uv(
     )
     (tree / ".lock").unlink(missing_ok=True)  # uv's lock on the target folder
     if done.returncode != 0:
+        from layerforge.builder.index import PackageIndex
+
         raise explain_uv_failure(done.output, target, PackageIndex(inputs.index_url))
     named = set()
     for line in inputs.describe():
