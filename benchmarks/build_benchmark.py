@@ -29,10 +29,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from benchmarks.recipes import pip_plain, seed_pins, zip_tree
-
-#: python3.12 cannot take the seed pins (pandas 1.5.3 has no cp312 wheel): current releases
-PINS_312 = ["numpy==2.2.6", "pandas==2.2.3", "matplotlib==3.9.2", "seaborn==0.13.2"]
+from benchmarks.recipes import CURRENT_PINS, pip_plain, seed_pins, zip_tree
 
 
 @dataclass
@@ -148,7 +145,7 @@ def main() -> int:
     runs: list[Run] = []
     with tempfile.TemporaryDirectory(prefix="layerforge-bench-", dir="/var/tmp") as scratch:
         for runtime in args.runtimes or ["python3.11", "python3.12"]:
-            pins = seed_pins() if runtime == "python3.11" else PINS_312
+            pins = seed_pins() if runtime == "python3.11" else CURRENT_PINS
             base = Path(scratch) / f"plain-{runtime}"
             base.mkdir()
             runs.append(plain(runtime, pins, base))

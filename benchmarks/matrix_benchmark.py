@@ -1,7 +1,8 @@
 """A build matrix beside the same layers built one command at a time, in one run.
 
-2 runtimes x 2 architectures of the seed pins: ``layerforge build --runtime python3.11 --runtime
-python3.12 --arch x86_64 --arch arm64`` against four separate ``layerforge build`` runs. Each
+2 runtimes x 2 architectures of current pins (the seed's pandas has no cp312 wheel):
+``layerforge build --runtime python3.11 --runtime python3.12 --arch x86_64 --arch arm64``
+against four separate ``layerforge build`` runs. Each
 side starts cold (its own empty pip cache and build cache). Target (from the issue): the matrix
 takes at most 0.6x the time of the four runs.
 
@@ -19,6 +20,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from benchmarks.recipes import CURRENT_PINS
+
 RUNTIMES = ("python3.11", "python3.12")
 ARCHS = ("x86_64", "arm64")
 
@@ -30,7 +33,17 @@ def _build(args: list[str], work: Path) -> dict[str, object]:
         "LAYERFORGE_CACHE_DIR": str(work / "lf-cache"),
     }
     done = subprocess.run(
-        [sys.executable, "-m", "layerforge", "build", "--backend", "cross", "--json", *args],
+        [
+            sys.executable,
+            "-m",
+            "layerforge",
+            "build",
+            *CURRENT_PINS,
+            "--backend",
+            "cross",
+            "--json",
+            *args,
+        ],
         env=env,
         capture_output=True,
         text=True,

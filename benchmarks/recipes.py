@@ -49,3 +49,8 @@ def seed_pins() -> list[str]:
 
     inputs = collect_inputs(InputsRequest(), get_runtime("python3.11"), Architecture.X86_64)
     return inputs.describe()
+
+
+#: Pins every runtime of a python3.11/3.12 x86_64/arm64 matrix has wheels for (the seed's
+#: pandas 1.5.3 has no cp312 wheel)
+CURRENT_PINS = ["numpy==2.2.6", "pandas==2.2.3", "matplotlib==3.9.2", "seaborn==0.13.2"]
