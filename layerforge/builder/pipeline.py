@@ -137,7 +137,7 @@ def select_installer(spec: LayerSpec, sink: EventSink) -> Installer:
         return _docker_installer(spec, sink, pull=True)
     image = spec.image or spec.runtime.image
     if containers.local_image_state(image) is False:  # decided without loading the SDK
-        note = f"backend auto: using cross (no Docker engine with {image} here)"
+        note = f"backend auto: using cross (docker unavailable: no local engine has {image})"
         sink(Event(EventKind.NOTE, "backend", note))
         return CrossInstaller(spec, _bytecode_interpreter(spec))
     try:
