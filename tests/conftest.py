@@ -141,6 +141,13 @@ def json_document(out: str) -> Any:
     return out
 
 
+def run_cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, Any, str]:
+    """``layerforge ARGV`` in-process: (exit code, the JSON document on stdout, stderr)."""
+    code = main(list(argv))
+    captured = capsys.readouterr()
+    return code, json_document(captured.out), captured.err
+
+
 @pytest.fixture(scope="session")
 def docker_client() -> Any:
     from layerforge.containers import connect

@@ -15,6 +15,7 @@ from typing import Any
 import botocore.exceptions
 
 from layerforge.aws.clients import AWS_ERRORS, AwsClients, aws_error, error_code
+from layerforge.aws.fanout import machine_arn, machine_exists
 from layerforge.aws.names import fanout_names
 from layerforge.aws.publish import STAGING_PREFIX, remove_staging
 from layerforge.errors import UsageError
@@ -159,14 +160,9 @@ def _function(clients: AwsClients, name: str) -> bool:
 
 def _state_machine(clients: AwsClients, name: str, *, delete: bool) -> bool:
     """Whether the state machine exists (and, unless a dry run, delete it)."""
-    account = clients.sts.get_caller_identity()["Account"]
-    arn = f"arn:{clients.partition}:states:{clients.region}:{account}:stateMachine:{name}"
-    try:
-        clients.stepfunctions.describe_state_machine(stateMachineArn=arn)
-    except botocore.exceptions.ClientError as exc:
-        if error_code(exc) in ("StateMachineDoesNotExist", "ResourceNotFound"):
-            return False
-        raise
+    arn = machine_arn(clients, str(clients.sts.get_caller_identity()["Account"]), name)
+    if not machine_exists(clients, arn):
+        return False
     if delete:
         clients.stepfunctions.delete_state_machine(stateMachineArn=arn)
     return True

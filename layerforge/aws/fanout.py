@@ -27,6 +27,8 @@ __all__ = [
     "STATES_TRUST_POLICY",
     "FanOutResult",
     "ensure_state_machine",
+    "machine_arn",
+    "machine_exists",
     "read_scopes",
     "run_fanout",
     "state_machine_definition",
@@ -120,7 +122,7 @@ def state_machine_policy(
 ) -> dict[str, Any]:
     """Invoke exactly this function, read exactly the runs' item lists, and run and watch
     this state machine's own child executions (what a Distributed Map needs)."""
-    executions = state_machine_arn.replace(":stateMachine:", ":execution:") + "/*"
+    executions = _executions(state_machine_arn) + "/*"
     return {
         "Version": "2012-10-17",
         "Statement": [
@@ -172,35 +174,50 @@ class FanOutResult:
     seconds: float
 
 
+def machine_arn(clients: AwsClients, account: str, name: str) -> str:
+    return f"arn:{clients.partition}:states:{clients.region}:{account}:stateMachine:{name}"
+
+
+def _executions(machine: str) -> str:
+    """The prefix of the ARNs of a state machine's executions."""
+    return machine.replace(":stateMachine:", ":execution:")
+
+
+def machine_exists(clients: AwsClients, arn: str) -> bool:
+    try:
+        clients.stepfunctions.describe_state_machine(stateMachineArn=arn)
+    except botocore.exceptions.ClientError as exc:
+        if error_code(exc) in ("StateMachineDoesNotExist", "ResourceNotFound"):
+            return False
+        raise
+    return True
+
+
 def ensure_state_machine(
     clients: AwsClients, *, name: str, account: str, definition: dict[str, Any], role_arn: str
 ) -> tuple[str, bool]:
     """Create the state machine, or update the one a previous run made. (arn, created)"""
     sfn = clients.stepfunctions
-    arn = f"arn:{clients.partition}:states:{clients.region}:{account}:stateMachine:{name}"
-    try:
-        sfn.describe_state_machine(stateMachineArn=arn)
-    except botocore.exceptions.ClientError as exc:
-        if error_code(exc) not in ("StateMachineDoesNotExist", "ResourceNotFound"):
-            raise
-        created = sfn.create_state_machine(
-            name=name,
-            definition=json.dumps(definition),
-            roleArn=role_arn,
-            type="STANDARD",
-            tags=[{"key": "managed-by", "value": "layerforge"}],
+    arn = machine_arn(clients, account, name)
+    if machine_exists(clients, arn):
+        sfn.update_state_machine(
+            stateMachineArn=arn, definition=json.dumps(definition), roleArn=role_arn
         )
-        return str(created["stateMachineArn"]), True
-    sfn.update_state_machine(
-        stateMachineArn=arn, definition=json.dumps(definition), roleArn=role_arn
+        return arn, False
+    created = sfn.create_state_machine(
+        name=name,
+        definition=json.dumps(definition),
+        roleArn=role_arn,
+        type="STANDARD",
+        tags=[{"key": "managed-by", "value": "layerforge"}],
     )
-    return arn, False
+    return str(created["stateMachineArn"]), True
 
 
 def _previous(sfn: Any, machine: str, name: str) -> tuple[str, str | None]:
     """The execution this run would start (a fresh attempt name after failures), or the one
     that already succeeded or still runs: (arn, its status or None)."""
-    base = machine.replace(":stateMachine:", ":execution:") + f":{name}"
+    base = f"{_executions(machine)}:{name}"
     for attempt in range(1, 100):
         execution = base if attempt == 1 else f"{base}-attempt{attempt}"
         try:

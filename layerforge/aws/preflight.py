@@ -17,7 +17,12 @@ import botocore.exceptions
 
 from layerforge.aws.clients import AWS_ERRORS, AwsClients, aws_error, aws_step, error_code
 from layerforge.aws.deploy import check_environment
-from layerforge.aws.fanout import read_scopes, state_machine_definition, state_machine_policy
+from layerforge.aws.fanout import (
+    machine_arn,
+    read_scopes,
+    state_machine_definition,
+    state_machine_policy,
+)
 from layerforge.aws.names import (
     check_bucket,
     check_function_name,
@@ -37,7 +42,7 @@ from layerforge.proof import ProofSpec, Templates
 from layerforge.runtimes import LIMITS, Architecture, Runtime
 from layerforge.verify import Severity, verify_layer
 
-__all__ = ["Preflight", "ProofRun", "function_arn", "preflight", "state_machine_arn"]
+__all__ = ["Preflight", "ProofRun", "function_arn", "preflight"]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -324,13 +329,6 @@ def function_arn(run: ProofRun, clients: AwsClients, account: str) -> str:
     return f"arn:{clients.partition}:lambda:{clients.region}:{account}:function:{run.function_name}"
 
 
-def state_machine_arn(run: ProofRun, clients: AwsClients, account: str) -> str:
-    return (
-        f"arn:{clients.partition}:states:{clients.region}:{account}:"
-        f"stateMachine:{run.state_machine_name}"
-    )
-
-
 def _fanout_plan(run: ProofRun, clients: AwsClients, account: str) -> tuple[FanOut, dict[str, Any]]:
     """The fan-out's inputs listed, its state machine's role checked, and the plan: the
     definition and the state machine's policy (the function's is the run's policy)."""
@@ -348,7 +346,7 @@ def _fanout_plan(run: ProofRun, clients: AwsClients, account: str) -> tuple[FanO
         service="states.amazonaws.com",
     )
     target = function_arn(run, clients, account)
-    machine = state_machine_arn(run, clients, account)
+    machine = machine_arn(clients, account, run.state_machine_name)
     plan: dict[str, Any] = {
         **fanout.plan(bucket=run.bucket, prefix=run.prefix),
         "state_machine": {

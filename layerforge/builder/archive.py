@@ -133,11 +133,10 @@ def _members(entries: list[tuple[str, Path]], workers: int, sink: EventSink) -> 
             yield member
 
 
-def _central(member: _Member, offset: int) -> bytes:
-    header = _CENTRAL.pack(
-        0x02014B50,
-        _MADE_BY,
-        _NEEDED,
+def _shared(member: _Member) -> tuple[int, ...]:
+    """The fields the local header and the central directory record both carry, in order:
+    flags, method, time, date, CRC-32, compressed size, size, name length."""
+    return (
         member.flags,
         zlib.DEFLATED,
         _DOS_TIME,
@@ -146,14 +145,16 @@ def _central(member: _Member, offset: int) -> bytes:
         len(member.data),
         member.size,
         len(member.name),
-        0,
-        0,
-        0,
-        0,
-        member.mode << 16,
-        offset,
     )
-    return header + member.name
+
+
+def _local(member: _Member) -> bytes:
+    return _LOCAL.pack(0x04034B50, _NEEDED, *_shared(member), 0) + member.name
+
+
+def _central(member: _Member, offset: int) -> bytes:
+    fields = (*_shared(member), 0, 0, 0, 0, member.mode << 16, offset)
+    return _CENTRAL.pack(0x02014B50, _MADE_BY, _NEEDED, *fields) + member.name
 
 
 def _end(out: _HashingWriter, count: int, start: int) -> None:
@@ -191,22 +192,7 @@ def write_layer_zip(
             offset = out.offset
             if offset > _LIMIT32:
                 raise BuildError("the layer zip is over 4 GiB", hint="no Lambda layer can hold it")
-            out.write(
-                _LOCAL.pack(
-                    0x04034B50,
-                    _NEEDED,
-                    member.flags,
-                    zlib.DEFLATED,
-                    _DOS_TIME,
-                    _DOS_DATE,
-                    member.crc,
-                    len(member.data),
-                    member.size,
-                    len(member.name),
-                    0,
-                )
-                + member.name
-            )
+            out.write(_local(member))
             out.write(member.data)
             central.append(_central(member, offset))
             unzipped += member.size

@@ -39,6 +39,7 @@ __all__ = [
     "no_compatible_wheel_error",
     "pip_configuration_state",
     "read_install_report",
+    "source_arguments",
     "unreachable_error",
     "write_install_files",
 ]
@@ -114,8 +115,15 @@ def install_arguments(
     ]
     if files.constraints:
         args += ["-c", files.constraints]
-    if inputs.require_hashes:
-        args.append("--require-hashes")
+    return args + source_arguments(inputs)
+
+
+def source_arguments(
+    inputs: Inputs, *, trusted_host: str = "--trusted-host", pre: str = "--pre"
+) -> list[str]:
+    """Where the wheels come from and how strictly, as pip (and uv, which spells two of the
+    options differently) take it: hashes, indexes, find-links, trusted hosts, pre-releases."""
+    args = ["--require-hashes"] if inputs.require_hashes else []
     if inputs.index_url:
         args += ["--index-url", inputs.index_url]
     for url in inputs.extra_index_urls:
@@ -123,9 +131,9 @@ def install_arguments(
     for link in inputs.find_links:
         args += ["--find-links", link]
     for host in inputs.trusted_hosts:
-        args += ["--trusted-host", host]
+        args += [trusted_host, host]
     for flag, on in (
-        ("--pre", inputs.pre),
+        (pre, inputs.pre),
         ("--no-index", inputs.no_index),
         ("--no-deps", inputs.no_deps),
     ):

@@ -28,6 +28,7 @@ from packaging.utils import canonicalize_name
 from layerforge.builder.pip import (
     PipTarget,
     no_compatible_wheel_error,
+    source_arguments,
     unreachable_error,
     write_install_files,
 )
@@ -104,24 +105,9 @@ def _arguments(
     ]
     if constraints is not None:
         args += ["-c", str(constraints)]
-    if inputs.require_hashes:
-        args.append("--require-hashes")
-    if inputs.index_url:
-        args += ["--index-url", inputs.index_url]
-    for url in inputs.extra_index_urls:
-        args += ["--extra-index-url", url]
-    for link in inputs.find_links:
-        args += ["--find-links", link]
-    for host in inputs.trusted_hosts:
-        args += ["--allow-insecure-host", host]
-    for flag, on in (
-        ("--prerelease=allow", inputs.pre),
-        ("--no-index", inputs.no_index),
-        ("--no-deps", inputs.no_deps),
-    ):
-        if on:
-            args.append(flag)
-    return args
+    return args + source_arguments(
+        inputs, trusted_host="--allow-insecure-host", pre="--prerelease=allow"
+    )
 
 
 def _wheel_name(name: str, version: str, tags: list[str]) -> str:

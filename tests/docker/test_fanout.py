@@ -17,10 +17,9 @@ from typing import Any
 import pytest
 
 from analytics_payload.analysis import NUMERIC_COLUMNS, generate, generate_rows, summarise
-from layerforge.aws.clients import AwsClients, AwsTarget, connect_aws
+from layerforge.aws.clients import AwsClients
 from layerforge.aws.role import POLICY_NAME
-from layerforge.cli import main
-from tests.conftest import json_document
+from tests.conftest import run_cli
 
 pytestmark = [pytest.mark.slow]
 
@@ -28,22 +27,32 @@ REGION = "us-east-1"
 ROWS, SEED, SHARDS = 8_000, 5, 4
 
 
-@pytest.fixture
-def clients(aws_env: str, lambda_image: str) -> AwsClients:
-    return connect_aws(AwsTarget(region=REGION, endpoint_url=aws_env))
-
-
-@pytest.fixture
-def bucket(clients: AwsClients) -> str:
-    name = f"fanout-{uuid.uuid4().hex[:12]}"
-    clients.s3.create_bucket(Bucket=name)
-    return name
-
-
-def _cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, Any, str]:
-    code = main(list(argv))
-    captured = capsys.readouterr()
-    return code, json_document(captured.out), captured.err
+def _fan_out(
+    capsys: pytest.CaptureFixture[str],
+    layer: str,
+    bucket: str,
+    endpoint: str,
+    function: str,
+    *extra: str,
+) -> tuple[int, Any, str]:
+    """publish-and-invoke of the layer to the moto server, the function and its roles made."""
+    return run_cli(
+        capsys,
+        "publish-and-invoke",
+        "--layer",
+        layer,
+        "--bucket",
+        bucket,
+        "--region",
+        REGION,
+        "--endpoint-url",
+        endpoint,
+        "--function-name",
+        function,
+        "--create-role",
+        "--json",
+        *extra,
+    )
 
 
 def _close(a: float | None, b: float | None) -> bool:
@@ -95,29 +104,16 @@ def test_shards_on_step_functions_merge_to_the_single_run_and_rerun_is_idempoten
     function = f"fan-{uuid.uuid4().hex[:8]}"
     run_id = f"run-{uuid.uuid4().hex[:8]}"
     argv = [
-        "publish-and-invoke",
-        "--layer",
-        seed_build["output"],
-        "--bucket",
-        bucket,
-        "--region",
-        REGION,
-        "--endpoint-url",
-        aws_env,
-        "--function-name",
-        function,
         "--layer-name",
         f"layer-{function}",
-        "--create-role",
         "--event",
         json.dumps({"rows": ROWS, "seed": SEED}),
         "--shards",
         str(SHARDS),
         "--run-id",
         run_id,
-        "--json",
     ]
-    code, proof, err = _cli(capsys, *argv)
+    code, proof, err = _fan_out(capsys, seed_build["output"], bucket, aws_env, function, *argv)
     assert code == 0, (json.dumps(proof, indent=1)[:4000], err[-3000:])
     assert proof["passed"] is True
     assert proof["proof_spec"] == "analytics_payload/proof-fanout.toml"
@@ -154,7 +150,7 @@ def test_shards_on_step_functions_merge_to_the_single_run_and_rerun_is_idempoten
     assert _resources(reads) == [f"arn:aws:s3:::{bucket}/automated-analysis/*/shards/*"]
 
     # the same run id again: the succeeded execution is reused, nothing runs twice
-    code, again, err = _cli(capsys, *argv)
+    code, again, err = _fan_out(capsys, seed_build["output"], bucket, aws_env, function, *argv)
     assert code == 0, (again, err[-2000:])
     assert again["fanout"]["reused"] is True
     assert again["fanout"]["execution"] == proof["fanout"]["execution"]
@@ -166,7 +162,7 @@ def test_shards_on_step_functions_merge_to_the_single_run_and_rerun_is_idempoten
     assert [e["name"] for e in executions] == [run_id]
 
     # cleanup --function-name takes the fan-out's state machine and its (managed) role along
-    code, cleaned, err = _cli(
+    code, cleaned, err = run_cli(
         capsys,
         "cleanup",
         "--layer-name",
@@ -211,27 +207,18 @@ def test_a_shard_that_keeps_failing_names_itself_and_nothing_is_merged(
     clients.s3.put_object(Bucket=bucket, Key="in/notes.txt", Body=b"not an input")
     function = f"fan-{uuid.uuid4().hex[:8]}"
     run_id = f"bad-{uuid.uuid4().hex[:6]}"
-    code, proof, err = _cli(
+    code, proof, err = _fan_out(
         capsys,
-        "publish-and-invoke",
-        "--layer",
         seed_build["output"],
-        "--bucket",
         bucket,
-        "--region",
-        REGION,
-        "--endpoint-url",
         aws_env,
-        "--function-name",
         function,
         "--layer-name",
         f"layer-{function}",
-        "--create-role",
         "--input",
         f"s3://{bucket}/in/",
         "--run-id",
         run_id,
-        "--json",
     )
     assert code == 1, (proof, err[-2000:])
     assert proof["passed"] is False
@@ -262,24 +249,8 @@ def test_dry_run_prints_the_definition_and_both_policies_and_changes_nothing(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     function = f"fan-{uuid.uuid4().hex[:8]}"
-    code, plan, err = _cli(
-        capsys,
-        "publish-and-invoke",
-        "--layer",
-        seed_build["output"],
-        "--bucket",
-        bucket,
-        "--region",
-        REGION,
-        "--endpoint-url",
-        aws_env,
-        "--function-name",
-        function,
-        "--create-role",
-        "--shards",
-        "3",
-        "--dry-run",
-        "--json",
+    code, plan, err = _fan_out(
+        capsys, seed_build["output"], bucket, aws_env, function, "--shards", "3", "--dry-run"
     )
     assert code == 0, (plan, err)
     fanout = plan["fanout"]
@@ -305,7 +276,7 @@ def test_invoke_local_shards_merge_to_the_single_run(
     """No AWS account: the map and the reduce in sandboxes; S3 is the moto server here (so the
     merged stats.json can be read back), the embedded one by default."""
     run_id = f"local-{uuid.uuid4().hex[:6]}"
-    code, proof, err = _cli(
+    code, proof, err = run_cli(
         capsys,
         "invoke-local",
         "--layer",
@@ -337,7 +308,7 @@ def test_invoke_local_input_folder_names_the_failing_shard(
     (folder / "a.csv").write_bytes(_csv((0, 400)))
     (folder / "b.csv").write_bytes(b"no,columns\n1,2\n")
     (folder / "c.csv").write_bytes(_csv((400, 800)))
-    code, proof, err = _cli(
+    code, proof, err = run_cli(
         capsys, "invoke-local", "--layer", seed_build["output"], "--input", str(folder), "--json"
     )
     assert code == 1, (proof, err[-2000:])

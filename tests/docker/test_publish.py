@@ -22,11 +22,10 @@ from layerforge.aws.publish import STAGING_PREFIX, PublishedLayer, publish_layer
 from layerforge.aws.role import TRUST_POLICY, ensure_role, execution_policy
 from layerforge.aws.run import proof_log_lines
 from layerforge.builder.archive import sha256_of
-from layerforge.cli import main
 from layerforge.functions import HANDLER, bundled_function
 from layerforge.proof import Outcome, Templates, bundled_spec, check_all, check_logs
 from layerforge.runtimes import Architecture, get_runtime
-from tests.conftest import json_document
+from tests.conftest import run_cli
 
 pytestmark = [pytest.mark.slow]
 
@@ -37,30 +36,12 @@ MINIMAL_POLICY = execution_policy(
 )
 
 
-@pytest.fixture
-def clients(aws_env: str, lambda_image: str) -> AwsClients:
-    return connect_aws(AwsTarget(region=REGION, endpoint_url=aws_env))
-
-
-@pytest.fixture
-def bucket(clients: AwsClients) -> str:
-    name = f"proof-{uuid.uuid4().hex[:12]}"
-    clients.s3.create_bucket(Bucket=name)
-    return name
-
-
-def _cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, Any, str]:
-    code = main(list(argv))
-    captured = capsys.readouterr()
-    return code, json_document(captured.out), captured.err
-
-
 def _publish_cli(
     capsys: pytest.CaptureFixture[str], endpoint: str, layer: Path | str, bucket: str, *extra: str
 ) -> tuple[int, Any, str]:
     """publish-and-invoke against the moto server, with the given layer and bucket."""
     args = ["--layer", str(layer), "--bucket", bucket, "--region", REGION]
-    return _cli(capsys, "publish-and-invoke", *args, "--endpoint-url", endpoint, *extra)
+    return run_cli(capsys, "publish-and-invoke", *args, "--endpoint-url", endpoint, *extra)
 
 
 def _publish(clients: AwsClients, layer: Path, name: str, bucket: str) -> PublishedLayer:
@@ -301,7 +282,7 @@ def test_cleanup_keeps_the_newest_versions_and_removes_function_and_role(
         name="fn-cleanup", role_arn=role, runtime=PY311, architecture=X86, handler="marker.h"
     )
     deploy_function(clients.lambda_, config, code_zip.read_bytes())
-    code, result, _ = _cli(
+    code, result, _ = run_cli(
         capsys,
         "cleanup",
         "--layer-name",

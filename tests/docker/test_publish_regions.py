@@ -11,8 +11,7 @@ from typing import Any
 import pytest
 
 from layerforge.aws.clients import AwsTarget, connect_aws
-from layerforge.cli import main
-from tests.conftest import json_document
+from tests.conftest import run_cli
 
 pytestmark = [pytest.mark.slow]
 
@@ -30,9 +29,7 @@ def _bucket(region: str, name: str, endpoint: str) -> None:
 
 
 def _run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, Any, str]:
-    code = main(["publish-and-invoke", *argv])
-    captured = capsys.readouterr()
-    return code, json_document(captured.out), captured.err
+    return run_cli(capsys, "publish-and-invoke", *argv)
 
 
 def test_the_proof_in_every_region_and_a_failed_preflight_changes_nothing(

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
@@ -43,13 +44,25 @@ if TYPE_CHECKING:
 
 __all__ = ["cleanup_command", "publish_and_invoke", "publish_command"]
 
+F = TypeVar("F", bound=Callable[..., Any])
+
+_endpoint = click.option(
+    "--endpoint-url", type=URL, help="Endpoint for every AWS service (e.g. a moto server)."
+)
 _aws = apply(
     click.option("--region", type=REGION, help="AWS region (default: your AWS configuration)."),
     profile_option,
-    click.option(
-        "--endpoint-url", type=URL, help="Endpoint for every AWS service (e.g. a moto server)."
-    ),
+    _endpoint,
 )
+
+
+def _regions(purpose: str) -> Callable[[F], F]:
+    """Repeatable --region (a tuple ``regions``), with what it means for the command."""
+    return apply(
+        click.option("--region", "regions", type=REGION, multiple=True, help=purpose),
+        profile_option,
+        _endpoint,
+    )
 
 
 def connect(region: str | None, profile: str | None, endpoint_url: str | None) -> AwsClients:
@@ -100,15 +113,7 @@ def _layer_file(layer: Path) -> Path:
 @click.option(
     "--dry-run", is_flag=True, help="Run the pre-flight and print the plan; change nothing."
 )
-@click.option(
-    "--region",
-    "regions",
-    type=REGION,
-    multiple=True,
-    help="AWS region (repeatable: the proof in each; --bucket may hold {region}).",
-)
-@profile_option
-@click.option("--endpoint-url", type=URL, help="Endpoint for every AWS service (e.g. moto).")
+@_regions("AWS region (repeatable: the proof in each; --bucket may hold {region}).")
 @json_option
 @debug_option
 def publish_and_invoke(*, layer: Path, json_output: bool, dry_run: bool, **options: Any) -> int:
@@ -296,13 +301,7 @@ def _publish_targets(
 @cli.command("publish")
 @click.argument("layer", type=PATH)
 @click.option("--layer-name", required=True, help="Name of the layer (1-140 of a-z A-Z 0-9 - _).")
-@click.option(
-    "--region",
-    "regions",
-    type=REGION,
-    multiple=True,
-    help="Region to publish in (repeatable; default: your AWS configuration).",
-)
+@_regions("Region to publish in (repeatable; default: your AWS configuration).")
 @click.option(
     "--staging-bucket",
     "staging",
@@ -331,8 +330,6 @@ def _publish_targets(
     multiple=True,
     help="Let this AWS account id use the layer version (repeatable).",
 )
-@profile_option
-@click.option("--endpoint-url", type=URL, help="Endpoint for every AWS service (e.g. moto).")
 @json_option
 @debug_option
 def publish_command(

@@ -53,6 +53,30 @@ _sandbox = apply(
 )
 
 
+def _spec(
+    layer: Path,
+    *,
+    runtime: Runtime | None,
+    arch: Architecture | None,
+    image: str | None,
+    memory: int,
+    ephemeral_storage: int,
+    rootfs: Path | None,
+    import_timeout_s: float = 60.0,
+) -> SandboxSpec:
+    """The sandbox the shared options describe, for the layer's runtime and architecture."""
+    target_runtime, target_arch = layer_target(layer, runtime, arch)
+    return SandboxSpec(
+        runtime=target_runtime,
+        architecture=target_arch,
+        image=image,
+        memory_mb=memory,
+        ephemeral_mb=ephemeral_storage,
+        rootfs=rootfs,
+        import_timeout_s=import_timeout_s,
+    )
+
+
 @cli.command()
 @click.argument("layer", type=PATH)
 @_sandbox
@@ -83,15 +107,15 @@ def smoke(
     Exit 0 when every module imports, 1 when any fails, 3 when the sandbox cannot start.
     """
     render = renderer(json_output)
-    target_runtime, target_arch = layer_target(layer, runtime, arch)
-    spec = SandboxSpec(
-        runtime=target_runtime,
-        architecture=target_arch,
+    spec = _spec(
+        layer,
+        runtime=runtime,
+        arch=arch,
         image=image,
-        memory_mb=memory,
-        ephemeral_mb=ephemeral_storage,
-        import_timeout_s=timeout,
+        memory=memory,
+        ephemeral_storage=ephemeral_storage,
         rootfs=rootfs,
+        import_timeout_s=timeout,
     )
     with render.progress() as sink:
         report = smoke_test(layer, spec, engine=sandbox, sink=sink)
@@ -143,7 +167,15 @@ def invoke_local(
     from layerforge.sandbox.local_run import invoke_local as run_local
 
     render = renderer(json_output)
-    target_runtime, target_arch = layer_target(layer, runtime, arch)
+    spec = _spec(
+        layer,
+        runtime=runtime,
+        arch=arch,
+        image=image,
+        memory=memory,
+        ephemeral_storage=ephemeral_storage,
+        rootfs=rootfs,
+    )
     source, proof = function_and_proof(**function)
     parsed = parse_event(event, None if source.bundled else {})
     bucket, prefix = check_bucket(bucket), normalise_prefix(prefix)
@@ -179,14 +211,6 @@ def invoke_local(
         fanout=fanout,
         input_dir=input_dir,
     )
-    spec = SandboxSpec(
-        runtime=target_runtime,
-        architecture=target_arch,
-        image=image,
-        memory_mb=memory,
-        ephemeral_mb=ephemeral_storage,
-        rootfs=rootfs,
-    )
     report = run_local(run, spec, sink=render.note)
-    render.proof_report(report, f"Local proof on {target_runtime.name}/{target_arch.value}")
+    render.proof_report(report, f"Local proof on {spec.runtime.name}/{spec.architecture.value}")
     return EXIT_OK if report.passed else EXIT_CHECK_FAILED
