@@ -53,9 +53,16 @@ def _env(work: Path) -> dict[str, str]:
     }
 
 
+def _settled() -> None:
+    """Every run starts with the previous run's writes on disk: the kernel's write-back of one
+    side's files must not land in the other side's time."""
+    os.sync()
+
+
 def plain(runtime: str, pins: list[str], work: Path) -> Run:
     target = work / "python"
     shutil.rmtree(target, ignore_errors=True)
+    _settled()
     started = time.perf_counter()
     pip_plain(pins, target, _env(work), python=runtime.removeprefix("python"))
     unzipped, zipped = zip_tree(target, work / "plain.zip")
@@ -68,6 +75,7 @@ def docker_plain(pins: list[str], work: Path, image: str) -> Run:
 
     target = work / "python"
     shutil.rmtree(target, ignore_errors=True)
+    _settled()
     started = time.perf_counter()
     volumes = {str(work): {"bind": "/out", "mode": "rw"}}
     environment = {}
@@ -91,6 +99,7 @@ def docker_plain(pins: list[str], work: Path, image: str) -> Run:
 
 
 def layerforge(runtime: str, pins: list[str], work: Path, phase: str, *extra: str) -> Run:
+    _settled()
     started = time.perf_counter()
     done = subprocess.run(
         [

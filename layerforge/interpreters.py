@@ -26,6 +26,7 @@ __all__ = [
     "find_interpreters",
     "interpreters_with_pip",
     "probe_interpreter",
+    "remembered_output",
     "require_interpreter",
 ]
 
@@ -146,6 +147,25 @@ def probe_interpreter(path: Path) -> Interpreter | None:
         memo[fingerprint] = {k: v for k, v in asdict(found).items() if k != "path"}
         _write_memo(memo)
     return found
+
+
+def remembered_output(path: Path, arguments: list[str]) -> str | None:
+    """What ``path arguments`` prints (a tool's ``--version``), remembered while the file is
+    unchanged, as probes are: a warm build starts no process."""
+    fingerprint = _fingerprint(path)
+    if fingerprint is None:
+        return None
+    key = f"{fingerprint}|{' '.join(arguments)}"
+    memo = _read_memo()
+    remembered = memo.get(key)
+    if isinstance(remembered, dict) and isinstance(remembered.get("stdout"), str):
+        return str(remembered["stdout"])
+    done = run([str(path), *arguments], timeout=30)
+    if done.returncode != 0 or done.timed_out:
+        return None
+    memo[key] = {"stdout": done.stdout.strip()}
+    _write_memo(memo)
+    return done.stdout.strip()
 
 
 def _candidates(version: tuple[int, int]) -> Iterator[Path]:

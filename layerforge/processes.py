@@ -19,10 +19,18 @@ from dataclasses import dataclass
 
 from layerforge.errors import BuildError
 
-__all__ = ["Completed", "run", "run_streaming", "spawn"]
+__all__ = ["Background", "Completed", "run", "run_streaming", "spawn", "usable_cores"]
 
 #: Seconds a process group gets to exit after SIGTERM before SIGKILL.
 GRACE_SECONDS = 3.0
+
+
+def usable_cores() -> int:
+    """The cores this process may run on (its CPU affinity, not the machine's count)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):  # pragma: no cover - not Linux
+        return max(1, os.cpu_count() or 1)
 
 
 @dataclass(frozen=True)
@@ -125,6 +133,37 @@ def run_streaming(
             if timer is not None:
                 timer.cancel()
     return Completed(process.returncode, "\n".join(tail), timed_out=expired.is_set())
+
+
+class Background:
+    """A command that runs while the caller does other work. Its output is read on a thread (so
+    the child never blocks on a full pipe); ``wait`` gives the result, ``stop`` (for a caller
+    that fails or is interrupted meanwhile) stops its whole process group at once."""
+
+    def __init__(
+        self, command: Sequence[str], *, env: Mapping[str, str] | None = None, keep_lines: int = 400
+    ) -> None:
+        self._stack = contextlib.ExitStack()
+        self.process = self._stack.enter_context(spawn(command, env=env))
+        self._tail: deque[str] = deque(maxlen=keep_lines)
+        self._reader = threading.Thread(target=self._read, name="layerforge-output", daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        assert self.process.stdout is not None
+        with contextlib.suppress(OSError, ValueError):  # the stream closed under a stop()
+            for line in self.process.stdout:
+                self._tail.append(line.rstrip("\n"))
+
+    def wait(self) -> Completed:
+        self.process.wait()
+        self._reader.join()
+        self._stack.close()
+        return Completed(self.process.returncode, "\n".join(self._tail))
+
+    def stop(self) -> None:
+        self._stack.close()
+        self._reader.join(timeout=GRACE_SECONDS)
 
 
 def run(

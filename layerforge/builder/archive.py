@@ -10,11 +10,9 @@ level 6, the UTF-8 flag for non-ASCII names, and ZIP64 end records past 65,535 e
 from __future__ import annotations
 
 import hashlib
-import os
 import stat
 import struct
 import zlib
-from collections import deque
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -24,8 +22,9 @@ from typing import BinaryIO
 from layerforge.builder.tree import iter_files
 from layerforge.errors import BuildError
 from layerforge.events import Event, EventKind, EventSink
+from layerforge.processes import usable_cores
 
-__all__ = ["ArchiveInfo", "sha256_of", "write_layer_zip", "zip_workers"]
+__all__ = ["ArchiveInfo", "sha256_of", "write_layer_zip"]
 
 #: Zip cannot store times before 1980; every entry gets this one (DOS time 0, date 1980-01-01).
 FIXED_DATE_TIME = (1980, 1, 1, 0, 0, 0)
@@ -40,7 +39,7 @@ _END = struct.Struct("<IHHHHIIH")
 _END64 = struct.Struct("<IQHHIIQQQQ")
 _LOCATOR64 = struct.Struct("<IIQI")
 _LIMIT32 = 0xFFFFFFFF
-_WINDOW_PER_WORKER = 8  # members in flight per worker: bounds memory, keeps cores busy
+_BYTES_IN_FLIGHT = 256 << 20  # files read or deflated but not yet written: bounds memory
 
 
 @dataclass(frozen=True)
@@ -68,14 +67,6 @@ def sha256_of(path: Path) -> str:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
-
-
-def zip_workers() -> int:
-    """Threads that deflate: every core this process may use."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except (AttributeError, OSError):  # pragma: no cover - not Linux
-        return max(1, os.cpu_count() or 1)
 
 
 def _deflate(name: str, path: Path) -> _Member:
@@ -106,7 +97,11 @@ class _HashingWriter:
 
 
 def _members(entries: list[tuple[str, Path]], workers: int, sink: EventSink) -> Iterator[_Member]:
-    """Deflated members in the order of ``entries``, ``workers`` at a time."""
+    """Deflated members in the order of ``entries``, ``workers`` at a time.
+
+    Work is handed out largest first (so no big library is left to compress alone at the end
+    while the other cores idle) within a budget of bytes in flight; the member the writer
+    needs next is always handed out, so the writer never waits on work not yet started."""
     total = len(entries)
     if workers <= 1:
         for number, (name, path) in enumerate(entries, start=1):
@@ -114,22 +109,30 @@ def _members(entries: list[tuple[str, Path]], workers: int, sink: EventSink) -> 
             if number % 200 == 0 or number == total:
                 sink(Event(EventKind.PROGRESS, "zip", name, number, total))
         return
+    sizes = [path.stat().st_size for _, path in entries]
+    largest_first = iter(sorted(range(total), key=lambda i: (-sizes[i], i)))
     with ThreadPoolExecutor(workers, thread_name_prefix="layerforge-zip") as pool:
-        pending: deque[Future[_Member]] = deque()
-        upcoming = iter(entries)
-        for name, path in upcoming:
-            pending.append(pool.submit(_deflate, name, path))
-            if len(pending) >= workers * _WINDOW_PER_WORKER:
-                break
-        number = 0
-        while pending:
-            member = pending.popleft().result()
-            for name, path in upcoming:
-                pending.append(pool.submit(_deflate, name, path))
-                break
-            number += 1
-            if number % 200 == 0 or number == total:
-                sink(Event(EventKind.PROGRESS, "zip", member.name.decode(), number, total))
+        started: dict[int, Future[_Member]] = {}
+        in_flight = 0
+
+        def start(index: int) -> None:
+            nonlocal in_flight
+            started[index] = pool.submit(_deflate, *entries[index])
+            in_flight += sizes[index]
+
+        for number in range(total):
+            while in_flight < _BYTES_IN_FLIGHT:
+                index = next(largest_first, None)
+                if index is None:
+                    break
+                if index not in started and index >= number:
+                    start(index)
+            if number not in started:
+                start(number)
+            member = started.pop(number).result()
+            in_flight -= sizes[number]
+            if (number + 1) % 200 == 0 or number + 1 == total:
+                sink(Event(EventKind.PROGRESS, "zip", member.name.decode(), number + 1, total))
             yield member
 
 
@@ -188,7 +191,7 @@ def write_layer_zip(
     unzipped = 0
     with destination.open("wb") as handle:
         out = _HashingWriter(handle)
-        for member in _members(entries, workers or zip_workers(), sink):
+        for member in _members(entries, workers or usable_cores(), sink):
             offset = out.offset
             if offset > _LIMIT32:
                 raise BuildError("the layer zip is over 4 GiB", hint="no Lambda layer can hold it")

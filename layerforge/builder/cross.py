@@ -10,27 +10,42 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, replace
 from pathlib import Path
 
-from layerforge.builder import postprocess
+from packaging.utils import canonicalize_name, parse_wheel_filename
+from packaging.version import Version
+
+from layerforge.builder import bytecode
+from layerforge.builder.archive import sha256_of
 from layerforge.builder.pip import (
     InstallFiles,
     PipTarget,
+    download_arguments,
     explain_pip_failure,
     install_arguments,
     pip_configuration_state,
     read_install_report,
     write_install_files,
 )
-from layerforge.builder.result import ResolvedDistribution, StepReport
-from layerforge.builder.uv import install_with_uv, uv_binary, uv_platform, uv_version
-from layerforge.errors import BuildError, UsageError
+from layerforge.builder.result import ResolvedDistribution
+from layerforge.builder.uv import (
+    install_with_uv,
+    read_installed,
+    requested_names,
+    unpack_platform,
+    unpack_with_uv,
+    uv_binary,
+    uv_platform,
+    uv_version,
+)
+from layerforge.errors import BuildError, CheckFailedError, UsageError
 from layerforge.events import Event, EventKind, EventSink
 from layerforge.interpreters import Interpreter, interpreters_with_pip
 from layerforge.processes import run_streaming
 from layerforge.spec import InstallerChoice, LayerSpec
 
-__all__ = ["CrossInstaller", "choose_installer", "pip_interpreter"]
+__all__ = ["CrossInstaller", "InstallPlan", "choose_installer", "pip_interpreter"]
 
 
 def pip_interpreter(spec: LayerSpec) -> Interpreter:
@@ -58,10 +73,10 @@ class CrossSession:
         *,
         pip: Interpreter,
         bytecode: Interpreter | None,
-        uv: tuple[str, str] | None = None,
+        plan: InstallPlan,
     ) -> None:
         self.spec, self.scratch, self.sink = spec, scratch, sink
-        self.pip, self.bytecode, self.uv = pip, bytecode, uv
+        self.pip, self.bytecode, self.plan = pip, bytecode, plan
 
     def _environment(self) -> dict[str, str]:
         temporary = self.scratch / "tmp"
@@ -71,8 +86,9 @@ class CrossSession:
 
     def install(self, tree: Path) -> list[ResolvedDistribution]:
         target = PipTarget(self.spec.runtime, self.spec.architecture)
-        if self.uv is not None:
-            binary, platform = self.uv
+        python = str(uv_python(self.bytecode, self.pip).path)
+        if self.plan.name == "uv":
+            binary, platform = self.plan.uv
             return install_with_uv(
                 binary,
                 platform,
@@ -80,15 +96,13 @@ class CrossSession:
                 tree=tree,
                 scratch=self.scratch,
                 inputs=self.spec.inputs,
+                python=python,
                 sink=self.sink,
             )
         requirements, constraints = write_install_files(self.scratch, self.spec.inputs)
         report = self.scratch / "report.json"
         files = InstallFiles(
             str(requirements), str(constraints) if constraints else None, str(report)
-        )
-        args = install_arguments(
-            target=target, install_dir=str(tree), files=files, inputs=self.spec.inputs
         )
         if self.pip.version != self.spec.runtime.python:
             note = (
@@ -97,6 +111,15 @@ class CrossSession:
                 "evaluated for the host's version"
             )
             self.sink(Event(EventKind.NOTE, "resolve", note))
+        if self.plan.name == "pip+uv":
+            wheelhouse = self.scratch / "wheels"
+            args = download_arguments(
+                target=target, dest=str(wheelhouse), files=files, inputs=self.spec.inputs
+            )
+        else:
+            args = install_arguments(
+                target=target, install_dir=str(tree), files=files, inputs=self.spec.inputs
+            )
         done = run_streaming(
             [self.pip.path, "-m", "pip", *args],
             env=self._environment(),
@@ -107,23 +130,87 @@ class CrossSession:
 
             index = PackageIndex(self.spec.inputs.index_url)
             raise explain_pip_failure(done.output, target, index, self.spec.inputs)
+        if self.plan.name == "pip+uv":
+            return self._unpack(target, tree, wheelhouse, python)
         return read_install_report(report)
 
-    def compile_bytecode(self, tree: Path) -> StepReport:
-        return postprocess.compile_bytecode(tree, self.spec.runtime, self.sink, self.bytecode)
+    def _unpack(
+        self, target: PipTarget, tree: Path, wheelhouse: Path, python: str
+    ) -> list[ResolvedDistribution]:
+        """uv installs exactly the files pip downloaded; the manifest names those files."""
+        files = sorted(wheelhouse.iterdir()) if wheelhouse.is_dir() else []
+        sources = [f.name for f in files if f.suffix != ".whl"]
+        if sources:
+            raise CheckFailedError(
+                "not installed from wheels (binary-only): " + "; ".join(sources),
+                hint="layerforge never builds from source: use releases with wheels",
+            )
+        if not files:
+            return []
+        binary, platform = self.plan.uv
+        unpack_with_uv(
+            binary,
+            platform,
+            target,
+            tree=tree,
+            scratch=self.scratch,
+            wheels=files,
+            python=python,
+            sink=self.sink,
+        )
+        chosen: dict[tuple[str, str], Path] = {}
+        for wheel in files:
+            name, version, _, _ = parse_wheel_filename(wheel.name)
+            chosen[(name, str(version))] = wheel
+        found = []
+        for dist in read_installed(tree, requested_names(self.spec.inputs)):
+            source = chosen.pop((canonicalize_name(dist.name), str(Version(dist.version))), None)
+            if source is None:
+                raise BuildError(
+                    f"uv installed {dist.name} {dist.version}, which pip did not choose"
+                )
+            found.append(replace(dist, wheel=source.name, sha256=sha256_of(source)))
+        if chosen:
+            missing = ", ".join(w.name for w in chosen.values())
+            raise BuildError(f"uv did not install every wheel pip chose: {missing}")
+        return found
+
+    def start_bytecode(self, tree: Path) -> bytecode.BytecodeJob:
+        plan = self.scratch / "bytecode-plan.json"
+        return bytecode.start_bytecode(tree, plan, self.spec.runtime, self.bytecode)
 
 
-def choose_installer(spec: LayerSpec) -> tuple[tuple[str, str] | None, str]:
-    """(uv's binary and platform, or None for pip) and why, for ``--installer``."""
+def uv_python(bytecode: Interpreter | None, pip: Interpreter) -> Interpreter:
+    """The interpreter uv evaluates markers with: the runtime's version where the host has it."""
+    return bytecode if bytecode is not None else pip
+
+
+@dataclass(frozen=True)
+class InstallPlan:
+    """Who installs: ``uv`` (resolves and installs: its target is the runtime's glibc),
+    ``pip``, or ``pip+uv`` (pip resolves and downloads for the runtime's exact glibc; uv, which
+    has no such target, installs exactly those files and chooses nothing)."""
+
+    name: str
+    why: str
+    uv: tuple[str, str] = ("", "")  # uv's binary and --python-platform
+
+    @property
+    def uses_uv(self) -> bool:
+        return self.name != "pip"
+
+
+def choose_installer(spec: LayerSpec) -> InstallPlan:
+    """The install plan for ``--installer``, and why."""
     platform = uv_platform(spec.runtime, spec.architecture)
-    binary = uv_binary() if platform is not None else None
     exact = f"uv targets {platform}, exactly {spec.runtime.name}'s glibc {spec.runtime.glibc}"
     inexact = (
         f"uv has no target for glibc {spec.runtime.glibc} ({spec.runtime.os}) and a lower one "
         "would miss wheels"
     )
     if spec.installer is InstallerChoice.PIP:
-        return None, "as --installer pip asks"
+        return InstallPlan("pip", "as --installer pip asks")
+    binary = uv_binary()
     if spec.installer is InstallerChoice.UV:
         if platform is None:
             raise UsageError(
@@ -135,12 +222,18 @@ def choose_installer(spec: LayerSpec) -> tuple[tuple[str, str] | None, str]:
                 "--installer uv: uv is not installed",
                 hint="pip install 'layerforge[uv]', or --installer pip",
             )
-        return (binary, platform), exact
-    if platform is None:
-        return None, inexact
+        return InstallPlan("uv", exact, (binary, platform))
     if binary is None:
-        return None, "uv is not installed (pip install 'layerforge[uv]' makes installs faster)"
-    return (binary, platform), exact
+        return InstallPlan(
+            "pip", "uv is not installed (pip install 'layerforge[uv]' makes installs faster)"
+        )
+    if platform is not None:
+        return InstallPlan("uv", exact, (binary, platform))
+    unpack = unpack_platform(spec.runtime, spec.architecture)
+    if unpack is None:
+        return InstallPlan("pip", inexact)
+    why = f"{inexact}: pip resolves and downloads, uv installs exactly the wheels pip chose"
+    return InstallPlan("pip+uv", why, (binary, unpack))
 
 
 class CrossInstaller:
@@ -149,30 +242,33 @@ class CrossInstaller:
     name = "cross"
 
     def __init__(self, spec: LayerSpec, bytecode: Interpreter | None) -> None:
-        self.uv, self.why = choose_installer(spec)
+        self.plan = choose_installer(spec)
         self.pip = pip_interpreter(spec)
         self.bytecode = bytecode
 
     @property
     def installer(self) -> str:
-        return "uv" if self.uv else "pip"
+        return self.plan.name
 
     def cache_inputs(self, spec: LayerSpec) -> dict[str, object]:
-        if self.uv is not None:
-            uv_environment = {k: v for k, v in sorted(os.environ.items()) if k.startswith("UV_")}
-            return {
-                "installer": ["uv", uv_version(self.uv[0]), self.uv[1]],
-                "uv_environment": uv_environment,
+        found: dict[str, object] = {"installer": self.plan.name}
+        if self.plan.uses_uv:
+            binary, platform = self.plan.uv
+            found["uv"] = [uv_version(binary), platform]
+            found["uv_python"] = uv_python(self.bytecode, self.pip).full_version
+            found["uv_environment"] = {
+                k: v for k, v in sorted(os.environ.items()) if k.startswith("UV_")
             }
-        return {
-            "installer": "pip",
-            "pip_interpreter": [self.pip.full_version, self.pip.pip_version()],
-            "pip_configuration": pip_configuration_state(Path(self.pip.prefix), os.environ),
-        }
+        if self.plan.name != "uv":
+            found["pip_interpreter"] = [self.pip.full_version, self.pip.pip_version()]
+            found["pip_configuration"] = pip_configuration_state(Path(self.pip.prefix), os.environ)
+        return found
 
     @contextmanager
     def session(self, spec: LayerSpec, work: Path, sink: EventSink) -> Iterator[CrossSession]:
         scratch = work / "pip"
         scratch.mkdir()
-        sink(Event(EventKind.NOTE, "installer", f"installer {self.installer}: {self.why}"))
-        yield CrossSession(spec, scratch, sink, pip=self.pip, bytecode=self.bytecode, uv=self.uv)
+        sink(Event(EventKind.NOTE, "installer", f"installer {self.installer}: {self.plan.why}"))
+        yield CrossSession(
+            spec, scratch, sink, pip=self.pip, bytecode=self.bytecode, plan=self.plan
+        )

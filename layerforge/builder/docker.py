@@ -15,7 +15,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from layerforge.builder import postprocess
+from layerforge.builder import bytecode
 from layerforge.builder.index import PackageIndex
 from layerforge.builder.pip import (
     InstallFiles,
@@ -26,7 +26,6 @@ from layerforge.builder.pip import (
     write_install_files,
 )
 from layerforge.builder.result import ResolvedDistribution, StepReport
-from layerforge.builder.tree import tree_bytes
 from layerforge.containers import Container, Mount, daemon_has_bridge, find_python, image_id
 from layerforge.errors import BuildError
 from layerforge.events import Event, EventKind, EventSink
@@ -158,12 +157,14 @@ class DockerSession:
             raise explain_pip_failure(done.output, target, index, self.spec.inputs)
         return read_install_report(report)
 
-    def compile_bytecode(self, tree: Path) -> StepReport:
-        before = tree_bytes(tree)
+    def start_bytecode(self, tree: Path) -> bytecode.BytecodeJob:
+        plan = bytecode.write_plan(tree, self.work / "bytecode-plan.json", root=self._inside(tree))
+        return bytecode.ThreadedBytecode(lambda: self._compile(tree, plan))
+
+    def _compile(self, tree: Path, plan: Path) -> StepReport:
         done = self.container.call(
-            [self.python, *postprocess.compileall_arguments(self._inside(tree))],
-            environment=postprocess.BYTECODE_ENVIRONMENT,
-            on_line=self._progress("bytecode"),
+            bytecode.compile_command(self.python, self._inside(plan)),
+            environment=bytecode.BYTECODE_ENVIRONMENT,
         )
         if done.returncode not in (0, 1):  # 1: some file did not compile (reported)
             raise BuildError(
@@ -171,7 +172,7 @@ class DockerSession:
                 details=done.tail(),
             )
         image = f"{self.python} in {self.container.image}"
-        return postprocess.bytecode_report(tree, before, done.output, image)
+        return bytecode.bytecode_report(tree, done.output, image)
 
 
 class DockerInstaller:

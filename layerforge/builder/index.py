@@ -8,6 +8,7 @@ import os
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import lru_cache
 from html.parser import HTMLParser
 from typing import Any
 from urllib.parse import unquote, urlsplit
@@ -21,7 +22,7 @@ from packaging.utils import (
     parse_sdist_filename,
     parse_wheel_filename,
 )
-from packaging.version import Version
+from packaging.version import InvalidVersion, Version
 
 from layerforge.errors import BuildError
 
@@ -49,9 +50,29 @@ class ReleaseSummary:
 
 @dataclass(frozen=True)
 class _File:
+    filename: str
     version: Version
-    tags: frozenset[Tag] | None  # None for a source distribution
+    wheel: bool
     requires_python: str | None
+
+    def fits(self, accepted: frozenset[Tag]) -> bool:
+        """A wheel with a tag in ``accepted`` (tags are parsed only for files asked about:
+        a project page lists thousands of files, and the newest compatible one is near the
+        top)."""
+        if not self.wheel:
+            return False
+        try:
+            return not parse_wheel_filename(self.filename)[3].isdisjoint(accepted)
+        except InvalidWheelFilename:
+            return False
+
+
+@lru_cache(maxsize=4096)
+def _version(text: str) -> Version | None:
+    try:
+        return Version(text)
+    except InvalidVersion:
+        return None
 
 
 class _Anchors(HTMLParser):
@@ -86,23 +107,26 @@ def _parse_file(entry: dict[str, object]) -> _File | None:
     if entry.get("yanked"):
         return None
     requires = entry.get("requires-python")
-    try:
-        if filename.endswith(".whl"):
-            _, version, _, tags = parse_wheel_filename(filename)
-            return _File(version, frozenset(tags), str(requires) if requires else None)
-        if filename.endswith((".tar.gz", ".zip")):
+    requires_python = str(requires) if requires else None
+    if filename.endswith(".whl"):
+        parts = filename[:-4].split("-")
+        version = _version(parts[1]) if len(parts) in (5, 6) else None
+        return _File(filename, version, True, requires_python) if version else None
+    if filename.endswith((".tar.gz", ".zip")):
+        try:
             _, version = parse_sdist_filename(filename)
-            return _File(version, None, str(requires) if requires else None)
-    except (InvalidWheelFilename, InvalidSdistFilename):
-        return None
+        except InvalidSdistFilename:
+            return None
+        return _File(filename, version, False, requires_python)
     return None
 
 
-def _python_ok(file: _File, python: str) -> bool:
-    if not file.requires_python:
+@lru_cache(maxsize=1024)
+def _python_ok(requires_python: str | None, python: str) -> bool:
+    if not requires_python:
         return True
     try:
-        return SpecifierSet(file.requires_python).contains(python, prereleases=True)
+        return SpecifierSet(requires_python).contains(python, prereleases=True)
     except InvalidSpecifier:
         return True
 
@@ -157,17 +181,23 @@ class PackageIndex:
         """Newest release and newest release with a wheel whose tags meet ``accepted``; with a
         specifier, also whether any release (and any compatible one) satisfies it."""
         files = [f for e in self._files(name) if (f := _parse_file(e)) is not None]
-        usable = [f for f in files if not f.version.is_prerelease and _python_ok(f, python)]
-        compatible = [f for f in usable if f.tags is not None and f.tags & accepted]
+        usable = [
+            f
+            for f in files
+            if not f.version.is_prerelease and _python_ok(f.requires_python, python)
+        ]
+        newest_first = sorted(usable, key=lambda f: f.version, reverse=True)
+        latest_compatible = next((f.version for f in newest_first if f.fits(accepted)), None)
         matching = [f for f in files if specifier is None or specifier.contains(f.version, True)]
+        usable_set = set(usable)
         return ReleaseSummary(
             name=name,
             latest=max(
                 (f.version for f in usable), default=max((f.version for f in files), default=None)
             ),
-            latest_compatible=max((f.version for f in compatible), default=None),
+            latest_compatible=latest_compatible,
             any_matching=bool(matching),
-            matching_compatible=any(f in compatible for f in matching),
+            matching_compatible=any(f in usable_set and f.fits(accepted) for f in matching),
         )
 
     def summarise_many(

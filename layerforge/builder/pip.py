@@ -37,6 +37,7 @@ __all__ = [
     "explain_pip_failure",
     "install_arguments",
     "no_compatible_wheel_error",
+    "out_of_space_error",
     "pip_configuration_state",
     "read_install_report",
     "source_arguments",
@@ -307,17 +308,23 @@ def _as_written(requirement: str, inputs: Inputs | None) -> str:
     return requirement
 
 
+def out_of_space_error(tail: str) -> BuildError:
+    """An installer (pip or uv) ran out of space in the build's scratch folder."""
+    return BuildError(
+        "out of disk space while installing",
+        hint="free space where the build runs (LAYERFORGE_SCRATCH or TMPDIR, or Docker's data "
+        "root), then retry",
+        details=tail,
+    )
+
+
 def explain_pip_failure(
     output: str, target: PipTarget, index: PackageIndex | None, inputs: Inputs | None = None
 ) -> LayerforgeError:
     """Turn pip's failure output into the error a user can act on."""
     tail = "\n".join(output.strip().splitlines()[-15:])
     if "No space left on device" in output:
-        return BuildError(
-            "out of disk space while installing",
-            hint="free space where the build runs (TMPDIR, or Docker's data root), then retry",
-            details=tail,
-        )
+        return out_of_space_error(tail)
     for explain in (_hash_failure, _conflict):
         error = explain(output)
         if error is not None:

@@ -23,6 +23,7 @@ from packaging.utils import canonicalize_name
 
 from layerforge import __version__, containers
 from layerforge.builder import postprocess
+from layerforge.builder.bytecode import BytecodeJob
 from layerforge.builder.cache import BuildCache, CacheHit
 from layerforge.builder.cross import CrossInstaller
 from layerforge.builder.placement import check_output, manifest_path_for, place_layer
@@ -37,7 +38,7 @@ from layerforge.errors import (
 from layerforge.events import Event, EventKind, EventSink, emit_to
 from layerforge.interpreters import Interpreter, find_interpreter, require_interpreter
 from layerforge.runtimes import LIMITS, compatible_platform_tags, supported_tags
-from layerforge.scratch import scratch_dir
+from layerforge.scratch import build_scratch_parent, scratch_dir
 from layerforge.spec import Backend, InstallerChoice, LayerSpec
 from layerforge.verify import Report, Severity
 
@@ -54,7 +55,7 @@ class InstallSession(Protocol):
 
     def install(self, tree: Path) -> list[ResolvedDistribution]: ...
 
-    def compile_bytecode(self, tree: Path) -> StepReport: ...
+    def start_bytecode(self, tree: Path) -> BytecodeJob: ...
 
 
 class Installer(Protocol):
@@ -85,6 +86,15 @@ class _Clock:
 
     def finish(self, name: str, message: str = "") -> None:
         self.sink(Event(EventKind.FINISHED, name, message))
+
+    def begin(self, name: str, message: str) -> float:
+        """A step that runs alongside the next ones: its start (``end`` records its time)."""
+        self.sink(Event(EventKind.STARTED, name, message))
+        return time.monotonic()
+
+    def end(self, name: str, started: float, message: str) -> None:
+        self.timings[name] = round(time.monotonic() - started, 3)
+        self.finish(name, message)
 
     @staticmethod
     def timed(action: Callable[[], T]) -> tuple[T, float]:
@@ -209,22 +219,31 @@ def _postprocess(
         return report.timed(clock.timings.get(name, 0.0))
 
     steps = [timed(clock.run("prune", lambda: postprocess.prune(tree), detail), "prune")]
-    rewritten: frozenset[Path] = frozenset()
-    if spec.strip_binaries:
-        stripped = clock.run(
-            "strip",
-            lambda: postprocess.strip_binaries(tree, spec.architecture, clock.sink),
-            lambda result: result.report.detail,
-        )
-        steps.append(timed(stripped.report, "strip"))
-        rewritten = stripped.rewritten
-    steps.append(
-        timed(clock.run("record", lambda: normalise_records(tree, rewritten), detail), "record")
-    )
+    bytecode: tuple[BytecodeJob, float] | None = None
     if spec.compile_bytecode:
-        steps.append(
-            timed(clock.run("bytecode", lambda: session.compile_bytecode(tree), detail), "bytecode")
-        )
+        started = clock.begin("bytecode", "alongside stripping and RECORD files")
+        bytecode = session.start_bytecode(tree), started
+    try:
+        rewritten: frozenset[Path] = frozenset()
+        if spec.strip_binaries:
+            stripped = clock.run(
+                "strip",
+                lambda: postprocess.strip_binaries(tree, spec.architecture, clock.sink),
+                lambda result: result.report.detail,
+            )
+            steps.append(timed(stripped.report, "strip"))
+            rewritten = stripped.rewritten
+        recorded = clock.run("record", lambda: normalise_records(tree, rewritten), detail)
+        steps.append(timed(recorded, "record"))
+        if bytecode is not None:
+            job, started = bytecode
+            compiled = job.wait()
+            clock.end("bytecode", started, compiled.detail)
+            steps.append(timed(compiled, "bytecode"))
+    except BaseException:
+        if bytecode is not None:
+            bytecode[0].stop()  # a failed or interrupted step stops the compiler at once
+        raise
     return steps
 
 
@@ -320,7 +339,7 @@ def _build_fresh(spec: LayerSpec, installer: Installer, work: Path, clock: _Cloc
                 lambda: session.install(tree),
                 lambda found: f"{len(found)} distributions",
             )
-            clock.sink(Event(EventKind.STARTED, "drift", "alongside the next steps"))
+            clock.begin("drift", "alongside the next steps")  # its own wall time is recorded
             drift_job = background.submit(clock.timed, lambda: _drift(spec, installed, warnings))
             steps = _postprocess(spec, tree, session, clock)
         packages = _with_sizes(installed, distribution_sizes(tree))
@@ -414,7 +433,9 @@ def build_layer(
     if delivered is not None:
         return delivered.finished(time.monotonic() - started, clock.timings, cache.warnings)
     install_spec = before_install(spec) if before_install is not None else spec
-    with scratch_dir("layerforge-build-") as work:
+    parent, where = build_scratch_parent()
+    clock.sink(Event(EventKind.NOTE, "scratch", f"working in {where}"))
+    with scratch_dir("layerforge-build-", parent=parent) as work:
         fresh = _build_fresh(install_spec, installer, work, clock)
         with clock.step("cache"):
             cache.store(key, fresh.layer, fresh.result)

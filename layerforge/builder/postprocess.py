@@ -1,4 +1,6 @@
-"""Post-processing of an installed tree: slimming, stripping, bytecode. Each step reports bytes."""
+"""Post-processing of an installed tree: slimming and stripping. Each step reports bytes.
+
+(Bytecode, which runs alongside, is ``layerforge.builder.bytecode``.)"""
 
 from __future__ import annotations
 
@@ -16,27 +18,14 @@ from pathlib import Path
 from layerforge.builder.result import StepReport
 from layerforge.builder.tree import iter_files, tree_bytes
 from layerforge.events import Event, EventKind, EventSink
-from layerforge.interpreters import Interpreter
-from layerforge.processes import run, run_streaming
-from layerforge.runtimes import Architecture, Runtime
+from layerforge.processes import run, usable_cores
+from layerforge.runtimes import Architecture
 
-__all__ = [
-    "BYTECODE_ENVIRONMENT",
-    "LAMBDA_LAYER_ROOT",
-    "PrunePolicy",
-    "StripResult",
-    "bytecode_report",
-    "compile_bytecode",
-    "compileall_arguments",
-    "find_strip",
-    "no_bytecode_report",
-    "prune",
-    "strip_binaries",
-]
+__all__ = ["PYCACHE", "PrunePolicy", "StripResult", "find_strip", "prune", "strip_binaries"]
 
-#: Where Lambda extracts a layer's ``python/`` folder; compiled code names its files from here.
-LAMBDA_LAYER_ROOT = "/opt/python"
 _ELF_MAGIC = b"\x7fELF"
+#: Where bytecode goes: every one is pruned first, so each one later is the build's own.
+PYCACHE = "__pycache__"
 
 
 @dataclass(frozen=True)
@@ -76,17 +65,18 @@ def _prunable(root: Path, policy: PrunePolicy) -> Iterator[Path]:
 def prune(root: Path, policy: PrunePolicy | None = None) -> StepReport:
     """Delete bytecode caches, test suites, sources/headers, Windows launchers and scripts."""
     policy = policy or PrunePolicy.default()
-    before = tree_bytes(root)
-    removed = 0
+    saved = removed = 0
     for path in list(_prunable(root, policy)):
         if path.is_dir() and not path.is_symlink():
             removed += sum(1 for _ in iter_files(path))
+            saved += tree_bytes(path)
             shutil.rmtree(path)
         else:
             removed += 1
+            saved += path.stat().st_size if path.is_file() else 0
             path.unlink()
     detail = "__pycache__, tests/, sources and headers, .exe launchers, bin/"
-    return StepReport("prune", before - tree_bytes(root), removed, detail)
+    return StepReport("prune", saved, removed, detail)
 
 
 def _is_elf(path: Path) -> bool:
@@ -118,14 +108,15 @@ def strip_binaries(root: Path, arch: Architecture, sink: EventSink) -> StripResu
             "strip", 0, 0, f"skipped: no strip for {arch.platform} on this host", applied=False
         )
         return StripResult(report, frozenset())
-    elf_files = [p for p in iter_files(root) if _is_elf(p)]
+    # bytecode may be compiling meanwhile: its __pycache__ folders hold no ELF file
+    elf_files = [p for p in iter_files(root) if p.parent.name != PYCACHE and _is_elf(p)]
     before = sum(p.stat().st_size for p in elf_files)
 
     def strip(path: Path) -> bool:
         return _strip_one(tool, path)
 
     failed: list[str] = []
-    with ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
+    with ThreadPoolExecutor(max_workers=usable_cores()) as pool:
         results = zip(elf_files, pool.map(strip, elf_files), strict=True)
         for number, (path, ok) in enumerate(results, 1):
             sink(Event(EventKind.PROGRESS, "strip", path.name, number, len(elf_files)))
@@ -158,67 +149,3 @@ def _strip_one(tool: str, path: Path) -> bool:
         return False
     finally:
         stripped.unlink(missing_ok=True)
-
-
-def compileall_arguments(tree: str) -> list[str]:
-    """``-m compileall`` arguments for ``tree`` as the compiling interpreter sees it.
-
-    Unchecked-hash ``.pyc`` (PEP 552) survive the zip's 2-second timestamps; the recorded file
-    names become ``/opt/python/...``, where Lambda extracts the layer.
-    """
-    return [
-        "-m",
-        "compileall",
-        "-q",
-        "-j",
-        "0",
-        "--invalidation-mode",
-        "unchecked-hash",
-        "-s",
-        tree,
-        "-p",
-        LAMBDA_LAYER_ROOT,
-        tree,
-    ]
-
-
-#: frozenset constants are marshalled in hash order: a fixed seed makes the bytes repeatable.
-BYTECODE_ENVIRONMENT = {"PYTHONHASHSEED": "0"}
-
-
-def bytecode_report(root: Path, before: int, output: str, interpreter: str) -> StepReport:
-    """The step report after compileall ran over ``root`` (which had ``before`` bytes)."""
-    failures = [line for line in output.splitlines() if line.startswith("***")]
-    compiled = sum(1 for p in iter_files(root) if p.suffix == ".pyc")
-    detail = f"{compiled} modules, unchecked-hash, by {interpreter}"
-    if failures:
-        detail += f"; {len(failures)} files did not compile (they fail on import too)"
-    return StepReport("bytecode", before - tree_bytes(root), compiled, detail)
-
-
-def no_bytecode_report(runtime: Runtime) -> StepReport:
-    return StepReport(
-        "bytecode",
-        0,
-        0,
-        f"skipped: no python{runtime.python_version} on this host, so the layer ships "
-        "without bytecode and every cold start compiles what it imports (measured: "
-        "pandas+matplotlib+seaborn import in 5.2 s instead of 2.3 s); install "
-        f"python{runtime.python_version}, pass --python, or use --backend docker",
-        applied=False,
-    )
-
-
-def compile_bytecode(
-    root: Path, runtime: Runtime, sink: EventSink, interpreter: Interpreter | None
-) -> StepReport:
-    """Compile the tree's bytecode with a host interpreter of the target Python version."""
-    if interpreter is None:
-        return no_bytecode_report(runtime)
-    before = tree_bytes(root)
-    command = [str(interpreter.path), *compileall_arguments(str(root))]
-    env = {**os.environ, **BYTECODE_ENVIRONMENT}
-    done = run_streaming(
-        command, env=env, on_line=lambda line: sink(Event(EventKind.PROGRESS, "bytecode", line))
-    )
-    return bytecode_report(root, before, done.output, interpreter.describe())

@@ -1,8 +1,9 @@
 """RECORD files that tell the truth about the layer: rows for files the build removed are
 dropped, rows for files it rewrote (stripped binaries) carry their new hash and size, and
 metadata that names the build machine or installer (``direct_url.json`` of a local file,
-INSTALLER, REQUESTED) is normalised. The same wheels then always give the same bytes,
-whichever backend, installer (pip or uv) or virtualenv path built them."""
+uv's ``uv_cache.json``, INSTALLER, REQUESTED) is normalised; rows are named from the layer's
+root and sorted. The same wheels then always give the same bytes, whichever backend,
+installer (pip, uv, or pip's choice unpacked by uv) or virtualenv path built them."""
 
 from __future__ import annotations
 
@@ -38,6 +39,8 @@ def _normalise_metadata(dist_info: Path) -> None:
     direct_url = dist_info / "direct_url.json"
     if direct_url.is_file() and _local_direct_url(direct_url):
         direct_url.unlink()  # it names a path on the build machine
+    # uv's marker of where in its cache a local wheel was unpacked: a fact of the build machine
+    (dist_info / "uv_cache.json").unlink(missing_ok=True)
     installer = dist_info / "INSTALLER"
     if installer.is_file():
         installer.write_text(INSTALLER_NAME, "ascii")
@@ -46,15 +49,23 @@ def _normalise_metadata(dist_info: Path) -> None:
     (dist_info / "REQUESTED").unlink(missing_ok=True)
 
 
+#: pip --target installs into ``<home>/lib/python`` and moves ``<home>``'s contents to the
+#: target, so its RECORD names scripts and data files (``share/...``) as ``../../...``
+_PIP_HOME = "../../"
+
+
 def _rows(tree: Path, record: Path, rewritten: frozenset[Path]) -> tuple[list[list[str]], int]:
-    """The RECORD's rows for files that exist, with hash and size refreshed where needed."""
+    """The RECORD's rows for files that exist, named from the layer's root (where pip's
+    ``../../`` rows really are), with hash and size refreshed where needed, sorted by path."""
     rows, changed = [], 0
     text = record.read_text("utf-8", "replace")
     own = record.relative_to(tree).as_posix()
     for row in csv.reader(io.StringIO(text)):
         if not row:
             continue
-        relative = posixpath.normpath(row[0])
+        name, relative = row[0], posixpath.normpath(row[0])
+        if relative.startswith(_PIP_HOME):
+            name = relative = relative[len(_PIP_HOME) :]
         path = tree / relative
         if relative == own:
             rows.append([own, "", ""])
@@ -64,11 +75,12 @@ def _rows(tree: Path, record: Path, rewritten: frozenset[Path]) -> tuple[list[li
             continue
         size = str(path.stat().st_size)
         if path in rewritten or (len(row) > 2 and row[2] and row[2] != size):
-            rows.append([row[0], _hash(path), size])
+            rows.append([name, _hash(path), size])
             changed += 1
         else:
-            rows.append(row[:3] + [""] * (3 - len(row[:3])))
-    return rows, changed
+            changed += name != row[0]
+            rows.append([name, *row[1:3], *[""] * (2 - len(row[1:3]))])
+    return sorted(rows, key=lambda r: r[0]), changed
 
 
 def normalise_records(tree: Path, rewritten: frozenset[Path] = frozenset()) -> StepReport:

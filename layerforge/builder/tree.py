@@ -1,4 +1,7 @@
-"""Walking an installed layer tree: its files in a stable order, and their sizes."""
+"""Walking an installed layer tree: its files in a stable order, and their sizes.
+
+One ``scandir`` pass per call (the directory entries carry the file type, and each entry
+caches its ``stat``), since a build walks its tree of some 5,000 files several times."""
 
 from __future__ import annotations
 
@@ -9,19 +12,31 @@ from pathlib import Path
 __all__ = ["iter_files", "tree_bytes"]
 
 
+def _regular_files(folder: str, prefix: str, found: list[tuple[str, os.DirEntry[str]]]) -> None:
+    with os.scandir(folder) as entries:
+        for entry in entries:
+            if entry.is_dir(follow_symlinks=False):
+                _regular_files(entry.path, f"{prefix}{entry.name}/", found)
+            elif entry.is_file():  # a link to a file counts; a link to a folder is not followed
+                found.append((prefix + entry.name, entry))
+
+
+def _sorted_entries(root: Path) -> list[tuple[str, os.DirEntry[str]]]:
+    found: list[tuple[str, os.DirEntry[str]]] = []
+    _regular_files(str(root), "", found)
+    found.sort(key=lambda item: item[0])
+    return found
+
+
 def iter_files(root: Path) -> Iterator[Path]:
-    """Every regular file below ``root`` (links followed), sorted by relative POSIX path."""
-    found: list[tuple[str, Path]] = []
-    for folder, dirs, files in os.walk(root, followlinks=False):
-        dirs.sort()
-        for name in files:
-            path = Path(folder) / name
-            if path.is_file():
-                found.append((path.relative_to(root).as_posix(), path))
-    for _, path in sorted(found):
-        yield path
+    """Every regular file below ``root`` (links to files followed), sorted by relative POSIX
+    path."""
+    for _, entry in _sorted_entries(root):
+        yield Path(entry.path)
 
 
 def tree_bytes(root: Path) -> int:
     """Total size of the files below ``root``: what the layer takes unzipped."""
-    return sum(path.stat().st_size for path in iter_files(root))
+    found: list[tuple[str, os.DirEntry[str]]] = []
+    _regular_files(str(root), "", found)
+    return sum(entry.stat().st_size for _, entry in found)

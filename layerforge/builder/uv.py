@@ -23,11 +23,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from packaging.requirements import InvalidRequirement, Requirement
-from packaging.utils import canonicalize_name
+from packaging.utils import canonicalize_name, parse_wheel_filename
 
 from layerforge.builder.pip import (
     PipTarget,
     no_compatible_wheel_error,
+    out_of_space_error,
     source_arguments,
     unreachable_error,
     write_install_files,
@@ -36,13 +37,23 @@ from layerforge.builder.result import ResolvedDistribution
 from layerforge.errors import BuildError, CheckFailedError, LayerforgeError, UsageError
 from layerforge.events import Event, EventKind, EventSink
 from layerforge.inputs import Inputs
-from layerforge.processes import run, run_streaming
+from layerforge.interpreters import remembered_output
+from layerforge.processes import Completed, run_streaming
 from layerforge.runtimes import Architecture, Runtime
 
 if TYPE_CHECKING:
     from layerforge.builder.index import PackageIndex
 
-__all__ = ["install_with_uv", "uv_binary", "uv_platform", "uv_version"]
+__all__ = [
+    "install_with_uv",
+    "read_installed",
+    "requested_names",
+    "unpack_platform",
+    "unpack_with_uv",
+    "uv_binary",
+    "uv_platform",
+    "uv_version",
+]
 
 #: glibc levels uv's --python-platform names (uv --help: manylinux_2_17, 2_28, 2_31 .. 2_40);
 #: Amazon Linux 2's 2_26 is not among them
@@ -54,6 +65,7 @@ _NO_WHEEL = re.compile(
     r"distributions)"
 )
 _NOT_FOUND = re.compile(r"Because (?P<name>[A-Za-z0-9_.-]+) was not found in the package registry")
+_UNUSABLE_CACHE = "Failed to initialize cache"
 _NETWORK = re.compile(r"(?i)failed to fetch|connection refused|dns error|timed out|network")
 
 
@@ -70,8 +82,7 @@ def uv_binary() -> str | None:
 
 
 def uv_version(binary: str) -> str:
-    done = run([binary, "--version"], timeout=30)
-    return done.stdout.strip() or f"unknown (exit {done.returncode})"
+    return remembered_output(Path(binary), ["--version"]) or "unknown (uv --version failed)"
 
 
 def uv_platform(runtime: Runtime, arch: Architecture) -> str | None:
@@ -81,13 +92,23 @@ def uv_platform(runtime: Runtime, arch: Architecture) -> str | None:
     return f"{_UV_ARCH[arch]}-manylinux_2_{runtime.glibc.minor}"
 
 
-def _arguments(
-    platform: str, runtime: Runtime, tree: Path, files: tuple[Path, Path | None], inputs: Inputs
-) -> list[str]:
-    requirements, constraints = files
-    args = [
+def unpack_platform(runtime: Runtime, arch: Architecture) -> str | None:
+    """uv's lowest ``--python-platform`` at or above the runtime's glibc. It accepts every
+    wheel pip chose for the runtime, and nothing is chosen under it: uv only installs the files
+    pip downloaded."""
+    levels = sorted(m for m in _UV_GLIBC_MINORS if m >= runtime.glibc.minor)
+    if runtime.glibc.major != 2 or not levels:
+        return None
+    return f"{_UV_ARCH[arch]}-manylinux_2_{levels[0]}"
+
+
+def _install_options(platform: str, runtime: Runtime, tree: Path, python: str) -> list[str]:
+    """``uv pip install`` into ``tree`` for the target, whatever the requirements are."""
+    return [
         "pip",
         "install",
+        "--python",
+        python,  # named: uv's own search (through pyenv shims, say) costs a fifth of a second
         "--target",
         str(tree),
         "--python-platform",
@@ -100,9 +121,20 @@ def _arguments(
         "copy",  # the tree is rewritten afterwards (strip, RECORD): never uv's cache
         "--no-progress",
         "--no-config",  # layerforge's inputs decide the index, not a uv.toml found nearby
-        "-r",
-        str(requirements),
     ]
+
+
+def _arguments(
+    platform: str,
+    runtime: Runtime,
+    *,
+    tree: Path,
+    files: tuple[Path, Path | None],
+    inputs: Inputs,
+    python: str,
+) -> list[str]:
+    requirements, constraints = files
+    args = [*_install_options(platform, runtime, tree, python), "-r", str(requirements)]
     if constraints is not None:
         args += ["-c", str(constraints)]
     return args + source_arguments(
@@ -160,7 +192,7 @@ def read_installed(tree: Path, requested: frozenset[str]) -> list[ResolvedDistri
 
 def _plain_failure(output: str, tail: str) -> LayerforgeError | None:
     if "No space left on device" in output:
-        return BuildError("out of disk space while installing", details=tail)
+        return out_of_space_error(tail)
     if "hash mismatch" in output.lower():
         return CheckFailedError(
             "hash mismatch: a downloaded file is not the one the requirements lock",
@@ -197,6 +229,57 @@ def explain_uv_failure(output: str, target: PipTarget, index: PackageIndex) -> L
     return BuildError("uv failed to install the requirements", details=tail)
 
 
+def _run_uv(command: list[str], *, scratch: Path, tree: Path, sink: EventSink) -> Completed:
+    temporary = scratch / "tmp"
+    temporary.mkdir(exist_ok=True)
+    environment = {**os.environ, "TMPDIR": str(temporary), "UV_NO_PROGRESS": "1"}
+
+    def attempt(arguments: list[str]) -> Completed:
+        done = run_streaming(
+            arguments,
+            env=environment,
+            on_line=lambda line: sink(Event(EventKind.PROGRESS, "resolve", line)),
+        )
+        (tree / ".lock").unlink(missing_ok=True)  # uv's lock on the target folder
+        return done
+
+    done = attempt(command)
+    if done.returncode != 0 and _UNUSABLE_CACHE in done.output:
+        # an unwritable HOME or UV_CACHE_DIR costs uv its cache, not the build
+        note = "uv's cache is not usable here: this install uses a cache in the scratch folder"
+        sink(Event(EventKind.NOTE, "resolve", note))
+        done = attempt([*command, "--cache-dir", str(scratch / "uv-cache")])
+    return done
+
+
+def unpack_with_uv(
+    binary: str,
+    platform: str,
+    target: PipTarget,
+    *,
+    tree: Path,
+    scratch: Path,
+    wheels: list[Path],
+    python: str,
+    sink: EventSink,
+) -> None:
+    """Install exactly ``wheels`` (one folder of them, as ``pip download`` left it) into
+    ``tree``: no index, no dependencies, each pinned to its own file's name and version."""
+    pins = []
+    for wheel in wheels:
+        name, version, _, _ = parse_wheel_filename(wheel.name)
+        pins.append(f"{name}=={version}")
+    options = _install_options(platform, target.runtime, tree, python)
+    where = ["--no-deps", "--no-index", "--find-links", str(wheels[0].parent)]
+    # the wheels are fresh files in a fresh folder: the user's uv cache could never reuse them
+    where += ["--cache-dir", str(scratch / "uv-cache")]
+    done = _run_uv([binary, *options, *where, *pins], scratch=scratch, tree=tree, sink=sink)
+    if done.returncode != 0:
+        tail = "\n".join(done.output.strip().splitlines()[-15:])
+        failure = _plain_failure(done.output, tail)
+        raise failure or BuildError("uv failed to install the wheels pip chose", details=tail)
+
+
 def install_with_uv(
     binary: str,
     platform: str,
@@ -205,26 +288,29 @@ def install_with_uv(
     tree: Path,
     scratch: Path,
     inputs: Inputs,
+    python: str,
     sink: EventSink,
 ) -> list[ResolvedDistribution]:
+    """uv installs for ``target`` into ``tree``; ``python`` (the runtime's version where the
+    host has it) is the interpreter whose markers uv evaluates, as pip's is for pip."""
     files = write_install_files(scratch, inputs)
-    temporary = scratch / "tmp"
-    temporary.mkdir(exist_ok=True)
-    environment = {**os.environ, "TMPDIR": str(temporary), "UV_NO_PROGRESS": "1"}
-    done = run_streaming(
-        [binary, *_arguments(platform, target.runtime, tree, files, inputs)],
-        env=environment,
-        on_line=lambda line: sink(Event(EventKind.PROGRESS, "resolve", line)),
+    args = _arguments(
+        platform, target.runtime, tree=tree, files=files, inputs=inputs, python=python
     )
-    (tree / ".lock").unlink(missing_ok=True)  # uv's lock on the target folder
+    done = _run_uv([binary, *args], scratch=scratch, tree=tree, sink=sink)
     if done.returncode != 0:
         from layerforge.builder.index import PackageIndex
 
         raise explain_uv_failure(done.output, target, PackageIndex(inputs.index_url))
+    return read_installed(tree, requested_names(inputs))
+
+
+def requested_names(inputs: Inputs) -> frozenset[str]:
+    """The canonical names the requirements name (what pip's report calls requested)."""
     named = set()
     for line in inputs.describe():
         try:
             named.add(canonicalize_name(Requirement(line).name))
         except InvalidRequirement:
             continue
-    return read_installed(tree, frozenset(named))
+    return frozenset(named)

@@ -35,8 +35,8 @@ __all__ = ["ISSUES_URL", "report_exception", "wants_debug"]
 
 ISSUES_URL = "https://github.com/layerforge/layerforge/issues"
 _OS_HINTS = {
-    errno.ENOSPC: "free disk space there (or point TMPDIR elsewhere) and retry",
-    errno.EDQUOT: "free disk space there (or point TMPDIR elsewhere) and retry",
+    errno.ENOSPC: "free space there (or point LAYERFORGE_SCRATCH or TMPDIR elsewhere) and retry",
+    errno.EDQUOT: "free space there (or point LAYERFORGE_SCRATCH or TMPDIR elsewhere) and retry",
     errno.EACCES: "check the permissions of that path",
     errno.EPERM: "check the permissions of that path",
     errno.EROFS: "that file system is read-only: choose a writable path",

@@ -77,10 +77,22 @@ def test_platform_drift_is_reported_per_package(seed_build: dict[str, Any]) -> N
 
 
 def test_rebuild_without_cache_is_byte_identical(
-    seed_build: dict[str, Any], private_cache: Path, capsys: pytest.CaptureFixture[str]
+    seed_build: dict[str, Any],
+    private_cache: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    # the first build worked where the default put it (RAM where /dev/shm has room); this one
+    # works on disk: where a build works never reaches the bytes
+    disk = private_cache / "scratch-on-disk"
+    disk.mkdir()
+    monkeypatch.setenv("LAYERFORGE_SCRATCH", str(disk))
     again = private_cache / "again" / "seed.zip"
-    code, document = build_json(capsys, "--no-cache", "--output", str(again))
+    code = main(["build", "--backend", "cross", "--json", "--no-cache", "--output", str(again)])
+    captured = capsys.readouterr()
+    document = json.loads(captured.out)
+    assert f"working in LAYERFORGE_SCRATCH={disk}" in captured.err
+    assert not list(disk.iterdir())  # and nothing left there
     assert code == 0 and document["cached"] is False
     assert document["sha256"] == seed_build["sha256"]
     assert again.read_bytes() == Path(seed_build["output"]).read_bytes()

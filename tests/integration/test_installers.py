@@ -1,6 +1,7 @@
 """uv where it is exact, pip elsewhere: for an Amazon Linux 2023 runtime both installers resolve
 the same distributions, versions and wheel files and give the byte-identical layer; for an
-Amazon Linux 2 runtime auto picks pip and an explicit uv is refused (uv has no glibc 2.26)."""
+Amazon Linux 2 runtime pip resolves and downloads and uv only installs pip's files (the same
+layer, byte for byte, as pip alone), and an explicit uv is refused (uv has no glibc 2.26)."""
 
 from __future__ import annotations
 
@@ -59,6 +60,34 @@ def test_uv_and_pip_resolve_the_same_wheels_and_build_the_same_bytes_for_al2023(
     ).read_bytes()
 
 
+def test_pip_alone_and_pip_with_uv_installing_give_the_same_layer_for_al2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    built = {}
+    # fonttools brings console scripts and data files (share/man) that pip moves to the root
+    for installer in ("pip", "auto"):
+        code, document, err = _build(
+            capsys,
+            "fonttools==4.68.0",
+            "six==1.17.0",
+            "--runtime",
+            "python3.11",
+            "--backend",
+            "cross",
+            "--installer",
+            installer,
+            "-o",
+            str(tmp_path / installer / "layer.zip"),
+        )
+        assert code == 0, (document, err)
+        built[installer] = document
+    assert built["pip"]["installer"] == "pip" and built["auto"]["installer"] == "pip+uv"
+    assert built["auto"]["packages"] == built["pip"]["packages"]  # names, wheels, sha256s
+    assert (tmp_path / "auto" / "layer.zip").read_bytes() == (
+        tmp_path / "pip" / "layer.zip"
+    ).read_bytes()
+
+
 def test_auto_picks_uv_for_al2023_and_pip_for_al2_and_says_why(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -70,8 +99,9 @@ def test_auto_picks_uv_for_al2023_and_pip_for_al2_and_says_why(
     code, al2, err = _build(
         capsys, "six", "--runtime", "python3.11", "--backend", "cross", "-o", str(tmp_path / "b")
     )
-    assert code == 0 and al2["installer"] == "pip"
+    assert code == 0 and al2["installer"] == "pip+uv"
     assert "uv has no target for glibc 2.26" in err
+    assert "uv installs exactly the wheels pip chose" in err
 
 
 @pytest.mark.parametrize(

@@ -7,7 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from layerforge.builder.postprocess import compile_bytecode, prune, strip_binaries
+from layerforge.builder.bytecode import compile_bytecode
+from layerforge.builder.postprocess import prune, strip_binaries
 from layerforge.events import Event
 from layerforge.interpreters import probe_interpreter
 from layerforge.runtimes import Architecture, get_runtime
@@ -62,7 +63,9 @@ def test_bytecode_is_unchecked_hash_for_the_target_and_names_opt_python(tmp_path
     (tmp_path / "pkg").mkdir()
     source = tmp_path / "pkg" / "__init__.py"
     source.write_text("VALUE = 'compiled'\nNAMES = {'a', 'b', 'c'}\n")
-    report = compile_bytecode(tmp_path, HOST_RUNTIME, _ignore, HOST_PYTHON)
+    report = compile_bytecode(
+        tmp_path, tmp_path.parent / f"{tmp_path.name}.plan", HOST_RUNTIME, HOST_PYTHON
+    )
     assert report.applied and report.files_changed == 1
     assert report.bytes_saved < 0  # bytecode costs bytes
     pyc = tmp_path / "pkg" / "__pycache__" / f"__init__.{sys.implementation.cache_tag}.pyc"
@@ -89,14 +92,16 @@ def test_bytecode_is_identical_across_runs(tmp_path: Path) -> None:
         folder = tmp_path / run / "pkg"
         folder.mkdir(parents=True)
         (folder / "__init__.py").write_text("S = {'alpha', 'beta', 'gamma', 'delta'}\n")
-        compile_bytecode(folder.parent, HOST_RUNTIME, _ignore, HOST_PYTHON)
+        compile_bytecode(folder.parent, tmp_path / f"{run}.plan", HOST_RUNTIME, HOST_PYTHON)
         digests.append(next(folder.glob("__pycache__/*.pyc")).read_bytes())
     assert digests[0] == digests[1]
 
 
 def test_missing_interpreter_is_reported_not_hidden(tmp_path: Path) -> None:
     (tmp_path / "m.py").write_text("x = 1\n")
-    report = compile_bytecode(tmp_path, HOST_RUNTIME, _ignore, None)
+    report = compile_bytecode(
+        tmp_path, tmp_path.parent / f"{tmp_path.name}.plan", HOST_RUNTIME, None
+    )
     assert not report.applied
     assert "without bytecode" in report.detail and "cold start" in report.detail
     assert not list(tmp_path.rglob("*.pyc"))
