@@ -8,6 +8,7 @@ The Docker client is passed in, so the same code talks to any daemon the SDK can
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -25,6 +26,7 @@ __all__ = [
     "Completed",
     "Container",
     "ContainerError",
+    "LocalImage",
     "Mount",
     "connect",
     "daemon_has_bridge",
@@ -32,6 +34,8 @@ __all__ = [
     "find_python",
     "has_image",
     "image_id",
+    "local_image_state",
+    "probe_local_image",
 ]
 
 #: Every container layerforge starts carries this label, so leftovers are easy to find.
@@ -45,21 +49,30 @@ class Mount:
     read_only: bool = True
 
 
-def local_image_state(image: str, timeout: float = 2.0) -> bool | None:
-    """Whether the local engine has ``image``, asked over its Unix socket without loading the
-    Docker SDK (a few milliseconds, where the SDK costs a third of a second); False when there
-    is no socket at all, None when this quick look cannot tell (another DOCKER_HOST, no answer).
-    ``--backend auto`` decides with it before anything heavier is loaded."""
+@dataclass(frozen=True)
+class LocalImage:
+    """What the local engine's socket says of an image: ``present`` is None when this quick
+    look cannot tell (another DOCKER_HOST, no answer); ``id`` is its content id if present."""
+
+    present: bool | None
+    id: str | None = None
+
+
+def probe_local_image(image: str, timeout: float = 2.0) -> LocalImage:
+    """Ask the local engine over its Unix socket about ``image``, without loading the Docker
+    SDK (a few milliseconds, where the SDK costs a third of a second). ``--backend auto``
+    decides with it, and a warm docker build finds its cache entry (the key holds the image's
+    id) before anything heavier is loaded."""
     import http.client
     import socket
     import urllib.parse
 
     host = os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock")
     if not host.startswith("unix://"):
-        return None
+        return LocalImage(None)
     path = host.removeprefix("unix://")
     if not Path(path).exists():
-        return False
+        return LocalImage(False)
 
     class _UnixConnection(http.client.HTTPConnection):
         def connect(self) -> None:
@@ -70,12 +83,24 @@ def local_image_state(image: str, timeout: float = 2.0) -> bool | None:
     connection = _UnixConnection("localhost", timeout=timeout)
     try:
         connection.request("GET", f"/images/{urllib.parse.quote(image, safe='')}/json")
-        status = connection.getresponse().status
+        response = connection.getresponse()
+        body = response.read(1 << 20)
     except OSError:
-        return None
+        return LocalImage(None)
     finally:
         connection.close()
-    return {200: True, 404: False}.get(status)
+    if response.status == 404:
+        return LocalImage(False)
+    try:
+        found = json.loads(body).get("Id") if response.status == 200 else None
+    except (ValueError, AttributeError):
+        found = None
+    return LocalImage(True, found) if isinstance(found, str) else LocalImage(None)
+
+
+def local_image_state(image: str, timeout: float = 2.0) -> bool | None:
+    """Whether the local engine has ``image`` (None: cannot tell), from ``probe_local_image``."""
+    return probe_local_image(image, timeout).present
 
 
 def connect(client_factory: Callable[[], Any] | None = None) -> Any:

@@ -10,11 +10,12 @@ from dataclasses import dataclass
 from enum import Enum
 from functools import cache
 from importlib import resources
-from typing import Any
-
-from packaging.tags import Tag, compatible_tags, cpython_tags
+from typing import TYPE_CHECKING, Any
 
 from layerforge.errors import UsageError
+
+if TYPE_CHECKING:
+    from packaging.tags import Tag
 
 __all__ = [
     "LIMITS",
@@ -232,6 +233,8 @@ def compatible_platform_tags(runtime: Runtime, arch: Architecture) -> list[str]:
 @cache
 def supported_tags(runtime: Runtime, arch: Architecture) -> frozenset[Tag]:
     """The full set of wheel tags (python, abi, platform) the target interpreter accepts."""
+    from packaging.tags import compatible_tags, cpython_tags  # only a fresh build needs tags
+
     platforms = compatible_platform_tags(runtime, arch)
     interpreter = f"cp{runtime.python[0]}{runtime.python[1]}"
     return frozenset(

@@ -8,7 +8,6 @@ against the folder of the file, and every problem names the file and the key.
 
 from __future__ import annotations
 
-import difflib
 import re
 import sys
 from collections.abc import Callable, Mapping
@@ -202,6 +201,8 @@ SETTINGS: dict[str, Setting] = {
 
 
 def _suggestion(key: str) -> str:
+    import difflib  # only for a misspelt setting
+
     close = difflib.get_close_matches(key, list(SETTINGS), n=1)
     return f"did you mean {close[0]!r}? " if close else ""
 

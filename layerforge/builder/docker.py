@@ -26,8 +26,15 @@ from layerforge.builder.pip import (
     write_install_files,
 )
 from layerforge.builder.result import ResolvedDistribution, StepReport
-from layerforge.containers import Container, Mount, daemon_has_bridge, find_python, image_id
-from layerforge.errors import BuildError
+from layerforge.containers import (
+    Container,
+    Mount,
+    connect,
+    daemon_has_bridge,
+    find_python,
+    image_id,
+)
+from layerforge.errors import BuildError, ContainerError
 from layerforge.events import Event, EventKind, EventSink
 from layerforge.inputs import InputRequirement, Inputs
 from layerforge.runtimes import Architecture
@@ -180,16 +187,39 @@ class DockerInstaller:
 
     name = "docker"
 
-    def __init__(self, client: Any, image: str, *, network: str | None = None) -> None:
-        self.client, self.image, self.network = client, image, network
+    def __init__(
+        self,
+        client: Any | None,
+        image: str,
+        *,
+        network: str | None = None,
+        image_id: str | None = None,
+    ) -> None:
+        """``client`` None: connect when a build needs the engine (a cache hit never does);
+        ``image_id``: the image's id as the engine's socket gave it."""
+        self._client, self.image, self.network, self.known_id = client, image, network, image_id
+
+    @property
+    def client(self) -> Any:
+        if self._client is None:
+            self._client = connect()
+        return self._client
 
     def cache_inputs(self, spec: LayerSpec) -> dict[str, object]:
         environ = dict(os.environ)
         return {
             "image": self.image,
-            "image_id": image_id(self.client, self.image),
+            "image_id": self.known_id or image_id(self.client, self.image),
             "forwarded": forwarded_environment(environ),
         }
+
+    def _check_image(self) -> None:
+        """The image the build runs is the one its cache key names."""
+        if self.known_id is not None and image_id(self.client, self.image) != self.known_id:
+            raise ContainerError(
+                f"image {self.image} changed while the build was starting",
+                hint="retry: the build uses the image as it is then",
+            )
 
     def _container(self, spec: LayerSpec, work: Path, mapping: dict[str, str]) -> Container:
         environ = dict(os.environ)
@@ -214,6 +244,7 @@ class DockerInstaller:
 
     @contextmanager
     def session(self, spec: LayerSpec, work: Path, sink: EventSink) -> Iterator[DockerSession]:
+        self._check_image()
         work.chmod(0o755)
         mapping = {
             str(p): f"{INPUTS}/{i}/{p.name}" for i, p in enumerate(_local_paths(spec.inputs))

@@ -40,10 +40,10 @@ from layerforge.interpreters import Interpreter, find_interpreter, require_inter
 from layerforge.runtimes import LIMITS, compatible_platform_tags, supported_tags
 from layerforge.scratch import build_scratch_parent, scratch_dir
 from layerforge.spec import Backend, InstallerChoice, LayerSpec
-from layerforge.verify import Report, Severity
 
 if TYPE_CHECKING:  # the rest of the pipeline loads on a cache miss only (warm starts are short)
     from layerforge.builder.docker import DockerInstaller
+    from layerforge.verify import Report
 
 __all__ = ["Installer", "build_layer", "manifest_path_for"]
 
@@ -131,6 +131,16 @@ def _docker_installer(spec: LayerSpec, sink: EventSink, *, pull: bool) -> Docker
     return DockerInstaller(client, image, network=spec.network)
 
 
+def _known_image(spec: LayerSpec, probe: containers.LocalImage) -> DockerInstaller | None:
+    """A docker installer for an image the socket says is here, the SDK left for a miss."""
+    from layerforge.builder.docker import DockerInstaller
+
+    if not probe.present or probe.id is None:
+        return None
+    image = spec.image or spec.runtime.image
+    return DockerInstaller(None, image, network=spec.network, image_id=probe.id)
+
+
 def select_installer(spec: LayerSpec, sink: EventSink) -> Installer:
     """cross or docker as asked; auto takes docker when a daemon answers and has the image
     (and cross when --installer uv asks for the host's uv)."""
@@ -143,15 +153,16 @@ def select_installer(spec: LayerSpec, sink: EventSink) -> Installer:
         return CrossInstaller(spec, _bytecode_interpreter(spec))
     if spec.backend is Backend.CROSS:
         return CrossInstaller(spec, _bytecode_interpreter(spec))
-    if spec.backend is Backend.DOCKER:
-        return _docker_installer(spec, sink, pull=True)
     image = spec.image or spec.runtime.image
-    if containers.local_image_state(image) is False:  # decided without loading the SDK
+    probe = containers.probe_local_image(image)  # the socket: no SDK loaded for this
+    if spec.backend is Backend.DOCKER:
+        return _known_image(spec, probe) or _docker_installer(spec, sink, pull=True)
+    if probe.present is False:
         note = f"backend auto: using cross (docker unavailable: no local engine has {image})"
         sink(Event(EventKind.NOTE, "backend", note))
         return CrossInstaller(spec, _bytecode_interpreter(spec))
     try:
-        installer = _docker_installer(spec, sink, pull=False)
+        installer = _known_image(spec, probe) or _docker_installer(spec, sink, pull=False)
     except ContainerError as unavailable:
         note = f"backend auto: using cross (docker unavailable: {unavailable.message})"
         sink(Event(EventKind.NOTE, "backend", note))
@@ -294,7 +305,7 @@ def _check_budget(spec: LayerSpec, unzipped: int) -> None:
 
 def _verify(spec: LayerSpec, layer: Path, sink: EventSink) -> Report:
     """The verify-abi rules on what was built; errors fail the build before it is placed."""
-    from layerforge.verify import verify_layer  # the ELF readers load only for fresh builds
+    from layerforge.verify import Severity, verify_layer  # loaded for fresh builds only
 
     report = verify_layer([layer], spec.runtime, spec.architecture, on_event=sink)
     if not report.passed:
@@ -309,6 +320,8 @@ def _verify(spec: LayerSpec, layer: Path, sink: EventSink) -> Report:
 
 
 def _verification(report: Report) -> dict[str, Any]:
+    from layerforge.verify import Severity
+
     return {
         "passed": report.passed,
         "errors": report.count(Severity.ERROR),
@@ -330,19 +343,21 @@ def _build_fresh(spec: LayerSpec, installer: Installer, work: Path, clock: _Cloc
     tree = work / "python"
     tree.mkdir()
     warnings: list[str] = []
-    # asking the index about newer releases is network-bound: it overlaps post-processing and
-    # the zip (its own wall time is recorded; the build waits for it only if it is slower)
+    with installer.session(spec, work, clock.sink) as session:
+        installed = clock.run(
+            "resolve",
+            lambda: session.install(tree),
+            lambda found: f"{len(found)} distributions",
+        )
+        steps = _postprocess(spec, tree, session, clock)
+    packages = _with_sizes(installed, distribution_sizes(tree))
+    # asking the index about newer releases is network-bound, but parsing its answers holds
+    # the interpreter's lock: it runs beside the zip, whose deflating releases the lock (beside
+    # prune, strip and RECORD, pure Python, it would slow them); its own wall time is recorded,
+    # and the build waits for it only if it is slower
     with ThreadPoolExecutor(1, thread_name_prefix="layerforge-drift") as background:
-        with installer.session(spec, work, clock.sink) as session:
-            installed = clock.run(
-                "resolve",
-                lambda: session.install(tree),
-                lambda found: f"{len(found)} distributions",
-            )
-            clock.begin("drift", "alongside the next steps")  # its own wall time is recorded
-            drift_job = background.submit(clock.timed, lambda: _drift(spec, installed, warnings))
-            steps = _postprocess(spec, tree, session, clock)
-        packages = _with_sizes(installed, distribution_sizes(tree))
+        clock.begin("drift", "alongside the zip")
+        drift_job = background.submit(clock.timed, lambda: _drift(spec, installed, warnings))
         archive = clock.run(
             "zip",
             lambda: write_layer_zip(tree, work / "layer.zip", sink=clock.sink),

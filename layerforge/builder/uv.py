@@ -18,7 +18,6 @@ from __future__ import annotations
 import json
 import os
 import re
-from email.parser import HeaderParser
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -102,8 +101,12 @@ def unpack_platform(runtime: Runtime, arch: Architecture) -> str | None:
     return f"{_UV_ARCH[arch]}-manylinux_2_{levels[0]}"
 
 
-def _install_options(platform: str, runtime: Runtime, tree: Path, python: str) -> list[str]:
-    """``uv pip install`` into ``tree`` for the target, whatever the requirements are."""
+def _install_options(
+    platform: str, runtime: Runtime, tree: Path, python: str, link: str = "copy"
+) -> list[str]:
+    """``uv pip install`` into ``tree`` for the target, whatever the requirements are. The
+    tree is rewritten afterwards (strip, RECORD), so files are copied out of the user's uv
+    cache; only a cache of the build's own (``link="hardlink"``) may share them."""
     return [
         "pip",
         "install",
@@ -118,7 +121,7 @@ def _install_options(platform: str, runtime: Runtime, tree: Path, python: str) -
         "--only-binary",
         ":all:",
         "--link-mode",
-        "copy",  # the tree is rewritten afterwards (strip, RECORD): never uv's cache
+        link,
         "--no-progress",
         "--no-config",  # layerforge's inputs decide the index, not a uv.toml found nearby
     ]
@@ -156,6 +159,8 @@ def _wheel_name(name: str, version: str, tags: list[str]) -> str:
 def read_installed(tree: Path, requested: frozenset[str]) -> list[ResolvedDistribution]:
     """The distributions in ``tree`` as uv left them; each must have come from a wheel.
     ``requested``: the canonical names the requirements name (uv marks every one REQUESTED)."""
+    from email.parser import HeaderParser  # only after an install: warm builds never need it
+
     found, built = [], []
     for dist_info in sorted(tree.glob("*.dist-info")):
         metadata = HeaderParser().parsestr(
@@ -269,9 +274,10 @@ def unpack_with_uv(
     for wheel in wheels:
         name, version, _, _ = parse_wheel_filename(wheel.name)
         pins.append(f"{name}=={version}")
-    options = _install_options(platform, target.runtime, tree, python)
+    # the wheels are fresh files in a fresh folder: the user's uv cache could never reuse them,
+    # so uv unpacks into a cache in the scratch folder, and the tree links to it
+    options = _install_options(platform, target.runtime, tree, python, link="hardlink")
     where = ["--no-deps", "--no-index", "--find-links", str(wheels[0].parent)]
-    # the wheels are fresh files in a fresh folder: the user's uv cache could never reuse them
     where += ["--cache-dir", str(scratch / "uv-cache")]
     done = _run_uv([binary, *options, *where, *pins], scratch=scratch, tree=tree, sink=sink)
     if done.returncode != 0:

@@ -15,17 +15,6 @@ from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 
-from layerforge.console.tables import (
-    budget_line,
-    findings_table,
-    matrix_table,
-    packages_table,
-    proof_table,
-    publish_table,
-    shards_table,
-    smoke_table,
-    steps_table,
-)
 from layerforge.console.text import format_bytes, styled
 from layerforge.errors import LayerforgeError
 from layerforge.events import Event, EventKind, EventSink
@@ -116,6 +105,8 @@ class Renderer:
                 document["smoke"] = smoke.to_dict()
             self.json(document)
             return
+        from layerforge.console.tables import budget_line, packages_table, steps_table
+
         self.out.print(packages_table(result))
         self.out.print(steps_table(result))
         for entry in result.drift:
@@ -138,6 +129,8 @@ class Renderer:
         if self.json_output:
             self.json(outcome.to_dict())
             return
+        from layerforge.console.tables import matrix_table
+
         self.out.print(matrix_table(outcome))
         wheels = outcome.to_dict()["wheels"]
         built = sum(1 for e in outcome.entries if e.result is not None)
@@ -152,6 +145,8 @@ class Renderer:
         )
 
     def publish_result(self, outcome: PublishOutcome) -> None:
+        from layerforge.console.tables import publish_table
+
         document = outcome.to_dict()
         if self.json_output:
             self.json(document)
@@ -167,6 +162,8 @@ class Renderer:
         if self.json_output:
             self.json(report.to_dict())
             return
+        from layerforge.console.tables import findings_table
+
         if report.findings:
             self.out.print(findings_table(report))
         verdict = ("PASS", "green") if report.passed else ("FAIL", "bold red")
@@ -176,6 +173,8 @@ class Renderer:
         if self.json_output:
             self.json(report.to_dict())
             return
+        from layerforge.console.tables import smoke_table
+
         self.out.print(smoke_table(report))
         failed = ", ".join(i.module for i in report.failed)
         verdict = (
@@ -191,6 +190,8 @@ class Renderer:
         if self.json_output:
             self.json(report.to_dict())
             return
+        from layerforge.console.tables import proof_table, shards_table
+
         self.out.print(proof_table(report, title))
         shards = report.details.get("shards")
         if isinstance(shards, list) and shards:
