@@ -11,15 +11,15 @@ import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
-from rich.console import Console
-
-from layerforge.console.text import format_bytes, styled
+from layerforge.console.text import Styled, format_bytes, styled
 from layerforge.errors import LayerforgeError
 from layerforge.events import Event, EventKind, EventSink
 
 if TYPE_CHECKING:
+    from rich.console import Console
+
     from layerforge.aws.regions import PublishOutcome
     from layerforge.builder.matrix import MatrixOutcome
     from layerforge.builder.result import BuildResult
@@ -27,24 +27,69 @@ if TYPE_CHECKING:
     from layerforge.sandbox.smoke import SmokeReport
     from layerforge.verify import Report
 
-__all__ = ["Renderer", "format_bytes"]
+__all__ = ["Output", "PlainOutput", "Renderer", "format_bytes"]
 
 #: Width for output that is not a terminal (logs, pipes): wide enough that nothing is cut.
 _LOG_WIDTH = 200
 
 
-def _console(*, stderr: bool) -> Console:
-    stream = sys.stderr if stderr else sys.stdout
-    terminal = stream.isatty()
+class Output(Protocol):
+    """What the renderer writes through: a rich ``Console`` or ``PlainOutput``."""
+
+    @property
+    def is_terminal(self) -> bool: ...
+
+    def print(self, *objects: Any, **options: Any) -> None: ...
+
+
+class PlainOutput:
+    """stdout or stderr when it is not a terminal (logs, pipes, --json): lines written as they
+    are, nothing cut or wrapped, no colour, as a rich console would write them there; rich is
+    loaded only to lay out a table. The stream is looked up at each write (tests swap it)."""
+
+    is_terminal = False
+
+    def __init__(self, *, stderr: bool) -> None:
+        self.stderr = stderr
+        self._rich: Console | None = None
+
+    def _stream(self) -> Any:
+        return sys.stderr if self.stderr else sys.stdout
+
+    def print(self, *objects: Any, **options: Any) -> None:
+        if all(isinstance(o, str | Styled) for o in objects):
+            stream = self._stream()
+            stream.write(" ".join(str(o) for o in objects) + "\n")
+            stream.flush()
+            return
+        if self._rich is None:
+            self._rich = _rich_console(stderr=self.stderr, terminal=False)
+        self._rich.print(*objects, **options)
+
+    def print_json(self, text: str) -> None:
+        """As rich prints JSON: re-indented by two, non-ASCII kept."""
+        self.print(json.dumps(json.loads(text), indent=2, ensure_ascii=False))
+
+
+def _rich_console(*, stderr: bool, terminal: bool) -> Console:
+    from rich.console import Console
+
     width = None if terminal or os.environ.get("COLUMNS") else _LOG_WIDTH
     return Console(stderr=stderr, soft_wrap=not terminal, highlight=False, width=width)
+
+
+def _console(*, stderr: bool) -> Output:
+    stream = sys.stderr if stderr else sys.stdout
+    if stream.isatty() or os.environ.get("FORCE_COLOR"):
+        return _rich_console(stderr=stderr, terminal=stream.isatty())
+    return PlainOutput(stderr=stderr)
 
 
 class Renderer:
     """Owns the two consoles: progress and errors on stderr, reports on stdout."""
 
     def __init__(
-        self, *, json_output: bool, out: Console | None = None, err: Console | None = None
+        self, *, json_output: bool, out: Output | None = None, err: Output | None = None
     ) -> None:
         self.json_output = json_output
         self.out = out if out is not None else _console(stderr=False)
@@ -57,9 +102,12 @@ class Renderer:
         """Rich progress bars on a terminal, plain lines otherwise (also with --json)."""
         from layerforge.console.progress import plain_progress, rich_progress
 
-        make = rich_progress if self.err.is_terminal else plain_progress
-        with make(self.err) as sink:
-            yield sink
+        if self.err.is_terminal:
+            with rich_progress(cast("Console", self.err)) as sink:
+                yield sink
+        else:
+            with plain_progress(self.err) as sink:
+                yield sink
 
     def note(self, event: Event) -> None:
         """A sink for steps that only report milestones (no progress bars)."""
@@ -96,7 +144,10 @@ class Renderer:
     # -- reports (stdout) -----------------------------------------------------------------
 
     def json(self, document: dict[str, Any]) -> None:
-        self.out.print_json(json.dumps(document), highlight=False)
+        if isinstance(self.out, PlainOutput):
+            self.out.print_json(json.dumps(document))
+        else:
+            cast("Console", self.out).print_json(json.dumps(document), highlight=False)
 
     def build_result(self, result: BuildResult, smoke: SmokeReport | None = None) -> None:
         if self.json_output:

@@ -14,6 +14,8 @@ if TYPE_CHECKING:
     from rich.console import Console
     from rich.progress import TaskID
 
+    from layerforge.console import Output
+
 __all__ = ["STEP_TITLES", "plain_progress", "rich_progress"]
 
 STEP_TITLES = {
@@ -84,7 +86,7 @@ def rich_progress(console: Console) -> Iterator[EventSink]:
 
 
 @contextmanager
-def plain_progress(console: Console) -> Iterator[EventSink]:
+def plain_progress(console: Output) -> Iterator[EventSink]:
     """When stderr is not a terminal (CI logs, pipes): a line when each step starts and one when
     it ends, with its elapsed time; notes as they come. Nothing is redrawn, nothing is cut."""
     started: dict[str, float] = {}

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 from rich.table import Table
 from rich.text import Text
 
-from layerforge.console.text import format_bytes, format_seconds, styled
+from layerforge.console.text import Styled, format_bytes, format_seconds, styled
 from layerforge.verify import Report, Severity
 
 if TYPE_CHECKING:
@@ -86,7 +86,7 @@ def steps_table(result: BuildResult) -> Table:
     return table
 
 
-def budget_line(result: BuildResult) -> Text:
+def budget_line(result: BuildResult) -> Styled:
     limit = format_bytes(result.direct_upload_limit)
     upload: tuple[str, str] | str = (
         ("within", "green") if result.fits_direct_upload else ("over", "yellow")

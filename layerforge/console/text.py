@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
-from rich.text import Text
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-__all__ = ["format_bytes", "format_seconds", "styled"]
+if TYPE_CHECKING:
+    from rich.text import Text
+
+__all__ = ["Styled", "format_bytes", "format_seconds", "styled"]
 
 
 def format_bytes(count: int) -> str:
@@ -22,13 +26,26 @@ def format_seconds(seconds: float) -> str:
     return f"{seconds:.2f} s" if seconds < 10 else f"{seconds:.1f} s"
 
 
-def styled(*parts: str | tuple[str, str]) -> Text:
+@dataclass(frozen=True)
+class Styled:
+    """Text in (text, style) parts: plain where output is not a terminal (rich is not even
+    loaded then), rich ``Text`` where it is, never markup either way."""
+
+    parts: tuple[tuple[str, str], ...]
+
+    def __str__(self) -> str:
+        return "".join(text for text, _ in self.parts)
+
+    def __rich__(self) -> Text:
+        from rich.text import Text
+
+        text = Text()
+        for part, style in self.parts:
+            text.append(part, style=style or None)
+        return text
+
+
+def styled(*parts: str | tuple[str, str]) -> Styled:
     """Text from plain strings and (text, style) pairs. Brackets in messages, paths and
     requirement strings (``six[extra]``, pip's ``[notice]``) stay exactly as they are."""
-    text = Text()
-    for part in parts:
-        if isinstance(part, tuple):
-            text.append(part[0], style=part[1])
-        else:
-            text.append(part)
-    return text
+    return Styled(tuple(part if isinstance(part, tuple) else (part, "") for part in parts))
