@@ -149,8 +149,15 @@ class DockerSession:
         args = install_arguments(
             target=target, install_dir=self._inside(tree), files=files, inputs=inputs
         )
+        # pip --target unpacks into a temporary folder and then moves it to the target: in the
+        # container's /tmp (another file system) every byte would be copied; beside the tree,
+        # in the work folder, the move is a rename
+        temporary = self.work / "tmp"
+        temporary.mkdir(exist_ok=True)
         done = self.container.call(
-            [self.python, "-m", "pip", *args], on_line=self._progress("resolve")
+            [self.python, "-m", "pip", *args],
+            environment={"TMPDIR": self._inside(temporary)},
+            on_line=self._progress("resolve"),
         )
         if done.returncode == _KILLED:
             raise BuildError(
