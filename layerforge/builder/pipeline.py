@@ -11,7 +11,6 @@ import hashlib
 import json
 import time
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from functools import cache
@@ -27,17 +26,16 @@ from layerforge.builder.bytecode import BytecodeJob
 from layerforge.builder.cache import BuildCache, CacheHit
 from layerforge.builder.cross import CrossInstaller
 from layerforge.builder.placement import check_output, manifest_path_for, place_layer
-from layerforge.builder.result import BuildResult, DriftEntry, ResolvedDistribution, StepReport
+from layerforge.builder.result import BuildResult, ResolvedDistribution, StepReport
 from layerforge.errors import (
     BudgetExceededError,
-    BuildError,
     CheckFailedError,
     ContainerError,
     UsageError,
 )
 from layerforge.events import Event, EventKind, EventSink, emit_to
 from layerforge.interpreters import Interpreter, find_interpreter, require_interpreter
-from layerforge.runtimes import LIMITS, compatible_platform_tags, supported_tags
+from layerforge.runtimes import LIMITS, compatible_platform_tags
 from layerforge.scratch import build_scratch_parent, scratch_dir
 from layerforge.spec import Backend, InstallerChoice, LayerSpec
 
@@ -95,13 +93,6 @@ class _Clock:
     def end(self, name: str, started: float, message: str) -> None:
         self.timings[name] = round(time.monotonic() - started, 3)
         self.finish(name, message)
-
-    @staticmethod
-    def timed(action: Callable[[], T]) -> tuple[T, float]:
-        """``action``'s value and its wall time (for work that runs beside the steps)."""
-        started = time.monotonic()
-        value = action()
-        return value, round(time.monotonic() - started, 3)
 
     def run(self, name: str, action: Callable[[], T], describe: Callable[[T], str]) -> T:
         with self.step(name):
@@ -258,36 +249,6 @@ def _postprocess(
     return steps
 
 
-def _drift(
-    spec: LayerSpec, installed: list[ResolvedDistribution], warnings: list[str]
-) -> list[DriftEntry]:
-    from layerforge.builder.index import PackageIndex
-
-    index = PackageIndex(spec.inputs.index_url)
-    accepted = supported_tags(spec.runtime, spec.architecture)
-    try:
-        summaries = index.summarise_many(
-            [d.name for d in installed], accepted, spec.runtime.python_version
-        )
-    except BuildError as exc:
-        warnings.append(f"drift not checked: {exc.message}")
-        return []
-    drift = []
-    for dist in installed:
-        summary = summaries[dist.name]
-        if summary.latest is not None and summary.latest != summary.latest_compatible:
-            latest_compatible = summary.latest_compatible
-            drift.append(
-                DriftEntry(
-                    name=dist.name,
-                    installed=dist.version,
-                    latest=str(summary.latest),
-                    latest_compatible=str(latest_compatible) if latest_compatible else None,
-                )
-            )
-    return drift
-
-
 def _with_sizes(
     installed: list[ResolvedDistribution], sizes: dict[str, int]
 ) -> list[ResolvedDistribution]:
@@ -338,6 +299,7 @@ class _Fresh:
 
 def _build_fresh(spec: LayerSpec, installer: Installer, work: Path, clock: _Clock) -> _Fresh:
     from layerforge.builder.archive import write_layer_zip
+    from layerforge.builder.drift import DriftCheck
     from layerforge.builder.inventory import distribution_sizes
 
     tree = work / "python"
@@ -349,21 +311,24 @@ def _build_fresh(spec: LayerSpec, installer: Installer, work: Path, clock: _Cloc
             lambda: session.install(tree),
             lambda found: f"{len(found)} distributions",
         )
-        steps = _postprocess(spec, tree, session, clock)
-    packages = _with_sizes(installed, distribution_sizes(tree))
-    # asking the index about newer releases is network-bound, but parsing its answers holds
-    # the interpreter's lock: it runs beside the zip, whose deflating releases the lock (beside
-    # prune, strip and RECORD, pure Python, it would slow them); its own wall time is recorded,
-    # and the build waits for it only if it is slower
-    with ThreadPoolExecutor(1, thread_name_prefix="layerforge-drift") as background:
-        clock.begin("drift", "alongside the zip")
-        drift_job = background.submit(clock.timed, lambda: _drift(spec, installed, warnings))
+        clock.begin("drift", "alongside the next steps")
+        drift_check = DriftCheck(
+            installed,
+            index_url=spec.inputs.index_url,
+            runtime=spec.runtime.name,
+            architecture=spec.architecture.value,
+        )
+        with drift_check.stopped_on_failure():
+            steps = _postprocess(spec, tree, session, clock)
+    with drift_check.stopped_on_failure():
+        packages = _with_sizes(installed, distribution_sizes(tree))
         archive = clock.run(
             "zip",
             lambda: write_layer_zip(tree, work / "layer.zip", sink=clock.sink),
             lambda made: made.sha256,
         )
-        drift, clock.timings["drift"] = drift_job.result()
+    drift, clock.timings["drift"], unchecked = drift_check.result()
+    warnings += [unchecked] if unchecked else []
     clock.finish("drift", f"{len(drift)} held back by the platform")
     _check_budget(spec, archive.unzipped_bytes)
     report = clock.run(

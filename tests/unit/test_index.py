@@ -80,3 +80,22 @@ def test_unreachable_index_is_a_build_error_with_a_hint() -> None:
     with pytest.raises(BuildError) as caught:
         index.summarise("demo", frozenset(), "3.11")
     assert caught.value.hint is not None and "--index-url" in caught.value.hint
+
+
+def test_drift_that_cannot_be_asked_is_a_warning_from_its_own_process() -> None:
+    from layerforge.builder.drift import DriftCheck
+    from layerforge.builder.result import ResolvedDistribution
+
+    installed = [
+        ResolvedDistribution("six", "1.16.0", "six-1.16.0-py2.py3-none-any.whl", None, True)
+    ]
+    check = DriftCheck(
+        installed,
+        index_url="http://127.0.0.1:9/simple",  # loopback, nothing listens: refused at once
+        runtime="python3.11",
+        architecture="x86_64",
+    )
+    drift, seconds, warning = check.result()
+    assert drift == [] and seconds >= 0
+    assert warning is not None and warning.startswith("drift not checked: cannot query")
+    assert check.worker.process.poll() is not None  # the worker is gone
