@@ -138,13 +138,20 @@ def run_streaming(
 class Background:
     """A command that runs while the caller does other work. Its output is read on a thread (so
     the child never blocks on a full pipe); ``wait`` gives the result, ``stop`` (for a caller
-    that fails or is interrupted meanwhile) stops its whole process group at once."""
+    that fails or is interrupted meanwhile) stops its whole process group at once. With
+    ``takes_input``, ``send`` writes lines to its stdin until ``wait`` closes it."""
 
     def __init__(
-        self, command: Sequence[str], *, env: Mapping[str, str] | None = None, keep_lines: int = 400
+        self,
+        command: Sequence[str],
+        *,
+        env: Mapping[str, str] | None = None,
+        keep_lines: int = 400,
+        takes_input: bool = False,
     ) -> None:
         self._stack = contextlib.ExitStack()
-        self.process = self._stack.enter_context(spawn(command, env=env))
+        stdin = subprocess.PIPE if takes_input else subprocess.DEVNULL
+        self.process = self._stack.enter_context(spawn(command, env=env, stdin=stdin))
         self._tail: deque[str] = deque(maxlen=keep_lines)
         self._reader = threading.Thread(target=self._read, name="layerforge-output", daemon=True)
         self._reader.start()
@@ -155,7 +162,17 @@ class Background:
             for line in self.process.stdout:
                 self._tail.append(line.rstrip("\n"))
 
+    def send(self, lines: Sequence[str]) -> None:
+        """Write ``lines`` to the command's input (a command that has exited reads no more)."""
+        if self.process.stdin is not None and lines:
+            with contextlib.suppress(BrokenPipeError, ValueError):
+                self.process.stdin.write("".join(f"{line}\n" for line in lines))
+                self.process.stdin.flush()
+
     def wait(self) -> Completed:
+        if self.process.stdin is not None:
+            with contextlib.suppress(BrokenPipeError, ValueError):
+                self.process.stdin.close()
         self.process.wait()
         self._reader.join()
         self._stack.close()

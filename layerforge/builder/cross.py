@@ -32,7 +32,6 @@ from layerforge.builder.result import ResolvedDistribution
 from layerforge.builder.uv import (
     install_with_uv,
     read_installed,
-    requested_names,
     unpack_platform,
     unpack_with_uv,
     uv_binary,
@@ -163,7 +162,7 @@ class CrossSession:
             name, version, _, _ = parse_wheel_filename(wheel.name)
             chosen[(name, str(version))] = wheel
         found = []
-        for dist in read_installed(tree, requested_names(self.spec.inputs)):
+        for dist in read_installed(tree, self.spec.inputs.named_projects()):
             source = chosen.pop((canonicalize_name(dist.name), str(Version(dist.version))), None)
             if source is None:
                 raise BuildError(

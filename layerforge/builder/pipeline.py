@@ -305,29 +305,29 @@ def _build_fresh(spec: LayerSpec, installer: Installer, work: Path, clock: _Cloc
     tree = work / "python"
     tree.mkdir()
     warnings: list[str] = []
-    with installer.session(spec, work, clock.sink) as session:
-        installed = clock.run(
-            "resolve",
-            lambda: session.install(tree),
-            lambda found: f"{len(found)} distributions",
-        )
-        clock.begin("drift", "alongside the next steps")
-        drift_check = DriftCheck(
-            installed,
-            index_url=spec.inputs.index_url,
-            runtime=spec.runtime.name,
-            architecture=spec.architecture.value,
-        )
-        with drift_check.stopped_on_failure():
-            steps = _postprocess(spec, tree, session, clock)
+    clock.begin("drift", "alongside the build")
+    drift_check = DriftCheck(
+        spec.inputs.named_projects(),
+        index_url=spec.inputs.index_url,
+        runtime=spec.runtime.name,
+        architecture=spec.architecture.value,
+    )
     with drift_check.stopped_on_failure():
+        with installer.session(spec, work, clock.sink) as session:
+            installed = clock.run(
+                "resolve",
+                lambda: session.install(tree),
+                lambda found: f"{len(found)} distributions",
+            )
+            drift_check.ask(d.name for d in installed)
+            steps = _postprocess(spec, tree, session, clock)
         packages = _with_sizes(installed, distribution_sizes(tree))
         archive = clock.run(
             "zip",
             lambda: write_layer_zip(tree, work / "layer.zip", sink=clock.sink),
             lambda made: made.sha256,
         )
-    drift, clock.timings["drift"], unchecked = drift_check.result()
+    drift, clock.timings["drift"], unchecked = drift_check.result(installed)
     warnings += [unchecked] if unchecked else []
     clock.finish("drift", f"{len(drift)} held back by the platform")
     _check_budget(spec, archive.unzipped_bytes)

@@ -21,7 +21,6 @@ import re
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name, parse_wheel_filename
 
 from layerforge.builder.pip import (
@@ -46,7 +45,6 @@ if TYPE_CHECKING:
 __all__ = [
     "install_with_uv",
     "read_installed",
-    "requested_names",
     "unpack_platform",
     "unpack_with_uv",
     "uv_binary",
@@ -308,15 +306,4 @@ def install_with_uv(
         from layerforge.builder.index import PackageIndex
 
         raise explain_uv_failure(done.output, target, PackageIndex(inputs.index_url))
-    return read_installed(tree, requested_names(inputs))
-
-
-def requested_names(inputs: Inputs) -> frozenset[str]:
-    """The canonical names the requirements name (what pip's report calls requested)."""
-    named = set()
-    for line in inputs.describe():
-        try:
-            named.add(canonicalize_name(Requirement(line).name))
-        except InvalidRequirement:
-            continue
-    return frozenset(named)
+    return read_installed(tree, inputs.named_projects())

@@ -62,6 +62,20 @@ class Inputs:
         """The requirement strings, as the manifest records them."""
         return [r.text for r in self.requirements]
 
+    def named_projects(self) -> frozenset[str]:
+        """The canonical names the requirements name (what pip's report calls requested);
+        a wheel path or URL names none."""
+        from packaging.requirements import InvalidRequirement, Requirement
+        from packaging.utils import canonicalize_name
+
+        named = set()
+        for text in self.describe():
+            try:
+                named.add(canonicalize_name(Requirement(text).name))
+            except InvalidRequirement:
+                continue
+        return frozenset(named)
+
     def cache_inputs(self) -> dict[str, object]:
         """Everything about the inputs that can change the result."""
         return {

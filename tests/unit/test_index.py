@@ -90,12 +90,19 @@ def test_drift_that_cannot_be_asked_is_a_warning_from_its_own_process() -> None:
         ResolvedDistribution("six", "1.16.0", "six-1.16.0-py2.py3-none-any.whl", None, True)
     ]
     check = DriftCheck(
-        installed,
+        ["six"],
         index_url="http://127.0.0.1:9/simple",  # loopback, nothing listens: refused at once
         runtime="python3.11",
         architecture="x86_64",
     )
-    drift, seconds, warning = check.result()
+    drift, seconds, warning = check.result(installed)
     assert drift == [] and seconds >= 0
     assert warning is not None and warning.startswith("drift not checked: cannot query")
     assert check.worker.process.poll() is not None  # the worker is gone
+
+
+def test_drift_time_counts_questions_in_flight_not_the_waits_between() -> None:
+    from layerforge.builder.drift import _busy
+
+    assert _busy([]) == 0
+    assert _busy([(0.0, 1.0), (0.5, 1.5), (3.0, 4.0)]) == 2.5  # overlap counted once, gap not
