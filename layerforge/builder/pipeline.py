@@ -11,6 +11,7 @@ import hashlib
 import json
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from functools import cache
@@ -25,7 +26,13 @@ from layerforge.builder import postprocess
 from layerforge.builder.bytecode import BytecodeJob
 from layerforge.builder.cache import BuildCache, CacheHit
 from layerforge.builder.cross import CrossInstaller
-from layerforge.builder.placement import check_output, manifest_path_for, place_layer
+from layerforge.builder.placement import (
+    StagedLayer,
+    check_output,
+    manifest_path_for,
+    place_layer,
+    staged_layer,
+)
 from layerforge.builder.result import BuildResult, ResolvedDistribution, StepReport
 from layerforge.errors import (
     BudgetExceededError,
@@ -297,7 +304,9 @@ class _Fresh:
     result: BuildResult
 
 
-def _build_fresh(spec: LayerSpec, installer: Installer, work: Path, clock: _Clock) -> _Fresh:
+def _build_fresh(
+    spec: LayerSpec, installer: Installer, work: Path, clock: _Clock, staged: StagedLayer
+) -> _Fresh:
     from layerforge.builder.archive import write_layer_zip
     from layerforge.builder.drift import DriftCheck
     from layerforge.builder.inventory import distribution_sizes
@@ -331,9 +340,14 @@ def _build_fresh(spec: LayerSpec, installer: Installer, work: Path, clock: _Cloc
     warnings += [unchecked] if unchecked else []
     clock.finish("drift", f"{len(drift)} held back by the platform")
     _check_budget(spec, archive.unzipped_bytes)
-    report = clock.run(
-        "verify", lambda: _verify(spec, archive.path, clock.sink), lambda made: made.summary
-    )
+    # the zip is copied (and hashed) beside the output while verification reads it: verify
+    # leaves a core idle; the copy is swapped in only after everything passed
+    with ThreadPoolExecutor(1, thread_name_prefix="layerforge-stage") as stager:
+        staging = stager.submit(staged.fill, archive.path, archive.sha256)
+        report = clock.run(
+            "verify", lambda: _verify(spec, archive.path, clock.sink), lambda made: made.summary
+        )
+        clock.timings["stage"] = staging.result()
     result = BuildResult(
         output=str(spec.output),
         manifest=str(manifest_path_for(spec.output)),
@@ -415,13 +429,16 @@ def build_layer(
     install_spec = before_install(spec) if before_install is not None else spec
     parent, where = build_scratch_parent()
     clock.sink(Event(EventKind.NOTE, "scratch", f"working in {where}"))
-    with scratch_dir("layerforge-build-", parent=parent) as work:
-        fresh = _build_fresh(install_spec, installer, work, clock)
+    with (
+        scratch_dir("layerforge-build-", parent=parent) as work,
+        staged_layer(spec.output) as staged,
+    ):
+        fresh = _build_fresh(install_spec, installer, work, clock, staged)
         with clock.step("cache"):
             cache.store(key, fresh.layer, fresh.result)
         clock.finish("cache")
         result = fresh.result.finished(time.monotonic() - started, clock.timings, cache.warnings)
         with clock.step("place"):
-            place_layer(fresh.layer, result.sha256, _manifest_text(result), spec.output)
+            staged.commit(_manifest_text(result))
         clock.finish("place", str(spec.output))
     return result.finished(time.monotonic() - started, clock.timings, [])

@@ -1,9 +1,10 @@
 """Putting a layer in place: the zip and its manifest are one unit.
 
 ``check_output`` runs before anything is built (a bad ``-o`` fails in a second, not after the
-build). ``place_layer`` stages both files beside their destinations (copying and hashing the zip
-in one pass, so the bytes placed are the bytes that were verified), then swaps both in a section
-that no signal can split; if the second swap fails, the first is undone. Readers see the old pair
+build). A ``StagedLayer`` stages both files beside their destinations (copying and hashing the
+zip in one pass, so the bytes placed are the bytes that were verified; a build stages while it
+verifies), then swaps both in a section that no signal can split; if the second swap fails, the
+first is undone. Readers see the old pair
 or the new pair, never a mix, and nothing half-written is ever left behind.
 """
 
@@ -14,13 +15,21 @@ import errno
 import hashlib
 import os
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 from layerforge.errors import CheckFailedError, LayerforgeError, UsageError
 from layerforge.interrupts import deferred
 
-__all__ = ["check_output", "copy_verified", "manifest_path_for", "place_layer"]
+__all__ = [
+    "StagedLayer",
+    "check_output",
+    "copy_verified",
+    "manifest_path_for",
+    "place_layer",
+    "staged_layer",
+]
 
 
 def manifest_path_for(output: Path) -> Path:
@@ -59,21 +68,6 @@ def check_output(output: Path) -> None:
         Path(probe).unlink()
     except OSError as exc:
         raise _unusable(output, exc.strerror or str(exc)) from None
-
-
-@contextlib.contextmanager
-def _staged(destination: Path, suffix: str) -> Iterator[Path]:
-    """A temporary name beside ``destination``; removed unless it was renamed away."""
-    handle, name = tempfile.mkstemp(
-        dir=destination.parent, prefix=f".{destination.name}.", suffix=suffix
-    )
-    os.close(handle)
-    path = Path(name)
-    try:
-        yield path
-    finally:
-        with deferred():
-            path.unlink(missing_ok=True)
 
 
 def copy_verified(source: Path, destination: Path, expected_sha256: str | None) -> str:
@@ -135,26 +129,74 @@ def _linked(source: Path, staged: Path) -> bool:
     return True
 
 
+class StagedLayer:
+    """The zip (and then its manifest) beside their destinations, not yet in place: ``fill``
+    copies and hashes the zip there (a build does it while verification reads the zip),
+    ``commit`` swaps both in. Whatever was staged and not committed is removed on exit."""
+
+    def __init__(self, output: Path) -> None:
+        self.output, self.manifest = output, manifest_path_for(output)
+        self._staged: list[Path] = []
+
+    def _temporary(self, destination: Path) -> Path:
+        handle, name = tempfile.mkstemp(
+            dir=destination.parent, prefix=f".{destination.name}.", suffix=".partial"
+        )
+        os.close(handle)
+        self._staged.append(Path(name))
+        return Path(name)
+
+    def fill(self, source: Path, sha256: str, *, trusted: bool = False) -> float:
+        """Stage ``source`` (whose sha256 must be ``sha256``); a ``trusted`` source (known
+        unchanged) is hard-linked where the file system allows, any other is copied while it
+        is hashed. Returns the seconds it took."""
+        started = time.monotonic()
+        try:
+            self.zip = self._temporary(self.output)
+            if not (trusted and _linked(source, self.zip)):
+                copy_verified(source, self.zip, sha256)
+            if self.zip.stat().st_mode & 0o777 != 0o644:
+                self.zip.chmod(0o644)
+        except OSError as exc:
+            raise _placement_error(self.output, exc) from None
+        return round(time.monotonic() - started, 3)
+
+    def commit(self, manifest_text: str) -> None:
+        """The staged zip and ``manifest_text`` in place, together or not at all."""
+        try:
+            staged = self._temporary(self.manifest)
+            staged.write_text(manifest_text, "utf-8")
+            staged.chmod(0o644)
+            with deferred():
+                _swap(self.zip, staged, self.output, self.manifest)
+        except OSError as exc:
+            raise _placement_error(self.output, exc) from None
+
+    def discard(self) -> None:
+        with deferred():
+            for path in self._staged:
+                path.unlink(missing_ok=True)
+
+
+@contextlib.contextmanager
+def staged_layer(output: Path) -> Iterator[StagedLayer]:
+    """A ``StagedLayer`` for ``output``; nothing staged outlives the block."""
+    check_output(output)
+    staged = StagedLayer(output)
+    try:
+        yield staged
+    finally:
+        staged.discard()
+
+
 def place_layer(
     source: Path, sha256: str, manifest_text: str, output: Path, *, trusted: bool = False
 ) -> None:
     """Put ``source`` (whose sha256 must be ``sha256``) at ``output`` and the manifest beside it,
-    together or not at all. A ``trusted`` source (known unchanged) is hard-linked where the
-    file system allows, without rereading it; any other is copied while it is hashed."""
-    manifest = manifest_path_for(output)
-    check_output(output)
-    try:
-        with _staged(output, ".partial") as zip_staged, _staged(manifest, ".partial") as staged:
-            if not (trusted and _linked(source, zip_staged)):
-                copy_verified(source, zip_staged, sha256)
-            if zip_staged.stat().st_mode & 0o777 != 0o644:
-                zip_staged.chmod(0o644)
-            staged.write_text(manifest_text, "utf-8")
-            staged.chmod(0o644)
-            with deferred():
-                _swap(zip_staged, staged, output, manifest)
-    except OSError as exc:
-        raise _placement_error(output, exc) from None
+    together or not at all (see ``StagedLayer``)."""
+    with staged_layer(output) as staged:
+        staged.fill(source, sha256, trusted=trusted)
+        staged.commit(manifest_text)
 
 
 def _placement_error(output: Path, exc: OSError) -> LayerforgeError:

@@ -94,3 +94,27 @@ def test_touching_an_entry_withdraws_trust_but_intact_bytes_still_deliver(
     place_layer(hit.layer, result.sha256, "{}\n", output, trusted=hit.trusted)
     assert output.stat().st_ino != hit.layer.stat().st_ino  # copied and checked, not linked
     assert hashlib.sha256(output.read_bytes()).hexdigest() == result.sha256
+
+
+def test_a_staged_layer_never_committed_leaves_nothing_and_the_old_pair_intact(
+    tmp_path: Path,
+) -> None:
+    from layerforge.builder.placement import staged_layer
+
+    output = tmp_path / "dist" / "layer.zip"
+    output.parent.mkdir()
+    output.write_bytes(b"old zip")
+    output.with_name("layer.manifest.json").write_text("old manifest")
+    source = tmp_path / "new.zip"
+    source.write_bytes(b"new zip")
+    with pytest.raises(RuntimeError), staged_layer(output) as staged:  # verify failed meanwhile
+        staged.fill(source, hashlib.sha256(b"new zip").hexdigest())
+        raise RuntimeError("verification failed")
+    assert sorted(p.name for p in output.parent.iterdir()) == ["layer.manifest.json", "layer.zip"]
+    assert output.read_bytes() == b"old zip"
+    with staged_layer(output) as staged:
+        staged.fill(source, hashlib.sha256(b"new zip").hexdigest())
+        staged.commit("new manifest")
+    assert output.read_bytes() == b"new zip"
+    assert output.with_name("layer.manifest.json").read_text() == "new manifest"
+    assert sorted(p.name for p in output.parent.iterdir()) == ["layer.manifest.json", "layer.zip"]
