@@ -16,15 +16,6 @@ from pathlib import Path
 from typing import Any
 
 from layerforge.builder import bytecode
-from layerforge.builder.index import PackageIndex
-from layerforge.builder.pip import (
-    InstallFiles,
-    PipTarget,
-    explain_pip_failure,
-    install_arguments,
-    read_install_report,
-    write_install_files,
-)
 from layerforge.builder.result import ResolvedDistribution, StepReport
 from layerforge.containers import (
     Container,
@@ -137,6 +128,16 @@ class DockerSession:
         return lambda line: self.sink(Event(EventKind.PROGRESS, step, line.strip()))
 
     def install(self, tree: Path) -> list[ResolvedDistribution]:
+        from layerforge.builder.index import PackageIndex  # a cache hit needs none of this
+        from layerforge.builder.pip import (
+            InstallFiles,
+            PipTarget,
+            explain_pip_failure,
+            install_arguments,
+            read_install_report,
+            write_install_files,
+        )
+
         target = PipTarget(self.spec.runtime, self.spec.architecture)
         inputs = _mapped_inputs(self.spec.inputs, self.mapping)
         requirements, constraints = write_install_files(self.work, inputs)

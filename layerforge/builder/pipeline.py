@@ -25,7 +25,6 @@ from layerforge import __version__, containers
 from layerforge.builder import postprocess
 from layerforge.builder.bytecode import BytecodeJob
 from layerforge.builder.cache import BuildCache, CacheHit
-from layerforge.builder.cross import CrossInstaller
 from layerforge.builder.placement import (
     StagedLayer,
     check_output,
@@ -47,6 +46,7 @@ from layerforge.scratch import build_scratch_parent, scratch_dir
 from layerforge.spec import Backend, InstallerChoice, LayerSpec
 
 if TYPE_CHECKING:  # the rest of the pipeline loads on a cache miss only (warm starts are short)
+    from layerforge.builder.cross import CrossInstaller
     from layerforge.builder.docker import DockerInstaller
     from layerforge.verify import Report
 
@@ -117,6 +117,12 @@ def _bytecode_interpreter(spec: LayerSpec) -> Interpreter | None:
     return find_interpreter(spec.runtime.python)
 
 
+def _cross(spec: LayerSpec) -> CrossInstaller:
+    from layerforge.builder.cross import CrossInstaller  # a docker build never loads pip's side
+
+    return CrossInstaller(spec, _bytecode_interpreter(spec))
+
+
 def _docker_installer(spec: LayerSpec, sink: EventSink, *, pull: bool) -> DockerInstaller:
     from layerforge.builder.docker import DockerInstaller, platform_of
 
@@ -148,9 +154,9 @@ def select_installer(spec: LayerSpec, sink: EventSink) -> Installer:
                 "--installer uv runs on the host: it goes with --backend cross",
                 hint="drop --installer uv, or use --backend cross (or auto)",
             )
-        return CrossInstaller(spec, _bytecode_interpreter(spec))
+        return _cross(spec)
     if spec.backend is Backend.CROSS:
-        return CrossInstaller(spec, _bytecode_interpreter(spec))
+        return _cross(spec)
     image = spec.image or spec.runtime.image
     probe = containers.probe_local_image(image)  # the socket: no SDK loaded for this
     if spec.backend is Backend.DOCKER:
@@ -158,13 +164,13 @@ def select_installer(spec: LayerSpec, sink: EventSink) -> Installer:
     if probe.present is False:
         note = f"backend auto: using cross (docker unavailable: no local engine has {image})"
         sink(Event(EventKind.NOTE, "backend", note))
-        return CrossInstaller(spec, _bytecode_interpreter(spec))
+        return _cross(spec)
     try:
         installer = _known_image(spec, probe) or _docker_installer(spec, sink, pull=False)
     except ContainerError as unavailable:
         note = f"backend auto: using cross (docker unavailable: {unavailable.message})"
         sink(Event(EventKind.NOTE, "backend", note))
-        return CrossInstaller(spec, _bytecode_interpreter(spec))
+        return _cross(spec)
     sink(Event(EventKind.NOTE, "backend", f"backend auto: using docker ({installer.image})"))
     return installer
 
