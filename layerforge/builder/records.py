@@ -15,6 +15,7 @@ import json
 import posixpath
 from pathlib import Path
 
+from layerforge.builder.postprocess import PYCACHE
 from layerforge.builder.result import StepReport
 
 __all__ = ["INSTALLER_NAME", "normalise_records"]
@@ -70,7 +71,9 @@ def _rows(tree: Path, record: Path, rewritten: frozenset[Path]) -> tuple[list[li
         if relative == own:
             rows.append([own, "", ""])
             continue
-        if relative.startswith("../") or not path.is_file():
+        # bytecode is the build's own, compiled while this runs: a wheel's stray __pycache__
+        # rows (pruned with their files) are dropped whatever the compiler has written so far
+        if relative.startswith("../") or PYCACHE in relative.split("/") or not path.is_file():
             changed += 1
             continue
         size = str(path.stat().st_size)

@@ -65,3 +65,17 @@ def test_the_same_files_give_the_same_record_whatever_order_it_came_in(tmp_path:
     normalise_records(tmp_path / "a")
     normalise_records(tmp_path / "b")
     assert (first / "RECORD").read_bytes() == (second / "RECORD").read_bytes()
+
+
+def test_bytecode_rows_go_whatever_the_compiler_has_written_so_far(tmp_path: Path) -> None:
+    # numpy 1.26.4's wheel lists a .pyc; prune removed it, the build's compiler (running beside
+    # this step) may have written its own already: the row goes either way
+    rows = ["pkg/__init__.py,sha256=init,6", "pkg/__pycache__/m.cpython-311.pyc,sha256=old,9"]
+    early = _tree(tmp_path / "early", rows)
+    late = _tree(tmp_path / "late", rows)
+    (tmp_path / "late" / "pkg" / "__pycache__").mkdir()
+    (tmp_path / "late" / "pkg" / "__pycache__" / "m.cpython-311.pyc").write_bytes(b"compiled")
+    normalise_records(tmp_path / "early")
+    normalise_records(tmp_path / "late")
+    assert (early / "RECORD").read_bytes() == (late / "RECORD").read_bytes()
+    assert b"__pycache__" not in (late / "RECORD").read_bytes()
