@@ -22,14 +22,12 @@ import json
 import os
 import shutil
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from benchmarks.recipes import CURRENT_PINS, pip_plain, seed_pins, zip_tree
+from benchmarks.recipes import CURRENT_PINS, layerforge_build, pip_plain, seed_pins, zip_tree
 
 
 @dataclass
@@ -101,27 +99,9 @@ def docker_plain(pins: list[str], work: Path, image: str) -> Run:
 def layerforge(runtime: str, pins: list[str], work: Path, phase: str, *extra: str) -> Run:
     _settled()
     started = time.perf_counter()
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "layerforge",
-            "build",
-            *pins,
-            "--runtime",
-            runtime,
-            "--json",
-            "-o",
-            str(work / "layer.zip"),
-            *extra,
-        ],
-        check=True,
-        env=_env(work),
-        capture_output=True,
-        text=True,
-    )
+    args = [*pins, "--runtime", runtime, "-o", str(work / "layer.zip"), *extra]
+    result = layerforge_build(args, _env(work))
     seconds = time.perf_counter() - started
-    result = json.loads(done.stdout)
     backend = "docker" if "docker" in extra else "cross"
     return Run(
         runtime,

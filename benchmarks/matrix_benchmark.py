@@ -14,13 +14,11 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-from benchmarks.recipes import CURRENT_PINS
+from benchmarks.recipes import CURRENT_PINS, layerforge_build
 
 RUNTIMES = ("python3.11", "python3.12")
 ARCHS = ("x86_64", "arm64")
@@ -32,25 +30,7 @@ def _build(args: list[str], work: Path) -> dict[str, object]:
         "PIP_CACHE_DIR": str(work / "pip-cache"),
         "LAYERFORGE_CACHE_DIR": str(work / "lf-cache"),
     }
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "layerforge",
-            "build",
-            *CURRENT_PINS,
-            "--backend",
-            "cross",
-            "--json",
-            *args,
-        ],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    document: dict[str, object] = json.loads(done.stdout)
-    return document
+    return layerforge_build([*CURRENT_PINS, "--backend", "cross", *args], env)
 
 
 def separate(work: Path) -> float:

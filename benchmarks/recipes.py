@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import json
+import os
 import subprocess
 import sys
 import zipfile
 from pathlib import Path
+from typing import Any
 
 #: AWS's documented cross-install: one platform tag, binary only.
 PLAIN_PLATFORM = [
@@ -40,6 +43,20 @@ def zip_tree(root: Path, destination: Path) -> tuple[int, int]:
                 unzipped += path.stat().st_size
                 archive.write(path, path.relative_to(root.parent).as_posix())
     return unzipped, destination.stat().st_size
+
+
+def layerforge_build(args: list[str], env: dict[str, str] | None = None) -> dict[str, Any]:
+    """``layerforge build --json ARGS`` as a fresh process (interpreter start included, as users
+    run it); its JSON document."""
+    done = subprocess.run(
+        [sys.executable, "-m", "layerforge", "build", "--json", *args],
+        env=env if env is not None else dict(os.environ),
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    document: dict[str, Any] = json.loads(done.stdout)
+    return document
 
 
 def seed_pins() -> list[str]:

@@ -12,12 +12,10 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import subprocess
-import sys
 import tempfile
 from pathlib import Path
 
-from benchmarks.recipes import pip_plain, seed_pins, zip_tree
+from benchmarks.recipes import layerforge_build, pip_plain, seed_pins, zip_tree
 from layerforge.runtimes import Architecture, get_runtime
 from layerforge.sandbox import SandboxSpec, open_sandbox
 
@@ -35,21 +33,7 @@ def plain_layer(pins: list[str], work: Path) -> Path:
 
 def layerforge_layer(work: Path) -> Path:
     output = work / "layerforge.zip"
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "layerforge",
-            "build",
-            "--backend",
-            "cross",
-            "--json",
-            "-o",
-            str(output),
-        ],
-        check=True,
-        capture_output=True,
-    )
+    layerforge_build(["--backend", "cross", "-o", str(output)])
     return output
 
 

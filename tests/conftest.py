@@ -285,3 +285,15 @@ def _no_pulls_from_public_registries(monkeypatch: pytest.MonkeyPatch) -> None:
         real_pull(client, image, platform, sink)
 
     monkeypatch.setattr(containers, "_pull", guarded)
+
+
+def old_pair_and_new_zip(tmp_path: Path) -> tuple[Path, Path]:
+    """``dist/layer.zip`` and its manifest as a last good build left them, and a new zip to put
+    in their place: (the output, the new zip)."""
+    output = tmp_path / "dist" / "layer.zip"
+    output.parent.mkdir()
+    output.write_bytes(b"old zip")
+    output.with_name("layer.manifest.json").write_text("old manifest")
+    source = tmp_path / "new.zip"
+    source.write_bytes(b"new zip")
+    return output, source

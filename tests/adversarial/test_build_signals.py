@@ -15,6 +15,7 @@ from layerforge.builder.placement import place_layer
 from layerforge.errors import Interrupted
 from layerforge.interrupts import signals_raise
 from tests.adversarial.conftest import LF, failed_cleanly
+from tests.conftest import old_pair_and_new_zip
 
 pytestmark = [pytest.mark.adversarial, pytest.mark.network, pytest.mark.slow]
 
@@ -69,12 +70,7 @@ def test_signal_mid_phase_cleans_up_and_keeps_the_last_good_layer(
 
 def test_a_signal_between_the_two_renames_is_held_until_both_are_done(tmp_path: Path) -> None:
     """In-process, to hit the exact instant: the first rename sends SIGTERM to this process."""
-    output = tmp_path / "dist" / "layer.zip"
-    output.parent.mkdir()
-    output.write_bytes(b"old zip")
-    output.with_name("layer.manifest.json").write_text("old manifest")
-    source = tmp_path / "new.zip"
-    source.write_bytes(b"new zip")
+    output, source = old_pair_and_new_zip(tmp_path)
     import hashlib
 
     real_replace = Path.replace

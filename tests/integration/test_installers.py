@@ -24,6 +24,27 @@ def _build(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, dict[st
     return code, json.loads(captured.out), captured.err
 
 
+def _build_each(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, installers: tuple[str, ...], *argv: str
+) -> dict[str, dict[str, Any]]:
+    """The same cross build with each ``--installer``, into its own folder; each must succeed."""
+    built = {}
+    for installer in installers:
+        output = str(tmp_path / installer / "layer.zip")
+        code, document, err = _build(
+            capsys, *argv, "--backend", "cross", "--installer", installer, "-o", output
+        )
+        assert code == 0, (document, err)
+        built[installer] = document
+    return built
+
+
+def _same_zip(tmp_path: Path, first: str, second: str) -> bool:
+    return (tmp_path / first / "layer.zip").read_bytes() == (
+        tmp_path / second / "layer.zip"
+    ).read_bytes()
+
+
 def _resolved(document: dict[str, Any]) -> list[tuple[str, str, str]]:
     return [(p["name"], p["version"], p["wheel"]) for p in document["packages"]]
 
@@ -36,56 +57,22 @@ def _resolved(document: dict[str, Any]) -> list[tuple[str, str, str]]:
 def test_uv_and_pip_resolve_the_same_wheels_and_build_the_same_bytes_for_al2023(
     inputs: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    built = {}
-    for installer in ("pip", "uv"):
-        code, document, err = _build(
-            capsys,
-            *inputs,
-            "--runtime",
-            "python3.12",
-            "--backend",
-            "cross",
-            "--installer",
-            installer,
-            "-o",
-            str(tmp_path / installer / "layer.zip"),
-        )
-        assert code == 0, (document, err)
-        assert document["installer"] == installer
-        built[installer] = document
+    built = _build_each(capsys, tmp_path, ("pip", "uv"), *inputs, "--runtime", "python3.12")
+    assert all(built[installer]["installer"] == installer for installer in built)
     assert _resolved(built["uv"]) == _resolved(built["pip"])
     assert built["uv"]["sha256"] == built["pip"]["sha256"]  # byte-identical zips
-    assert (tmp_path / "uv" / "layer.zip").read_bytes() == (
-        tmp_path / "pip" / "layer.zip"
-    ).read_bytes()
+    assert _same_zip(tmp_path, "uv", "pip")
 
 
 def test_pip_alone_and_pip_with_uv_installing_give_the_same_layer_for_al2(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    built = {}
     # fonttools brings console scripts and data files (share/man) that pip moves to the root
-    for installer in ("pip", "auto"):
-        code, document, err = _build(
-            capsys,
-            "fonttools==4.68.0",
-            "six==1.17.0",
-            "--runtime",
-            "python3.11",
-            "--backend",
-            "cross",
-            "--installer",
-            installer,
-            "-o",
-            str(tmp_path / installer / "layer.zip"),
-        )
-        assert code == 0, (document, err)
-        built[installer] = document
+    pins = ("fonttools==4.68.0", "six==1.17.0")
+    built = _build_each(capsys, tmp_path, ("pip", "auto"), *pins, "--runtime", "python3.11")
     assert built["pip"]["installer"] == "pip" and built["auto"]["installer"] == "pip+uv"
     assert built["auto"]["packages"] == built["pip"]["packages"]  # names, wheels, sha256s
-    assert (tmp_path / "auto" / "layer.zip").read_bytes() == (
-        tmp_path / "pip" / "layer.zip"
-    ).read_bytes()
+    assert _same_zip(tmp_path, "auto", "pip")
 
 
 def test_auto_picks_uv_for_al2023_and_pip_for_al2_and_says_why(

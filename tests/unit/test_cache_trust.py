@@ -100,13 +100,9 @@ def test_a_staged_layer_never_committed_leaves_nothing_and_the_old_pair_intact(
     tmp_path: Path,
 ) -> None:
     from layerforge.builder.placement import staged_layer
+    from tests.conftest import old_pair_and_new_zip
 
-    output = tmp_path / "dist" / "layer.zip"
-    output.parent.mkdir()
-    output.write_bytes(b"old zip")
-    output.with_name("layer.manifest.json").write_text("old manifest")
-    source = tmp_path / "new.zip"
-    source.write_bytes(b"new zip")
+    output, source = old_pair_and_new_zip(tmp_path)
     with pytest.raises(RuntimeError), staged_layer(output) as staged:  # verify failed meanwhile
         staged.fill(source, hashlib.sha256(b"new zip").hexdigest())
         raise RuntimeError("verification failed")
