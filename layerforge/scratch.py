@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from layerforge.errors import UsageError
 from layerforge.interrupts import deferred
 
 __all__ = ["build_scratch_parent", "remove_tree", "scratch_dir"]
@@ -70,7 +71,14 @@ def build_scratch_parent(environ: dict[str, str] | None = None) -> tuple[Path | 
     environ = dict(os.environ) if environ is None else environ
     chosen = environ.get("LAYERFORGE_SCRATCH")
     if chosen:
-        return Path(chosen), f"LAYERFORGE_SCRATCH={chosen}"
+        folder = Path(chosen)
+        if not folder.is_dir() or not os.access(folder, os.W_OK | os.X_OK):
+            problem = "is not a writable folder" if folder.is_dir() else "is not a folder"
+            raise UsageError(
+                f"LAYERFORGE_SCRATCH={chosen} {problem}",
+                hint="point it at an existing folder you can write to, or unset it",
+            )
+        return folder, f"LAYERFORGE_SCRATCH={chosen}"
     if environ.get("TMPDIR"):
         return None, f"TMPDIR={environ['TMPDIR']}"
     default = "the default temporary folder"

@@ -155,3 +155,11 @@ def test_output_in_a_read_only_folder(lf: LF, work: Path, nobody: int) -> None:
         bound=15,
     )
     assert list(folder.iterdir()) == []
+
+
+def test_a_scratch_folder_that_is_not_one_is_a_usage_error(lf: LF, work: Path) -> None:
+    (work / "a-file").write_text("")
+    for scratch in (work / "absent", work / "a-file"):
+        run = lf("build", "six==1.16.0", "--no-cache", env={"LAYERFORGE_SCRATCH": str(scratch)})
+        failed_cleanly(run, 2, "is not a folder", bound=15)
+    assert not (work / "absent").exists()
