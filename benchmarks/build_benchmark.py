@@ -2,15 +2,18 @@
 
 The plain recipe is AWS's documented one:
     pip install --platform manylinux2014_x86_64 --only-binary=:all: -t python/ <pins>; zip -r
-For each runtime, both sides start cold with their own empty pip (and uv, and build) caches, so
-both download everything; then layerforge's warm rebuild is timed five times, each a fresh
-``layerforge build`` process (interpreter start included), and the median reported.
-python3.11 (Amazon Linux 2) installs with pip; python3.12 (Amazon Linux 2023) with uv, where uv
-is exact. With --docker-image, the docker backend runs beside the docker run recipe in that
-image (python3.11). Usage:
+Both sides run cold ``--repeat`` times (default 3), taking turns (recipe, layerforge, recipe,
+...), each time with their own empty pip (and uv, and build) caches, so both download
+everything; the cold figure of each side is its median, and the ratio is median to median: on
+a shared virtual machine one cold run of either side can be 20% off its median. Then
+layerforge's warm rebuild is timed five times, each a fresh ``layerforge build`` process
+(interpreter start included), and the median reported. python3.11 (Amazon Linux 2) installs
+with pip+uv; python3.12 (Amazon Linux 2023) with uv, where uv is exact. With --docker-image,
+the docker backend runs beside the docker run recipe in that image (python3.11). Usage:
 
-    python -m benchmarks.build_benchmark [--json] [--runtime python3.11 --runtime python3.12]
+    python -m benchmarks.build_benchmark [--json] [--repeat N] [--runtime python3.11 ...]
                                          [--docker-image layerforge/lambda-python:3.11]
+                                         [--no-cross]
 
 Targets (issue 14): cold at most 0.5x the matching recipe; warm rebuild at most 0.3 s.
 """
@@ -24,7 +27,8 @@ import shutil
 import statistics
 import tempfile
 import time
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from benchmarks.recipes import CURRENT_PINS, layerforge_build, pip_plain, seed_pins, zip_tree
@@ -40,6 +44,15 @@ class Run:
     zipped_bytes: int
     steps: dict[str, float] = field(default_factory=dict)
     installer: str = ""
+    samples: list[float] = field(default_factory=list)  # every cold run's seconds
+
+
+def _median_run(runs: list[Run]) -> Run:
+    """The run with the median time (the lower middle one of an even count), with every
+    run's seconds as its samples."""
+    ordered = sorted(runs, key=lambda r: r.seconds)
+    middle = ordered[(len(ordered) - 1) // 2]
+    return replace(middle, samples=[round(r.seconds, 2) for r in runs])
 
 
 def _env(work: Path) -> dict[str, str]:
@@ -115,14 +128,34 @@ def layerforge(runtime: str, pins: list[str], work: Path, phase: str, *extra: st
     )
 
 
-def compare(runtime: str, pins: list[str], scratch: Path, *extra: str) -> list[Run]:
-    work = scratch / f"{runtime}-{'docker' if 'docker' in extra else 'cross'}"
-    work.mkdir()
-    runs = [layerforge(runtime, pins, work, "cold", *extra)]
+def compare(
+    recipe: Callable[[Path], Run],
+    runtime: str,
+    pins: list[str],
+    scratch: Path,
+    *extra: str,
+    repeat: int,
+) -> list[Run]:
+    """``repeat`` cold runs of each side, taking turns, medians reported; then five warm ones."""
+    name = f"{runtime}-{'docker' if 'docker' in extra else 'cross'}"
+    plain_runs, cold_runs = [], []
+    for attempt in range(repeat):
+        base = scratch / f"{name}-plain-{attempt}"
+        base.mkdir()
+        plain_runs.append(recipe(base))
+        shutil.rmtree(base, ignore_errors=True)
+        work = scratch / f"{name}-{attempt}"
+        work.mkdir()
+        cold_runs.append(layerforge(runtime, pins, work, "cold", *extra))
+        if attempt < repeat - 1:
+            shutil.rmtree(work, ignore_errors=True)
     warm = [layerforge(runtime, pins, work, "warm", *extra) for _ in range(5)]
     middle = statistics.median(r.seconds for r in warm)
-    runs.append(next(r for r in warm if r.seconds == middle))
-    return runs
+    return [
+        _median_run(plain_runs),
+        _median_run(cold_runs),
+        next(r for r in warm if r.seconds == middle),
+    ]
 
 
 def main() -> int:
@@ -130,28 +163,29 @@ def main() -> int:
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--runtime", action="append", dest="runtimes")
     parser.add_argument("--docker-image", help="also the docker backend vs docker run (3.11)")
+    parser.add_argument("--no-cross", action="store_true", help="only the docker comparison")
+    parser.add_argument("--repeat", type=int, default=3, help="cold runs of each side")
     args = parser.parse_args()
+    repeat = max(1, args.repeat)
     runs: list[Run] = []
-    with tempfile.TemporaryDirectory(prefix="layerforge-bench-", dir="/var/tmp") as scratch:
-        for runtime in args.runtimes or ["python3.11", "python3.12"]:
+    with tempfile.TemporaryDirectory(prefix="layerforge-bench-", dir="/var/tmp") as folder:
+        scratch = Path(folder)
+        for runtime in [] if args.no_cross else args.runtimes or ["python3.11", "python3.12"]:
             pins = seed_pins() if runtime == "python3.11" else CURRENT_PINS
-            base = Path(scratch) / f"plain-{runtime}"
-            base.mkdir()
-            runs.append(plain(runtime, pins, base))
-            runs += compare(runtime, pins, Path(scratch), "--backend", "cross")
+
+            def pip_recipe(base: Path, runtime: str = runtime, pins: list[str] = pins) -> Run:
+                return plain(runtime, pins, base)
+
+            runs += compare(pip_recipe, runtime, pins, scratch, "--backend", "cross", repeat=repeat)
         if args.docker_image:
-            base = Path(scratch) / "docker-plain"
-            base.mkdir()
-            runs.append(docker_plain(seed_pins(), base, args.docker_image))
-            runs += compare(
-                "python3.11",
-                seed_pins(),
-                Path(scratch),
-                "--backend",
-                "docker",
-                "--image",
-                args.docker_image,
-            )
+            image = args.docker_image
+
+            def docker_recipe(base: Path) -> Run:
+                return docker_plain(seed_pins(), base, image)
+
+            extra = ("--backend", "docker", "--image", image)
+            pins = seed_pins()
+            runs += compare(docker_recipe, "python3.11", pins, scratch, *extra, repeat=repeat)
     report(runs, as_json=args.json)
     return 0
 
@@ -185,6 +219,9 @@ def report(runs: list[Run], *, as_json: bool) -> None:
             f"{r.unzipped_bytes / 1e6:>12.1f}{r.zipped_bytes / 1e6:>10.1f}  "
             f"{r.installer or '-':<9}  {steps}"
         )
+    for r in runs:
+        if len(r.samples) > 1:
+            print(f"{r.runtime} {r.recipe}: cold runs {', '.join(f'{t:.2f}' for t in r.samples)}")
     for name, value in verdicts(runs).items():
         print(f"{name}: {value:.2f}" if isinstance(value, float) else f"{name}: {value}")
 

@@ -3,6 +3,7 @@ or SIGTERM (their removal is a section no signal interrupts)."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import stat
@@ -14,7 +15,7 @@ from pathlib import Path
 from layerforge.errors import UsageError
 from layerforge.interrupts import deferred
 
-__all__ = ["build_scratch_parent", "remove_tree", "scratch_dir"]
+__all__ = ["build_scratch_parent", "remove_beside", "remove_tree", "scratch_dir"]
 
 #: A build works in RAM (a tmpfs) only with this much room there and memory to spare: a layer
 #: is at most 250 MB unzipped; pip's unpacked wheels and the zip come on top of it.
@@ -41,6 +42,21 @@ def remove_tree(path: Path) -> None:
     with deferred():
         if path.exists() or path.is_symlink():
             shutil.rmtree(path, onerror=_make_writable)
+
+
+def remove_beside(keep: Path) -> None:
+    """Remove everything in ``keep``'s folder but ``keep``, best effort and from any thread
+    (no signal handling): a build frees its tree and downloads once the zip is written, while
+    verification reads the zip; the scratch folder's own removal finishes whatever is left."""
+    with os.scandir(keep.parent) as entries:
+        for entry in entries:
+            if entry.name == keep.name:
+                continue
+            if entry.is_dir(follow_symlinks=False):
+                shutil.rmtree(entry.path, ignore_errors=True)
+            else:
+                with contextlib.suppress(OSError):
+                    Path(entry.path).unlink()
 
 
 def _tmpfs_mount_points() -> set[str]:

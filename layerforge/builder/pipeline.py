@@ -42,7 +42,7 @@ from layerforge.errors import (
 from layerforge.events import Event, EventKind, EventSink, emit_to
 from layerforge.interpreters import Interpreter, find_interpreter, require_interpreter
 from layerforge.runtimes import LIMITS, compatible_platform_tags
-from layerforge.scratch import build_scratch_parent, scratch_dir
+from layerforge.scratch import build_scratch_parent, remove_beside, scratch_dir
 from layerforge.spec import Backend, InstallerChoice, LayerSpec
 
 if TYPE_CHECKING:  # the rest of the pipeline loads on a cache miss only (warm starts are short)
@@ -125,6 +125,7 @@ def _cross(spec: LayerSpec) -> CrossInstaller:
 
 def _docker_installer(spec: LayerSpec, sink: EventSink, *, pull: bool) -> DockerInstaller:
     from layerforge.builder.docker import DockerInstaller, platform_of
+    from layerforge.builder.installers import choose_installer
 
     image = spec.image or spec.runtime.image
     client = containers.connect()
@@ -132,17 +133,20 @@ def _docker_installer(spec: LayerSpec, sink: EventSink, *, pull: bool) -> Docker
         containers.ensure_image(client, image, platform=platform_of(spec.architecture), sink=sink)
     elif not containers.has_image(client, image):
         raise ContainerError(f"image {image} is not present locally")
-    return DockerInstaller(client, image, network=spec.network)
+    plan = choose_installer(spec, image_pip=True)
+    return DockerInstaller(client, image, plan=plan, network=spec.network)
 
 
 def _known_image(spec: LayerSpec, probe: containers.LocalImage) -> DockerInstaller | None:
     """A docker installer for an image the socket says is here, the SDK left for a miss."""
     from layerforge.builder.docker import DockerInstaller
+    from layerforge.builder.installers import choose_installer
 
     if not probe.present or probe.id is None:
         return None
     image = spec.image or spec.runtime.image
-    return DockerInstaller(None, image, network=spec.network, image_id=probe.id)
+    plan = choose_installer(spec, image_pip=True)
+    return DockerInstaller(None, image, plan=plan, network=spec.network, image_id=probe.id)
 
 
 def select_installer(spec: LayerSpec, sink: EventSink) -> Installer:
@@ -347,9 +351,11 @@ def _build_fresh(
     clock.finish("drift", f"{len(drift)} held back by the platform")
     _check_budget(spec, archive.unzipped_bytes)
     # the zip is copied (and hashed) beside the output while verification reads it: verify
-    # leaves a core idle; the copy is swapped in only after everything passed
-    with ThreadPoolExecutor(1, thread_name_prefix="layerforge-stage") as stager:
-        staging = stager.submit(staged.fill, archive.path, archive.sha256)
+    # leaves a core idle; the copy is swapped in only after everything passed. The tree and
+    # the downloads are done with: they go meanwhile, not at the end
+    with ThreadPoolExecutor(2, thread_name_prefix="layerforge-stage") as helpers:
+        staging = helpers.submit(staged.fill, archive.path, archive.sha256)
+        helpers.submit(remove_beside, archive.path)
         report = clock.run(
             "verify", lambda: _verify(spec, archive.path, clock.sink), lambda made: made.summary
         )

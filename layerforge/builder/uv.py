@@ -1,16 +1,12 @@
-"""uv as the cross backend's installer, where its target is exactly the runtime's.
-
-uv installs the same wheels several times faster than pip, but its ``--python-platform`` names
-only some glibc levels: ``manylinux_2_34`` (Amazon Linux 2023: python3.12 and later) is one,
-``manylinux_2_26`` (Amazon Linux 2) is not, and asking for 2_17 there would miss wheels tagged
-2_24 or 2_26. So ``--installer auto`` takes uv only where the runtime's glibc is a level uv
-names, and pip otherwise, and says why; ``--installer uv`` elsewhere is refused.
+"""Running uv: it resolves and installs (``uv``), or installs exactly the wheels pip chose
+(``pip+uv``); ``installers`` decides which, and where.
 
 uv writes no install report: what was installed is read from the tree's ``*.dist-info``
 (name, version, the wheel's tags), and binary-only is held twice, by ``--only-binary :all:``
 and by refusing any distribution without a ``WHEEL`` file or installed from a directory or
 VCS. uv reports no wheel hashes, so the manifest records none for uv builds
-(hashes in the requirements are still enforced by uv).
+(hashes in the requirements are still enforced by uv); pip+uv builds record the sha256 of
+each file pip downloaded.
 """
 
 from __future__ import annotations
@@ -18,15 +14,24 @@ from __future__ import annotations
 import json
 import os
 import re
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from packaging.utils import canonicalize_name, parse_wheel_filename
+from packaging.version import Version
 
+from layerforge.builder.archive import sha256_of
+from layerforge.builder.installers import InstallPlan
 from layerforge.builder.pip import (
+    InstallFiles,
     PipTarget,
+    download_arguments,
+    install_arguments,
     no_compatible_wheel_error,
     out_of_space_error,
+    read_install_report,
     source_arguments,
     unreachable_error,
     write_install_files,
@@ -35,27 +40,14 @@ from layerforge.builder.result import ResolvedDistribution
 from layerforge.errors import BuildError, CheckFailedError, LayerforgeError, UsageError
 from layerforge.events import Event, EventKind, EventSink
 from layerforge.inputs import Inputs
-from layerforge.interpreters import remembered_output
 from layerforge.processes import Completed, run_streaming
-from layerforge.runtimes import Architecture, Runtime
+from layerforge.runtimes import Runtime
 
 if TYPE_CHECKING:
     from layerforge.builder.index import PackageIndex
 
-__all__ = [
-    "install_with_uv",
-    "read_installed",
-    "unpack_platform",
-    "unpack_with_uv",
-    "uv_binary",
-    "uv_platform",
-    "uv_version",
-]
+__all__ = ["PipRun", "install_downloaded", "install_with_uv", "read_installed"]
 
-#: glibc levels uv's --python-platform names (uv --help: manylinux_2_17, 2_28, 2_31 .. 2_40);
-#: Amazon Linux 2's 2_26 is not among them
-_UV_GLIBC_MINORS = frozenset({17, 28, *range(31, 41)})
-_UV_ARCH = {Architecture.X86_64: "x86_64", Architecture.ARM64: "aarch64"}
 _NO_WHEEL = re.compile(
     r"(?:Because |\b)(?P<name>[A-Za-z0-9_.-]+)(?:==\S+)? (?:has no wheels with a matching "
     r"(?:platform|Python ABI|Python implementation) tag|has no usable wheels|only has source "
@@ -64,39 +56,6 @@ _NO_WHEEL = re.compile(
 _NOT_FOUND = re.compile(r"Because (?P<name>[A-Za-z0-9_.-]+) was not found in the package registry")
 _UNUSABLE_CACHE = "Failed to initialize cache"
 _NETWORK = re.compile(r"(?i)failed to fetch|connection refused|dns error|timed out|network")
-
-
-def uv_binary() -> str | None:
-    """uv from the ``uv`` package (installed with layerforge's ``uv`` extra), else on PATH."""
-    try:
-        from uv import find_uv_bin
-
-        return str(find_uv_bin())
-    except (ImportError, FileNotFoundError):
-        from shutil import which
-
-        return which("uv")
-
-
-def uv_version(binary: str) -> str:
-    return remembered_output(Path(binary), ["--version"]) or "unknown (uv --version failed)"
-
-
-def uv_platform(runtime: Runtime, arch: Architecture) -> str | None:
-    """uv's --python-platform for exactly the runtime's glibc, or None where uv has none."""
-    if runtime.glibc.major != 2 or runtime.glibc.minor not in _UV_GLIBC_MINORS:
-        return None
-    return f"{_UV_ARCH[arch]}-manylinux_2_{runtime.glibc.minor}"
-
-
-def unpack_platform(runtime: Runtime, arch: Architecture) -> str | None:
-    """uv's lowest ``--python-platform`` at or above the runtime's glibc. It accepts every
-    wheel pip chose for the runtime, and nothing is chosen under it: uv only installs the files
-    pip downloaded."""
-    levels = sorted(m for m in _UV_GLIBC_MINORS if m >= runtime.glibc.minor)
-    if runtime.glibc.major != 2 or not levels:
-        return None
-    return f"{_UV_ARCH[arch]}-manylinux_2_{levels[0]}"
 
 
 def _install_options(
@@ -255,38 +214,101 @@ def _run_uv(command: list[str], *, scratch: Path, tree: Path, sink: EventSink) -
     return done
 
 
-def unpack_with_uv(
-    binary: str,
-    platform: str,
+def install_downloaded(
+    uv: tuple[str, str],
     target: PipTarget,
     *,
     tree: Path,
     scratch: Path,
-    wheels: list[Path],
+    wheelhouse: Path,
     python: str,
+    requested: frozenset[str],
     sink: EventSink,
-) -> None:
-    """Install exactly ``wheels`` (one folder of them, as ``pip download`` left it) into
-    ``tree``: no index, no dependencies, each pinned to its own file's name and version."""
-    pins = []
-    for wheel in wheels:
+) -> list[ResolvedDistribution]:
+    """uv installs exactly the files pip downloaded into ``wheelhouse`` (no index, no
+    dependencies, each pinned to its own file's name and version); the manifest names those
+    files and their sha256. ``uv``: its binary and ``--python-platform``; ``requested``: the
+    canonical names the requirements name."""
+    binary, platform = uv
+    files = sorted(wheelhouse.iterdir()) if wheelhouse.is_dir() else []
+    sources = [f.name for f in files if f.suffix != ".whl"]
+    if sources:
+        raise CheckFailedError(
+            "not installed from wheels (binary-only): " + "; ".join(sources),
+            hint="layerforge never builds from source: use releases with wheels",
+        )
+    if not files:
+        return []
+    chosen: dict[tuple[str, str], Path] = {}
+    for wheel in files:
         name, version, _, _ = parse_wheel_filename(wheel.name)
-        pins.append(f"{name}=={version}")
+        chosen[(name, str(version))] = wheel
+    pins = [f"{name}=={version}" for name, version in chosen]
     # the wheels are fresh files in a fresh folder: the user's uv cache could never reuse them,
     # so uv unpacks into a cache in the scratch folder, and the tree links to it
     options = _install_options(platform, target.runtime, tree, python, link="hardlink")
-    where = ["--no-deps", "--no-index", "--find-links", str(wheels[0].parent)]
+    where = ["--no-deps", "--no-index", "--find-links", str(wheelhouse)]
     where += ["--cache-dir", str(scratch / "uv-cache")]
     done = _run_uv([binary, *options, *where, *pins], scratch=scratch, tree=tree, sink=sink)
     if done.returncode != 0:
         tail = "\n".join(done.output.strip().splitlines()[-15:])
         failure = _plain_failure(done.output, tail)
         raise failure or BuildError("uv failed to install the wheels pip chose", details=tail)
+    found = []
+    for dist in read_installed(tree, requested):
+        source = chosen.pop((canonicalize_name(dist.name), str(Version(dist.version))), None)
+        if source is None:
+            raise BuildError(f"uv installed {dist.name} {dist.version}, which pip did not choose")
+        found.append(replace(dist, wheel=source.name, sha256=sha256_of(source)))
+    if chosen:
+        missing = ", ".join(w.name for w in chosen.values())
+        raise BuildError(f"uv did not install every wheel pip chose: {missing}")
+    return found
+
+
+@dataclass(frozen=True)
+class PipRun:
+    """One pip run of a build, as its plan says: pip installs into ``tree`` and writes its
+    ``report`` (``pip``), or downloads into ``wheelhouse`` for uv to install exactly those
+    files (``pip+uv``). Both backends' sessions run pip through it."""
+
+    plan: InstallPlan
+    target: PipTarget
+    tree: Path
+    wheelhouse: Path
+    report: Path
+
+    def arguments(
+        self, files: InstallFiles, inputs: Inputs, where: Callable[[Path], str] = str
+    ) -> list[str]:
+        """pip's arguments; ``where`` names a folder as pip sees it (inside a container)."""
+        if self.plan.name == "pip+uv":
+            dest = where(self.wheelhouse)
+            return download_arguments(target=self.target, dest=dest, files=files, inputs=inputs)
+        into = where(self.tree)
+        return install_arguments(target=self.target, install_dir=into, files=files, inputs=inputs)
+
+    def installed(
+        self, *, scratch: Path, python: str, inputs: Inputs, sink: EventSink
+    ) -> list[ResolvedDistribution]:
+        """What is in the tree once pip succeeded: pip's report, or uv's install of pip's files
+        (``python``: the host interpreter uv installs for)."""
+        if self.plan.name != "pip+uv":
+            return read_install_report(self.report)
+        return install_downloaded(
+            self.plan.uv,
+            self.target,
+            tree=self.tree,
+            scratch=scratch,
+            wheelhouse=self.wheelhouse,
+            python=python,
+            requested=inputs.named_projects(),
+            sink=sink,
+        )
 
 
 def install_with_uv(
-    binary: str,
-    platform: str,
+    uv: tuple[str, str],
     target: PipTarget,
     *,
     tree: Path,
@@ -296,7 +318,9 @@ def install_with_uv(
     sink: EventSink,
 ) -> list[ResolvedDistribution]:
     """uv installs for ``target`` into ``tree``; ``python`` (the runtime's version where the
-    host has it) is the interpreter whose markers uv evaluates, as pip's is for pip."""
+    host has it) is the interpreter whose markers uv evaluates, as pip's is for pip; ``uv``: its
+    binary and ``--python-platform``."""
+    binary, platform = uv
     files = write_install_files(scratch, inputs)
     args = _arguments(
         platform, target.runtime, tree=tree, files=files, inputs=inputs, python=python

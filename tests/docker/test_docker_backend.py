@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from layerforge.builder.docker import CA_BUNDLE, DockerInstaller, forwarded_environment
+from layerforge.builder.installers import InstallPlan
 from layerforge.cli import main
 from layerforge.containers import Container
 from layerforge.events import Event
@@ -41,9 +42,11 @@ def test_docker_build_matches_cross_and_compiles_with_the_image_python(
     code = main(
         ["build", "--backend", "docker", "--image", lambda_image, "--json", "-o", str(output)]
     )
-    document = json.loads(capsys.readouterr().out)
+    captured = capsys.readouterr()
+    document = json.loads(captured.out)
     assert code == 0, document
-    assert document["backend"] == "docker"
+    assert document["backend"] == "docker" and document["installer"] == "pip+uv"
+    assert "the image's pip resolves and downloads, uv installs exactly" in captured.err
     versions = {(p["name"], p["version"]) for p in document["packages"]}
     assert versions == {(p["name"], p["version"]) for p in seed_build["packages"]}
     bytecode = next(s for s in document["steps"] if s["name"] == "bytecode")
@@ -53,6 +56,24 @@ def test_docker_build_matches_cross_and_compiles_with_the_image_python(
     assert magics == {importlib.util.MAGIC_NUMBER}  # 3.11's, from the image's own 3.11
     assert document["verification"]["passed"] is True
     assert managed_containers(docker_client) == []
+
+
+def test_image_pip_alone_and_image_pip_with_uv_unpacking_give_the_same_layer(
+    lambda_image: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # fonttools brings console scripts and data files (share/man) that pip moves to the root
+    built = {}
+    for installer in ("pip", "auto"):
+        output = tmp_path / installer / "layer.zip"
+        argv = ["build", "fonttools==4.68.0", "six==1.17.0", "--backend", "docker"]
+        argv += ["--image", lambda_image, "--installer", installer, "--no-cache", "--json"]
+        code = main([*argv, "-o", str(output)])
+        document = json.loads(capsys.readouterr().out)
+        assert code == 0, document
+        built[installer] = (document, output.read_bytes())
+    assert built["pip"][0]["installer"] == "pip" and built["auto"][0]["installer"] == "pip+uv"
+    assert built["auto"][0]["packages"] == built["pip"][0]["packages"]  # wheels and sha256s
+    assert built["auto"][1] == built["pip"][1]  # byte-identical zips
 
 
 def test_container_is_unprivileged_and_sees_only_work_and_ca(
@@ -67,7 +88,7 @@ def test_container_is_unprivileged_and_sees_only_work_and_ca(
         runtime=get_runtime("python3.11"),
         architecture=Architecture.X86_64,
     )
-    installer = DockerInstaller(docker_client, lambda_image)
+    installer = DockerInstaller(docker_client, lambda_image, plan=InstallPlan("pip", "asked"))
     work = tmp_path / "work"
     work.mkdir()
     with installer.session(spec, work, _ignore) as session:

@@ -204,7 +204,8 @@ def test_a_build_container_killed_during_pip_is_reported_as_killed(
         while not stop.is_set():
             for container in docker_client.containers.list(filters={"label": LABEL}):
                 for process in container.top().get("Processes", []):
-                    if "pip" in " ".join(process[7:]) and "install" in " ".join(process[7:]):
+                    command = " ".join(process[7:])  # pip downloads (pip+uv) or installs
+                    if "pip" in command and ("install" in command or "download" in command):
                         os.kill(int(process[1]), signal.SIGKILL)
                         return
             time.sleep(0.2)

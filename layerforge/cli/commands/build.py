@@ -87,8 +87,8 @@ _target = apply(
     click.option(
         "--installer",
         type=click.Choice(["auto", "pip", "uv"]),
-        help="auto (default: uv where it is exact; elsewhere pip resolves and uv installs "
-        "pip's wheels; pip alone without uv), pip or uv.",
+        help="auto (default: uv where it is exact; elsewhere, and always in docker, pip "
+        "resolves and uv installs pip's wheels; pip alone without uv), pip or uv.",
     ),
     click.option("--image", help="docker backend: image to build in (default: the runtime's)."),
     click.option(
