@@ -9,10 +9,13 @@ a shared virtual machine one cold run of either side can be 20% off its median. 
 layerforge's warm rebuild is timed five times, each a fresh ``layerforge build`` process
 (interpreter start included), and the median reported. python3.11 (Amazon Linux 2) installs
 with pip+uv; python3.12 (Amazon Linux 2023) with uv, where uv is exact. With --docker-image,
-the docker backend runs beside the docker run recipe in that image (python3.11). Usage:
+the docker backend (the image's pip downloads, uv installs its files) runs beside the docker
+run recipe in that image: ``IMAGE`` is a python3.11 one, ``python3.12=IMAGE`` names the runtime
+(benchmarks/images/python312-image.sh makes one here, where no registry is reachable). Usage:
 
     python -m benchmarks.build_benchmark [--json] [--repeat N] [--runtime python3.11 ...]
                                          [--docker-image layerforge/lambda-python:3.11]
+                                         [--docker-image python3.12=layerforge/lambda-python:3.12]
                                          [--no-cross]
 
 Targets (issue 14): cold at most 0.5x the matching recipe; warm rebuild at most 0.3 s.
@@ -80,7 +83,7 @@ def plain(runtime: str, pins: list[str], work: Path) -> Run:
     return Run(runtime, "plain pip", "cold", time.perf_counter() - started, unzipped, zipped)
 
 
-def docker_plain(pins: list[str], work: Path, image: str) -> Run:
+def docker_plain(runtime: str, pins: list[str], work: Path, image: str) -> Run:
     """The reference's docker run recipe, driven by the Docker SDK: pip -t python/, then zip."""
     import docker
 
@@ -97,16 +100,14 @@ def docker_plain(pins: list[str], work: Path, image: str) -> Run:
     docker.from_env().containers.run(
         image,
         ["-m", "pip", "install", "--quiet", "--only-binary=:all:", "-t", "/out/python", *pins],
-        entrypoint=["python3"],
+        entrypoint=[runtime],
         volumes=volumes,
         environment=environment,
         network_mode="host",
         remove=True,
     )
     unzipped, zipped = zip_tree(target, work / "plain.zip")
-    return Run(
-        "python3.11", "plain docker run", "cold", time.perf_counter() - started, unzipped, zipped
-    )
+    return Run(runtime, "plain docker run", "cold", time.perf_counter() - started, unzipped, zipped)
 
 
 def layerforge(runtime: str, pins: list[str], work: Path, phase: str, *extra: str) -> Run:
@@ -162,7 +163,12 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--runtime", action="append", dest="runtimes")
-    parser.add_argument("--docker-image", help="also the docker backend vs docker run (3.11)")
+    parser.add_argument(
+        "--docker-image",
+        action="append",
+        default=[],
+        help="also the docker backend vs docker run in IMAGE (python3.11), or RUNTIME=IMAGE",
+    )
     parser.add_argument("--no-cross", action="store_true", help="only the docker comparison")
     parser.add_argument("--repeat", type=int, default=3, help="cold runs of each side")
     args = parser.parse_args()
@@ -177,15 +183,18 @@ def main() -> int:
                 return plain(runtime, pins, base)
 
             runs += compare(pip_recipe, runtime, pins, scratch, "--backend", "cross", repeat=repeat)
-        if args.docker_image:
-            image = args.docker_image
+        for named in args.docker_image:
+            runtime, _, image = named.rpartition("=")
+            runtime = runtime or "python3.11"
+            pins = seed_pins() if runtime == "python3.11" else CURRENT_PINS
 
-            def docker_recipe(base: Path) -> Run:
-                return docker_plain(seed_pins(), base, image)
+            def docker_recipe(
+                base: Path, runtime: str = runtime, pins: list[str] = pins, image: str = image
+            ) -> Run:
+                return docker_plain(runtime, pins, base, image)
 
             extra = ("--backend", "docker", "--image", image)
-            pins = seed_pins()
-            runs += compare(docker_recipe, "python3.11", pins, scratch, *extra, repeat=repeat)
+            runs += compare(docker_recipe, runtime, pins, scratch, *extra, repeat=repeat)
     report(runs, as_json=args.json)
     return 0
 
