@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
 import json
 import os
@@ -19,7 +20,7 @@ from layerforge.events import Event
 from layerforge.inputs import InputRequirement, Inputs
 from layerforge.runtimes import Architecture, get_runtime
 from layerforge.spec import LayerSpec
-from tests.conftest import managed_containers
+from tests.conftest import make_private_wheel, managed_containers
 
 pytestmark = [pytest.mark.network, pytest.mark.slow]
 
@@ -74,6 +75,29 @@ def test_image_pip_alone_and_image_pip_with_uv_unpacking_give_the_same_layer(
     assert built["pip"][0]["installer"] == "pip" and built["auto"][0]["installer"] == "pip+uv"
     assert built["auto"][0]["packages"] == built["pip"][0]["packages"]  # wheels and sha256s
     assert built["auto"][1] == built["pip"][1]  # byte-identical zips
+
+
+def test_local_wheels_by_path_and_find_links_go_through_the_image_pip_and_uv(
+    lambda_image: str, tmp_path: Path, capsys: pytest.CaptureFixture[str], docker_client: Any
+) -> None:
+    wheels = tmp_path / "private wheels"  # a space: the mount and pip's paths must quote it
+    wheel = make_private_wheel(wheels)
+    common = ["--backend", "docker", "--image", lambda_image, "--no-cache", "--json"]
+    code = main(["build", str(wheel), "six==1.17.0", *common, "-o", str(tmp_path / "a.zip")])
+    by_path = json.loads(capsys.readouterr().out)
+    assert code == 0, by_path
+    links = ["private-pkg==1.0", "--find-links", str(wheels)]
+    code = main(["build", *links, *common, "-o", str(tmp_path / "b.zip")])
+    by_links = json.loads(capsys.readouterr().out)
+    assert code == 0, by_links
+    for document in (by_path, by_links):
+        assert document["installer"] == "pip+uv"
+        private = next(p for p in document["packages"] if p["name"].lower() == "private-pkg")
+        assert private["wheel"] == wheel.name
+        assert private["sha256"] == hashlib.sha256(wheel.read_bytes()).hexdigest()
+    with zipfile.ZipFile(tmp_path / "b.zip") as archive:
+        assert archive.read("python/private_pkg/__init__.py") == b"ANSWER = 42\n"
+    assert managed_containers(docker_client) == []
 
 
 def test_container_is_unprivileged_and_sees_only_work_and_ca(

@@ -3,8 +3,6 @@ wheels, pyproject dependencies, PEP 751 locks converted with the same pins and h
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import json
 import re
 import zipfile
@@ -14,6 +12,7 @@ from typing import Any
 import pytest
 
 from layerforge.cli import main
+from tests.conftest import make_private_wheel
 
 pytestmark = [pytest.mark.network, pytest.mark.slow]
 
@@ -68,34 +67,11 @@ def test_poetry_export_markers_follow_the_architecture(
     assert {p["name"].lower() for p in arm["packages"]} == {"attrs", "six"}
 
 
-def _private_wheel(folder: Path) -> Path:
-    """A private pure-Python wheel, as a company's own build would publish it."""
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / "private_pkg-1.0-py3-none-any.whl"
-    files = {
-        "private_pkg/__init__.py": b"ANSWER = 42\n",
-        "private_pkg-1.0.dist-info/METADATA": b"Metadata-Version: 2.1\nName: private-pkg\n"
-        b"Version: 1.0\n",
-        "private_pkg-1.0.dist-info/WHEEL": b"Wheel-Version: 1.0\nGenerator: hand\n"
-        b"Root-Is-Purelib: true\nTag: py3-none-any\n",
-    }
-    rows = []
-    for name, data in files.items():
-        digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
-        rows.append(f"{name},sha256={digest},{len(data)}")
-    rows.append("private_pkg-1.0.dist-info/RECORD,,")
-    with zipfile.ZipFile(path, "w") as archive:
-        for name, data in files.items():
-            archive.writestr(name, data)
-        archive.writestr("private_pkg-1.0.dist-info/RECORD", "\n".join(rows) + "\n")
-    return path
-
-
 def test_a_local_private_wheel_by_path_and_through_find_links(
     private_cache: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     wheels = private_cache / "private-wheels"
-    wheel = _private_wheel(wheels)
+    wheel = make_private_wheel(wheels)
     code, by_path = _build(
         capsys, str(wheel), "six==1.16.0", "-o", str(private_cache / "pw1" / "l.zip")
     )
