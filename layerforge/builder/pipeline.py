@@ -420,13 +420,8 @@ def build_layer(
     *,
     on_event: EventSink | None = None,
     cache: BuildCache | None = None,
-    before_install: Callable[[LayerSpec], LayerSpec] | None = None,
 ) -> BuildResult:
-    """Build the layer ``spec`` describes; the output is replaced only if everything succeeds.
-
-    ``before_install`` runs only when the cache cannot deliver the layer, and may return the
-    spec to install with (the matrix points it at a shared wheelhouse); the cache key is
-    always ``spec``'s own."""
+    """Build the layer ``spec`` describes; the output is replaced only if everything succeeds."""
     started = time.monotonic()
     clock = _Clock(emit_to(on_event))
     cache = cache if cache is not None else BuildCache()
@@ -438,14 +433,13 @@ def build_layer(
     delivered = _deliver(spec, hit, clock, cache) if hit is not None else None
     if delivered is not None:
         return delivered.finished(time.monotonic() - started, clock.timings, cache.warnings)
-    install_spec = before_install(spec) if before_install is not None else spec
     parent, where = build_scratch_parent()
     clock.sink(Event(EventKind.NOTE, "scratch", f"working in {where}"))
     with (
         scratch_dir("layerforge-build-", parent=parent) as work,
         staged_layer(spec.output) as staged,
     ):
-        fresh = _build_fresh(install_spec, installer, work, clock, staged)
+        fresh = _build_fresh(spec, installer, work, clock, staged)
         with clock.step("cache"):
             cache.store(key, fresh.layer, fresh.result)
         clock.finish("cache")

@@ -183,16 +183,10 @@ class Renderer:
         from layerforge.console.tables import matrix_table
 
         self.out.print(matrix_table(outcome))
-        wheels = outcome.to_dict()["wheels"]
         built = sum(1 for e in outcome.entries if e.result is not None)
         verdict = ("ALL BUILT", "green") if outcome.passed else ("SOME FAILED", "bold red")
         self.out.print(
-            styled(
-                verdict,
-                f" {built} of {len(outcome.entries)} layers in "
-                f"{outcome.seconds:.1f} s; {wheels['downloaded']} wheels fetched once, "
-                f"{wheels['reused_across_combinations']} times shared across combinations",
-            )
+            styled(verdict, f" {built} of {len(outcome.entries)} layers in {outcome.seconds:.1f} s")
         )
 
     def publish_result(self, outcome: PublishOutcome) -> None:

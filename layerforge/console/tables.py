@@ -122,11 +122,9 @@ def matrix_table(outcome: MatrixOutcome) -> Table:
         "unzipped",
         "zip",
         "time",
-        "wheels",
         right=("unzipped", "zip", "time"),
     )
     for entry in outcome.entries:
-        wheels = f"{len(entry.downloaded)} fetched, {len(entry.reused)} shared"
         if entry.result is not None:
             origin = " (cached)" if entry.result.cached else ""
             table.add_row(
@@ -136,11 +134,10 @@ def matrix_table(outcome: MatrixOutcome) -> Table:
                 format_bytes(entry.result.unzipped_bytes),
                 format_bytes(entry.result.zipped_bytes),
                 format_seconds(entry.result.duration_seconds),
-                wheels,
             )
         else:
             reason = entry.error.message if entry.error is not None else "?"
-            table.add_row(Text(entry.target), Text(*FAILED), Text(reason), "-", "-", "-", wheels)
+            table.add_row(Text(entry.target), Text(*FAILED), Text(reason), "-", "-", "-")
     return table
 
 
