@@ -6,13 +6,12 @@ one's single-threaded resolution overlaps another's compiling and deflating), ea
 uv's own caches the second time. One that cannot be built fails alone, with its reason, while
 the others finish. (A shared wheelhouse, every combination downloading into it first, one at a
 time, then resolving again offline, cost more than it saved once single builds got fast:
-1.18x the four builds one at a time, against 0.8x now.)
+1.18x the four builds one at a time, against 0.86x now.)
 """
 
 from __future__ import annotations
 
 import os
-import re
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from typing import Any
@@ -31,9 +30,6 @@ from layerforge.events import Event, EventKind, EventSink, emit_to
 from layerforge.spec import LayerSpec
 
 __all__ = ["MatrixEntry", "MatrixOutcome", "build_matrix"]
-
-_SAVED = re.compile(r"^\s*Saved\s+(\S+)")
-_ALREADY = re.compile(r"File was already downloaded\s+(\S+)")
 
 
 @dataclass

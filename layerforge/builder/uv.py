@@ -15,11 +15,12 @@ import json
 import os
 import re
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from packaging.utils import canonicalize_name, parse_wheel_filename
+from packaging.utils import InvalidWheelFilename, canonicalize_name, parse_wheel_filename
 from packaging.version import Version
 
 from layerforge.builder.archive import sha256_of
@@ -241,7 +242,13 @@ def install_downloaded(
         return []
     chosen: dict[tuple[str, str], Path] = {}
     for wheel in files:
-        name, version, _, _ = parse_wheel_filename(wheel.name)
+        try:
+            name, version, _, _ = parse_wheel_filename(wheel.name)
+        except InvalidWheelFilename as exc:
+            raise CheckFailedError(
+                f"pip chose a file that is not named as a wheel must be: {wheel.name} ({exc})",
+                hint="rename or rebuild that wheel (name-version-tags.whl)",
+            ) from None
         chosen[(name, str(version))] = wheel
     pins = [f"{name}=={version}" for name, version in chosen]
     # the wheels are fresh files in a fresh folder: the user's uv cache could never reuse them,
@@ -249,7 +256,10 @@ def install_downloaded(
     options = _install_options(platform, target.runtime, tree, python, link="hardlink")
     where = ["--no-deps", "--no-index", "--find-links", str(wheelhouse)]
     where += ["--cache-dir", str(scratch / "uv-cache")]
-    done = _run_uv([binary, *options, *where, *pins], scratch=scratch, tree=tree, sink=sink)
+    with ThreadPoolExecutor(1, thread_name_prefix="layerforge-hash") as hasher:
+        # the manifest's sha256s are read while uv unpacks (hashing releases the lock)
+        digests = {wheel: hasher.submit(sha256_of, wheel) for wheel in files}
+        done = _run_uv([binary, *options, *where, *pins], scratch=scratch, tree=tree, sink=sink)
     if done.returncode != 0:
         tail = "\n".join(done.output.strip().splitlines()[-15:])
         failure = _plain_failure(done.output, tail)
@@ -259,7 +269,7 @@ def install_downloaded(
         source = chosen.pop((canonicalize_name(dist.name), str(Version(dist.version))), None)
         if source is None:
             raise BuildError(f"uv installed {dist.name} {dist.version}, which pip did not choose")
-        found.append(replace(dist, wheel=source.name, sha256=sha256_of(source)))
+        found.append(replace(dist, wheel=source.name, sha256=digests[source].result()))
     if chosen:
         missing = ", ".join(w.name for w in chosen.values())
         raise BuildError(f"uv did not install every wheel pip chose: {missing}")
