@@ -89,10 +89,10 @@ def provider_platform() -> str:
 
 def aws_provider_mirror() -> Path | None:
     """A filesystem mirror holding registry.terraform.io/hashicorp/aws for this platform:
-    LAYERFORGE_TF_PROVIDER_MIRROR, else the first of PROVIDER_DIRS that has one."""
+    LAYERFORGE_TF_PROVIDER_MIRROR if set, else the first of PROVIDER_DIRS that has one."""
     given = os.environ.get("LAYERFORGE_TF_PROVIDER_MIRROR")
     candidates = [Path(given)] if given else []
-    for pattern in PROVIDER_DIRS:
+    for pattern in () if given else PROVIDER_DIRS:
         parent = Path(pattern.removesuffix("/*")).expanduser()
         candidates += sorted(parent.glob("*")) if pattern.endswith("/*") else [parent]
     target = provider_platform()
