@@ -12,7 +12,7 @@ need=()
 for pair in dockerd:docker.io debootstrap:debootstrap busybox:busybox-static \
             bwrap:bubblewrap aarch64-linux-gnu-strip:binutils-aarch64-linux-gnu \
             qemu-aarch64-static:qemu-user-static update-binfmts:binfmt-support \
-            setpriv:util-linux; do
+            setpriv:util-linux node:nodejs npm:npm; do
   command -v "${pair%%:*}" >/dev/null 2>&1 || need+=("${pair#*:}")
 done
 [ -f /usr/include/zlib.h ] || need+=(zlib1g-dev)
@@ -38,6 +38,9 @@ venv="${LAYERFORGE_TEST_VENV:-/var/tmp/layerforge-ci/venv}"
 "$venv/bin/python" -m pip install --quiet --upgrade pip
 "$venv/bin/python" -m pip install --quiet '.[test]'
 chmod -R a+rX "$venv"
+# the IaC toolchains tests/iac/ runs (npm's aws-cdk, aws-cdk-lib, aws-sam-cli): once, then cached;
+# if that fails, the rest still runs and those tests fail saying what is missing
+bash tests/iac/tools.sh || echo "tests/iac/tools.sh failed: the IaC tests will fail" >&2
 
 export LAYERFORGE_REQUIRE_DOCKER=1
 export LAYERFORGE_TEST_IMAGE=layerforge/lambda-python:3.11
