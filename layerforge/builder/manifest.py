@@ -10,7 +10,6 @@ required: a layer is never taken for what some other file says it is.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 from collections.abc import Sequence
@@ -18,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
+from layerforge.builder.archive import sha256_of
 from layerforge.builder.placement import manifest_path_for
 from layerforge.errors import UsageError
 from layerforge.events import Event, EventKind, EventSink, emit_to
@@ -54,15 +54,7 @@ class _Ignored:
 
     @property
     def message(self) -> str:
-        return f"ignoring {self.path}: {self.reason}"
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as reader:
-        for block in iter(lambda: reader.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+        return f"ignoring {self.path} ({self.reason})"
 
 
 def _load(path: Path) -> dict[str, Any] | str:
@@ -85,10 +77,10 @@ def _described(layer: Path, document: dict[str, Any]) -> tuple[str, int] | str:
         return "it records no size of the zip"
     found = layer.stat().st_size
     if found != size:
-        return f"it describes a zip of {size:,} bytes; {layer} has {found:,}"
-    actual = _sha256(layer)
+        return f"it records a zip of {size:,} bytes, this one has {found:,}"
+    actual = sha256_of(layer)
     if actual != sha256:
-        return f"it describes a zip with sha256 {sha256[:12]}…; {layer} has {actual[:12]}…"
+        return f"it records a zip with sha256 {sha256[:12]}…, this one has {actual[:12]}…"
     return sha256, size
 
 
@@ -109,7 +101,7 @@ def _judge(layer: Path, path: Path) -> Manifest | str:
     try:
         described = _described(layer, document)
     except OSError as exc:
-        return f"{layer} could not be read ({exc.strerror or exc})"
+        return f"the zip could not be read ({exc.strerror or exc})"
     if isinstance(described, str):
         return described
     target = _target(document)
@@ -147,7 +139,7 @@ def _recorded(layers: Sequence[Path], missing: str) -> list[Manifest]:
         found = _examine(layer)
         if isinstance(found, _Ignored):
             raise UsageError(
-                f"{found.message}; which runtime and architecture {layer} is for is unknown",
+                f"{found.message}: which runtime and architecture {layer} is for is unknown",
                 hint=f"give {missing} (or rebuild the layer: its manifest comes with it)",
             )
         if found is not None:

@@ -191,7 +191,7 @@ def test_a_manifest_that_describes_its_zip_is_read(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("write", "reason"),
     [
-        (lambda m, z: _manifest(z, "python3.12", "arm64", of=b"PK other"), "bytes"),
+        (lambda m, z: _manifest(z, "python3.12", "arm64", of=b"PK other"), "of 8 bytes, this"),
         (lambda m, z: _manifest(z, "python3.12", "arm64", of=b"PK a layeR"), "sha256"),
         (lambda m, z: m.write_text("{not json"), "not readable JSON"),
         (lambda m, z: m.write_text("[1, 2]"), "not a layerforge manifest"),
@@ -208,7 +208,7 @@ def test_a_manifest_that_does_not_describe_its_zip_is_ignored_and_said_so(
     events: list[Event] = []
     assert read_manifest(layer, events.append) is None
     (event,) = events
-    assert event.message.startswith(f"ignoring {manifest_path_for(layer)}: ") and reason in (
+    assert event.message.startswith(f"ignoring {manifest_path_for(layer)} (") and reason in (
         event.message
     )
     with pytest.raises(UsageError) as caught:
