@@ -228,8 +228,10 @@ def _pair_lock(manifest: Path) -> Iterator[None]:
         yield
     finally:
         with deferred():
-            path.unlink(missing_ok=True)
-            os.close(handle)
+            try:
+                path.unlink(missing_ok=True)
+            finally:
+                os.close(handle)
 
 
 class StagedLayer:
@@ -272,6 +274,8 @@ class StagedLayer:
             staged = self._temporary(self.manifest)
             staged.write_text(manifest_text, "utf-8")
             staged.chmod(0o644)
+            # the lock, then the section no signal splits: whatever decides whether (and
+            # what) to swap is decided under the lock, by the holder
             with _pair_lock(self.manifest), deferred():
                 _swap(self.zip, staged, self.output, self.manifest)
         except OSError as exc:

@@ -120,11 +120,15 @@ def test_verify_abi_refuses_to_guess_when_the_manifest_is_anothers(
 
 @pytest.mark.parametrize(
     "command",
-    [["smoke", "small.zip"], ["invoke-local", "--layer", "small.zip"]],
+    [
+        ["smoke", "small.zip"],
+        ["invoke-local", "--layer", "small.zip"],
+        ["publish-and-invoke", "--layer", "small.zip", "--bucket", "results", "--dry-run"],
+    ],
 )
-def test_the_sandbox_commands_follow_the_same_rule(
+def test_the_other_commands_follow_the_same_rule(
     lf: LF, work: Path, small_layer: Path, command: list[str]
 ) -> None:
-    """Refused before any sandbox starts: no Docker, no bwrap involved."""
+    """Refused before any sandbox starts or AWS is asked anything."""
     _manifest_for(small_layer, "python3.12", "arm64", of=b"PK another build's zip")
     failed_cleanly(lf(*command), 2, "ignoring small.manifest.json", "give --runtime and --arch")
