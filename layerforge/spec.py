@@ -6,6 +6,7 @@ only merges them, expands the (runtime, architecture) matrix and reads the input
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import Enum
@@ -13,6 +14,7 @@ from itertools import product
 from pathlib import Path
 from typing import Any
 
+from layerforge.builder.placement import check_output_name, manifest_path_for
 from layerforge.errors import UsageError
 from layerforge.inputs import Inputs, InputsRequest, collect_inputs
 from layerforge.runtimes import Architecture, Runtime, get_runtime
@@ -29,6 +31,7 @@ __all__ = [
 
 DEFAULT_RUNTIME = "python3.11"
 DEFAULT_ARCH = "x86_64"
+_PLACEHOLDERS = ("runtime", "arch")
 
 
 class Backend(str, Enum):
@@ -74,25 +77,81 @@ def default_output(runtime: Runtime, arch: Architecture, folder: Path = Path("di
     return folder / f"layer-{runtime.name}-{arch.value}.zip"
 
 
+def _template_error(text: str, problem: str) -> UsageError:
+    return UsageError(
+        f"-o {text}: {problem}",
+        hint="an output template may use {runtime} and {arch} (and {{ or }} for a brace)",
+    )
+
+
+def _placeholders(text: str) -> set[str]:
+    """The placeholders in an ``-o`` template (str.format's syntax, two of its names): any
+    other field (``{nope}``, ``{0}``, ``{}``, ``{arch!r}``) or a brace without its partner
+    is a usage error that names it."""
+    found: set[str] = set()
+    position = 0
+    while position < len(text):
+        if text.startswith(("{{", "}}"), position):
+            position += 2
+        elif text[position] == "}":
+            raise _template_error(text, f"a '}}' with no '{{' before it (character {position + 1})")
+        elif text[position] == "{":
+            end = text.find("}", position)
+            if end < 0:
+                raise _template_error(
+                    text, f"a '{{' with no '}}' after it (character {position + 1})"
+                )
+            name = text[position + 1 : end]
+            if name not in _PLACEHOLDERS:
+                raise _template_error(text, f"{{{name}}} is not a placeholder")
+            found.add(name)
+            position = end + 1
+        else:
+            position += 1
+    return found
+
+
 def _output_for(
     output: Path | str | None, runtime: Runtime, arch: Architecture, many: bool
 ) -> Path:
     """``-o`` as a file, a folder (existing, or written with a trailing /), or a template with
-    ``{runtime}`` and ``{arch}``; a matrix needs a folder or a template."""
+    ``{runtime}`` and ``{arch}`` (naming a file or a folder); a matrix needs a folder or a
+    template."""
     if output is None:
         return default_output(runtime, arch)
     text = str(output)
-    output = Path(text)
-    if "{runtime}" in text or "{arch}" in text:
-        return Path(text.format(runtime=runtime.name, arch=arch.value))
-    if output.is_dir() or text.endswith(("/", "\\")) or (many and output.suffix != ".zip"):
+    templated = bool(_placeholders(text))
+    named = text.format(runtime=runtime.name, arch=arch.value)
+    output = Path(named)
+    folder = many and not templated and output.suffix != ".zip"
+    if output.is_dir() or named.endswith(("/", "\\")) or folder:
         return default_output(runtime, arch, output)
-    if many:
+    if many and not templated:
         raise UsageError(
             f"-o {output} names one file, but the matrix builds several layers",
             hint="give a folder (-o dist/) or a template (-o 'dist/{runtime}-{arch}.zip')",
         )
+    check_output_name(output)
     return output
+
+
+def _outputs(
+    output: Path | str | None, combos: list[tuple[Runtime, Architecture]]
+) -> dict[tuple[Runtime, Architecture], Path]:
+    """Each combination's zip, every zip and every manifest a file of its own: checked before
+    any work (and before any input is read)."""
+    outputs = {combo: _output_for(output, *combo, len(combos) > 1) for combo in combos}
+    claimed: dict[str, str] = {}
+    for (runtime, arch), zip_path in outputs.items():
+        for path, what in ((zip_path, "zip"), (manifest_path_for(zip_path), "manifest")):
+            mine, key = f"the {what} of {runtime.name}/{arch.value}", os.path.realpath(path)
+            if key in claimed:
+                raise UsageError(
+                    f"{claimed[key]} and {mine} would both be {path}",
+                    hint="give each its own file: -o dist/, or -o 'dist/{runtime}-{arch}.zip'",
+                )
+            claimed[key] = mine
+    return outputs
 
 
 def _merge(flags: Mapping[str, Any], config: Mapping[str, Any]) -> dict[str, Any]:
@@ -134,6 +193,7 @@ def specs_from_settings(flags: Mapping[str, Any], config: Mapping[str, Any]) -> 
     """One LayerSpec per (runtime, architecture) of the matrix (usually one)."""
     settings = _merge(flags, config)
     combos = _matrix(settings)
+    outputs = _outputs(settings.get("output"), combos)
     request = _request(settings)
     specs = []
     for runtime, arch in combos:
@@ -144,7 +204,7 @@ def specs_from_settings(flags: Mapping[str, Any], config: Mapping[str, Any]) -> 
                 architecture=arch,
                 backend=Backend(settings.get("backend", Backend.AUTO.value)),
                 installer=InstallerChoice(settings.get("installer", InstallerChoice.AUTO.value)),
-                output=_output_for(settings.get("output"), runtime, arch, len(combos) > 1),
+                output=outputs[runtime, arch],
                 strip_binaries=settings.get("strip", True),
                 compile_bytecode=settings.get("bytecode", True),
                 python=settings.get("python"),
@@ -153,11 +213,5 @@ def specs_from_settings(flags: Mapping[str, Any], config: Mapping[str, Any]) -> 
                 image=settings.get("image"),
                 network=settings.get("network"),
             )
-        )
-    outputs = [s.output.resolve() for s in specs]
-    if len(set(outputs)) != len(outputs):
-        raise UsageError(
-            "two layers of the matrix would be written to the same file",
-            hint="use a template with {runtime} and {arch} in -o",
         )
     return specs

@@ -302,24 +302,25 @@ def old_pair_and_new_zip(tmp_path: Path) -> tuple[Path, Path]:
     return output, source
 
 
-def make_private_wheel(folder: Path) -> Path:
+def make_private_wheel(folder: Path, version: str = "1.0") -> Path:
     """A private pure-Python wheel, as a company's own build would publish it."""
     folder.mkdir(parents=True, exist_ok=True)
-    path = folder / "private_pkg-1.0-py3-none-any.whl"
+    path = folder / f"private_pkg-{version}-py3-none-any.whl"
+    info = f"private_pkg-{version}.dist-info"
+    metadata = f"Metadata-Version: 2.1\nName: private-pkg\nVersion: {version}\n"
     files = {
         "private_pkg/__init__.py": b"ANSWER = 42\n",
-        "private_pkg-1.0.dist-info/METADATA": b"Metadata-Version: 2.1\nName: private-pkg\n"
-        b"Version: 1.0\n",
-        "private_pkg-1.0.dist-info/WHEEL": b"Wheel-Version: 1.0\nGenerator: hand\n"
+        f"{info}/METADATA": metadata.encode(),
+        f"{info}/WHEEL": b"Wheel-Version: 1.0\nGenerator: hand\n"
         b"Root-Is-Purelib: true\nTag: py3-none-any\n",
     }
     rows = []
     for name, data in files.items():
         digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
         rows.append(f"{name},sha256={digest},{len(data)}")
-    rows.append("private_pkg-1.0.dist-info/RECORD,,")
+    rows.append(f"{info}/RECORD,,")
     with zipfile.ZipFile(path, "w") as archive:
         for name, data in files.items():
             archive.writestr(name, data)
-        archive.writestr("private_pkg-1.0.dist-info/RECORD", "\n".join(rows) + "\n")
+        archive.writestr(f"{info}/RECORD", "\n".join(rows) + "\n")
     return path

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from layerforge.builder.cache import BuildCache
+    from layerforge.builder.manifest import Manifest, layer_target, read_manifest
     from layerforge.builder.pipeline import build_layer
     from layerforge.builder.placement import manifest_path_for
     from layerforge.builder.result import (
@@ -24,16 +25,22 @@ __all__ = [
     "BuildCache",
     "BuildResult",
     "DriftEntry",
+    "Manifest",
     "ResolvedDistribution",
     "StepReport",
     "build_layer",
+    "layer_target",
     "manifest_path_for",
+    "read_manifest",
 ]
 
 _HOMES = {
     "BuildCache": "cache",
     "build_layer": "pipeline",
+    "Manifest": "manifest",
+    "layer_target": "manifest",
     "manifest_path_for": "placement",
+    "read_manifest": "manifest",
     "BuildResult": "result",
     "DriftEntry": "result",
     "ResolvedDistribution": "result",

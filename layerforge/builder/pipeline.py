@@ -7,6 +7,7 @@ path. The zip and its manifest replace the previous pair together, or not at all
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import time
@@ -402,14 +403,14 @@ def _deliver(
     try:
         with clock.step("place"):
             place_layer(
-                hit.layer,
+                hit.reader,
                 hit.result.sha256,
                 _manifest_text(result),
                 spec.output,
                 trusted=hit.trusted,
             )
     except CheckFailedError as damaged:
-        cache.discard(hit.key, damaged.message)
+        cache.discard(hit.key, damaged.message, entry=hit.entry)
         return None
     clock.finish("place", str(spec.output))
     return result
@@ -430,7 +431,8 @@ def build_layer(
     bytecode = getattr(installer, "bytecode", None)
     key = BuildCache.key(_cache_inputs(spec, installer, bytecode))
     hit = cache.lookup(key) if spec.use_cache else None
-    delivered = _deliver(spec, hit, clock, cache) if hit is not None else None
+    with hit or contextlib.nullcontext():  # the hit's zip stays open until it is placed
+        delivered = _deliver(spec, hit, clock, cache) if hit is not None else None
     if delivered is not None:
         return delivered.finished(time.monotonic() - started, clock.timings, cache.warnings)
     parent, where = build_scratch_parent()

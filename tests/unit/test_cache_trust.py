@@ -1,6 +1,8 @@
-"""The warm path: an entry unchanged since it was stored is trusted (placed by a hard link,
-without rereading); any change to it (content, or only its mtime) withdraws the trust, and the
-placement then copies while checking the sha256, refusing a damaged entry."""
+"""The warm path: an entry unchanged since it was stored is trusted (cloned into place, without
+rereading; never linked: an output is a file of its own); any change to it (content, or only
+its mtime) withdraws the trust, and the placement then copies while checking the sha256,
+refusing a damaged entry. A hit delivers the zip it opened, whatever happens to the entry next.
+"""
 
 from __future__ import annotations
 
@@ -49,7 +51,7 @@ def stored(tmp_path: Path) -> tuple[BuildCache, BuildResult]:
     return cache, result
 
 
-def test_an_unchanged_entry_is_hard_linked_into_place(
+def test_an_unchanged_entry_is_cloned_into_place_never_linked(
     stored: tuple[BuildCache, BuildResult], tmp_path: Path
 ) -> None:
     cache, result = stored
@@ -57,27 +59,35 @@ def test_an_unchanged_entry_is_hard_linked_into_place(
     assert hit is not None and hit.trusted
     output = tmp_path / "out" / "layer.zip"
     output.parent.mkdir()
-    place_layer(hit.layer, result.sha256, "{}\n", output, trusted=hit.trusted)
-    assert output.stat().st_ino == hit.layer.stat().st_ino
+    with hit:
+        place_layer(hit.reader, result.sha256, "{}\n", output, trusted=hit.trusted)
+    cached = hit.layer.read_bytes()
+    assert output.stat().st_ino != hit.layer.stat().st_ino and output.stat().st_nlink == 1
+    assert output.read_bytes() == cached
     assert oct(output.stat().st_mode & 0o777) == oct(0o644)
-    assert cache.lookup("k" * 64).trusted  # type: ignore[union-attr]  # linking kept the trust
+    with output.open("r+b") as edited:  # an edit in place reaches neither the cache
+        edited.seek(0, os.SEEK_END)
+        edited.write(b"appended")
+    assert hit.layer.read_bytes() == cached
+    again = cache.lookup("k" * 64)
+    assert again is not None and again.trusted  # nor its trust
+    again.reader.close()
 
 
 def test_a_changed_entry_loses_trust_and_is_refused_when_damaged(
     stored: tuple[BuildCache, BuildResult], tmp_path: Path
 ) -> None:
     cache, result = stored
-    entry = cache.lookup("k" * 64)
-    assert entry is not None
-    data = bytearray(entry.layer.read_bytes())
-    data[10:20] = b"\0" * 10  # same size, other bytes, written in place
-    entry.layer.write_bytes(bytes(data))
+    with cache.lookup("k" * 64) as entry:  # type: ignore[union-attr]
+        data = bytearray(entry.layer.read_bytes())
+        data[10:20] = b"\0" * 10  # same size, other bytes, written in place
+        entry.layer.write_bytes(bytes(data))
     hit = cache.lookup("k" * 64)
     assert hit is not None and not hit.trusted
     output = tmp_path / "layer.zip"
     output.write_bytes(b"the last good layer")
-    with pytest.raises(CheckFailedError, match="changed"):
-        place_layer(hit.layer, result.sha256, "{}\n", output, trusted=hit.trusted)
+    with hit, pytest.raises(CheckFailedError, match="changed"):
+        place_layer(hit.reader, result.sha256, "{}\n", output, trusted=hit.trusted)
     assert output.read_bytes() == b"the last good layer"
 
 
@@ -85,15 +95,36 @@ def test_touching_an_entry_withdraws_trust_but_intact_bytes_still_deliver(
     stored: tuple[BuildCache, BuildResult], tmp_path: Path
 ) -> None:
     cache, result = stored
-    entry = cache.lookup("k" * 64)
-    assert entry is not None
-    os.utime(entry.layer, ns=(1, 1))
+    with cache.lookup("k" * 64) as entry:  # type: ignore[union-attr]
+        os.utime(entry.layer, ns=(1, 1))
     hit = cache.lookup("k" * 64)
     assert hit is not None and not hit.trusted
     output = tmp_path / "layer.zip"
-    place_layer(hit.layer, result.sha256, "{}\n", output, trusted=hit.trusted)
-    assert output.stat().st_ino != hit.layer.stat().st_ino  # copied and checked, not linked
+    with hit:
+        place_layer(hit.reader, result.sha256, "{}\n", output, trusted=hit.trusted)
+    assert output.stat().st_ino != hit.layer.stat().st_ino  # copied and checked
     assert hashlib.sha256(output.read_bytes()).hexdigest() == result.sha256
+
+
+def test_a_hit_delivers_the_zip_it_opened_while_another_build_replaces_the_entry(
+    stored: tuple[BuildCache, BuildResult], tmp_path: Path
+) -> None:
+    """Two builds sharing a cache: one's hit stays whole while the other stores the same key
+    again (and a stale judgement of damage never drops the newer entry)."""
+    cache, result = stored
+    hit = cache.lookup("k" * 64)
+    assert hit is not None
+    newer = tmp_path / "newer.zip"
+    newer.write_bytes(os.urandom(4096))
+    BuildCache(cache.root).store("k" * 64, newer, _result(newer))  # another process's store
+    output = tmp_path / "layer.zip"
+    with hit:
+        place_layer(hit.reader, result.sha256, "{}\n", output, trusted=hit.trusted)
+    assert hashlib.sha256(output.read_bytes()).hexdigest() == result.sha256
+    cache.discard("k" * 64, "judged on the old entry", entry=hit.entry)
+    with cache.lookup("k" * 64) as current:  # type: ignore[union-attr]
+        assert current.layer.read_bytes() == newer.read_bytes()
+    assert not [p for p in (cache.root / "builds").iterdir() if p.name not in (".lock", "k" * 64)]
 
 
 def test_a_staged_layer_never_committed_leaves_nothing_and_the_old_pair_intact(

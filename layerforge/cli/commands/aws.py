@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import click
 
 from layerforge.aws.names import normalise_prefix
+from layerforge.builder.manifest import layer_target
 from layerforge.cli.context import renderer
 from layerforge.cli.functions import (
     fanout_and_proof,
@@ -17,7 +18,6 @@ from layerforge.cli.functions import (
     function_and_proof,
     function_options,
 )
-from layerforge.cli.layers import layer_target, recorded_target
 from layerforge.cli.main import cli
 from layerforge.cli.options import (
     ARCH,
@@ -129,7 +129,7 @@ def publish_and_invoke(*, layer: Path, json_output: bool, dry_run: bool, **optio
     from layerforge.aws.run import publish_and_invoke as run_proof
 
     render = renderer(json_output)
-    runtime, arch = layer_target(_layer_file(layer), options["runtime"], options["arch"])
+    runtime, arch = layer_target([_layer_file(layer)], options["runtime"], options["arch"])
     function, proof = function_and_proof(
         function_dir=options["function_dir"],
         function_zip=options["function_zip"],
@@ -290,12 +290,8 @@ def cleanup_command(
 def _publish_targets(
     layer: Path, runtimes: tuple[Runtime, ...], archs: tuple[Architecture, ...]
 ) -> tuple[tuple[Runtime, ...], tuple[Architecture, ...]]:
-    recorded_runtime, recorded_arch = recorded_target(layer)
-    default_runtime, default_arch = layer_target(layer, None, None)
-    return (
-        runtimes or ((recorded_runtime,) if recorded_runtime else (default_runtime,)),
-        archs or ((recorded_arch,) if recorded_arch else (default_arch,)),
-    )
+    runtime, arch = layer_target([layer], next(iter(runtimes), None), next(iter(archs), None))
+    return runtimes or (runtime,), archs or (arch,)
 
 
 @cli.command("publish")

@@ -7,6 +7,7 @@ from typing import Any
 
 import click
 
+from layerforge.builder.manifest import layer_target
 from layerforge.cli.context import renderer
 from layerforge.cli.functions import (
     fanout_and_proof,
@@ -14,7 +15,6 @@ from layerforge.cli.functions import (
     function_and_proof,
     function_options,
 )
-from layerforge.cli.layers import layer_target
 from layerforge.cli.main import cli
 from layerforge.cli.options import (
     PATH,
@@ -65,7 +65,7 @@ def _spec(
     import_timeout_s: float = 60.0,
 ) -> SandboxSpec:
     """The sandbox the shared options describe, for the layer's runtime and architecture."""
-    target_runtime, target_arch = layer_target(layer, runtime, arch)
+    target_runtime, target_arch = layer_target([layer], runtime, arch)
     return SandboxSpec(
         runtime=target_runtime,
         architecture=target_arch,

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from layerforge.builder.manifest import layer_target
 from layerforge.cli.context import renderer
 from layerforge.cli.main import cli
 from layerforge.cli.options import (
@@ -17,8 +18,7 @@ from layerforge.cli.options import (
     runtime_option,
 )
 from layerforge.errors import EXIT_CHECK_FAILED, EXIT_OK
-from layerforge.runtimes import Architecture, Runtime, get_runtime
-from layerforge.spec import DEFAULT_ARCH, DEFAULT_RUNTIME
+from layerforge.runtimes import Architecture, Runtime
 from layerforge.verify import verify_layer
 
 __all__ = ["verify_abi"]
@@ -46,16 +46,15 @@ def verify_abi(
 ) -> int:
     """Prove statically that a layer zip, folder or wheels will load on a runtime.
 
-    Exit 0 when it will load, 1 when any error-level finding exists, 2 for usage errors.
+    The runtime and architecture are the flags', else the layer's manifest's (if it describes
+    that zip), else python3.11/x86_64. Exit 0 when it will load, 1 when any error-level
+    finding exists, 2 for usage errors.
     """
     render = renderer(json_output)
+    runtime, arch = layer_target(targets, runtime, arch)
     with render.progress() as sink:
         report = verify_layer(
-            list(targets),
-            runtime or get_runtime(DEFAULT_RUNTIME),
-            arch or Architecture.parse(DEFAULT_ARCH),
-            function_size=function_size or 0,
-            on_event=sink,
+            list(targets), runtime, arch, function_size=function_size or 0, on_event=sink
         )
     render.verify_report(report)
     return EXIT_OK if report.passed else EXIT_CHECK_FAILED
