@@ -272,7 +272,8 @@ _NETWORK = re.compile(
     r"resolution|Name or service not known|Connection refused|Network is unreachable|"
     r"ConnectTimeoutError|Read timed out"
 )
-_HASH_HEADER = re.compile(r"^\s*(?P<requirement>\S+) from (?P<url>\S+)")
+#: ``numpy==1.26.4 from https://...``, or for a direct reference ``name@ https://... from ...``
+_HASH_HEADER = re.compile(r"^\s*(?P<requirement>\S+?)(?:@ \S+)? from (?P<url>\S+)")
 _HASH_GOT = re.compile(r"^\s*Got\s+(?P<got>[0-9a-f]{64})")
 
 
@@ -308,12 +309,20 @@ def _as_written(requirement: str, inputs: Inputs | None) -> str:
     return requirement
 
 
-def out_of_space_error(tail: str) -> BuildError:
-    """An installer (pip or uv) ran out of space in the build's scratch folder."""
+_FULL = "No space left on device"
+#: A path the installer names (pip: '...', uv: `...`), inside a build's scratch folder.
+_FULL_PATH = re.compile(r"""['"`](?P<path>/[^'"`\n]*?)/layerforge-build-[^/'"`\n]+""")
+
+
+def out_of_space_error(tail: str, output: str = "") -> BuildError:
+    """An installer (pip or uv) ran out of space in the build's scratch folder; the folder is
+    named when the installer's output names a file in it."""
+    found = _FULL_PATH.search(output or tail)
+    where = f" in {found['path'] or '/'}" if found else ""
     return BuildError(
-        "out of disk space while installing",
-        hint="free space where the build runs (LAYERFORGE_SCRATCH or TMPDIR, or Docker's data "
-        "root), then retry",
+        f"out of disk space{where} while installing",
+        hint=f"free space{where or ' where the build runs'} (or point LAYERFORGE_SCRATCH or "
+        "TMPDIR at a folder with room; for docker, Docker's data root), then retry",
         details=tail,
     )
 
@@ -323,8 +332,8 @@ def explain_pip_failure(
 ) -> LayerforgeError:
     """Turn pip's failure output into the error a user can act on."""
     tail = "\n".join(output.strip().splitlines()[-15:])
-    if "No space left on device" in output:
-        return out_of_space_error(tail)
+    if _FULL in output:
+        return out_of_space_error(tail, output)
     for explain in (_hash_failure, _conflict):
         error = explain(output)
         if error is not None:

@@ -22,7 +22,7 @@ PIP_COMPILE = """\
 
 numpy==1.26.4 \\
     --hash=sha256:666dbfb6ec68962c033a450943ded891bed2d54e6755e35e5835d63f4f6931d5 \\
-    --hash=sha256:aaaa
+    --hash=sha256:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa
     # via -r requirements.in
 six==1.16.0 ; python_version >= "3.0" \\
     --hash=sha256:8abb2f1d86890a2dfb989f9a77cfcfd3e47c2a354b01111771326f8aa26e0254
@@ -40,7 +40,7 @@ def test_pip_compile_output_with_hashes_and_index_lines(tmp_path: Path) -> None:
     assert [r.text for r in inputs.requirements] == ["numpy==1.26.4", "six==1.16.0"]
     assert inputs.requirements[0].hashes == (
         "sha256:666dbfb6ec68962c033a450943ded891bed2d54e6755e35e5835d63f4f6931d5",
-        "sha256:aaaa",
+        "sha256:" + "a" * 64,
     )
     assert inputs.require_hashes
     assert inputs.index_url == "https://pypi.org/simple"
@@ -162,10 +162,11 @@ hashes = { sha256 = "939de3e7a6161af0c887ef91b7d41a53e7c5a1ca976325f429cb46ea9bc
 """
 
 
-def test_pylock_is_converted_with_the_same_pins_and_hashes(tmp_path: Path) -> None:
+def test_pylock_installs_exactly_the_wheels_it_names(tmp_path: Path) -> None:
     inputs = _collect(tmp_path, PYLOCK, name="pylock.toml")
     assert [r.line() for r in inputs.requirements] == [
-        "six==1.16.0 --hash=sha256:8abb2f1d86890a2dfb989f9a77cfcfd3e47c2a354b01111771326f8aa26e0254"
+        "six @ https://files.pythonhosted.org/six-1.16.0-py2.py3-none-any.whl "
+        "--hash=sha256:8abb2f1d86890a2dfb989f9a77cfcfd3e47c2a354b01111771326f8aa26e0254"
     ]
     assert inputs.no_deps and inputs.index_url == "https://pypi.org/simple"
     assert "PEP 751" in inputs.notes[0]
