@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from layerforge.documents import PYPROJECT, read_toml, validate
+from layerforge.documents import SETTINGS_TABLE, read_toml, validate
 from layerforge.errors import UsageError
 from layerforge.runtimes import Architecture, Runtime, get_runtime
 
@@ -234,6 +234,7 @@ def read_settings(path: Path, *, explicit: bool) -> dict[str, Any]:
     if not path.exists() and not explicit:
         return {}
     data = read_toml(path, "settings from", hint="check --config (it must name a pyproject.toml)")
-    tool = {"tool": data["tool"]} if "tool" in data else {}
-    validate(tool, PYPROJECT, source=str(path))
-    return parse_settings(path, tool.get("tool", {}).get("layerforge", {}))
+    tool = data.get("tool", {})
+    if not isinstance(tool, dict) or "layerforge" in tool:  # else: nothing of layerforge's
+        validate({"tool": tool}, SETTINGS_TABLE, source=str(path))
+    return parse_settings(path, tool.get("layerforge", {}))

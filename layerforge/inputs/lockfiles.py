@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from layerforge.documents import PYLOCK, PYPROJECT, read_toml, validate
+from layerforge.documents import PROJECT_TABLE, PYLOCK, read_toml, validate
 from layerforge.errors import InvalidDocumentError, NoCompatibleWheelError, UsageError
 from layerforge.inputs.markers import applies
 from layerforge.inputs.model import InputRequirement, file_digest
@@ -45,7 +45,7 @@ def read_pyproject_dependencies(
     data = read_toml(path, "pyproject")
     if not isinstance(data.get("project"), dict):
         raise UsageError(f"{path} has no [project] table", hint="give a requirements file instead")
-    validate({"project": data["project"]}, PYPROJECT, source=str(path))
+    validate({"project": data["project"]}, PROJECT_TABLE, source=str(path))
     project: dict[str, Any] = data["project"]
     if "dependencies" in project.get("dynamic", []):
         raise UsageError(

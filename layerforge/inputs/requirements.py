@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
@@ -166,8 +167,8 @@ class _Source:
 
     def include(self, name: str) -> _Source:
         """A file this one names with -r/-c: a URL, or a path relative to it."""
-        if name.startswith(("http://", "https://")):
-            return _Source(name)
+        if "://" in name and not name.startswith("file:"):
+            return _Source(name)  # fetched if http(s), refused otherwise
         if self.url is not None:
             from urllib.parse import urljoin
 
@@ -192,7 +193,11 @@ def _parse(text: str, source: _Source) -> object:
     try:
         if source.path is not None:
             return parser.RequirementsFile.from_file(str(source.path), include_nested=False)
-        return parser.RequirementsFile.from_string(text)
+        # the parser reads files only (its from_string is broken: it never imported Path)
+        with tempfile.TemporaryDirectory(prefix="layerforge-requirements-") as folder:
+            fetched = Path(folder) / "requirements.txt"
+            fetched.write_text(text, "utf-8")
+            return parser.RequirementsFile.from_file(str(fetched), include_nested=False)
     except (parser.InstallationError, parser.RequirementsFileParseError, OSError) as exc:
         raise UsageError(f"cannot read requirements file {source.name}: {exc}") from None
 

@@ -64,7 +64,7 @@ def test_flags_win_over_settings(tmp_path: Path) -> None:
         ('max-unzipped = "lots"', "is not a size"),
         ("requirements = 5", "expected a requirement string or a list of them"),
         ("output = 5", "[tool.layerforge].output: expected a non-empty string"),
-        ("extra-index-urls = 7", "extra-index-urls: expected a URL or a list of URLs"),
+        ("extra-index-urls = 7", "extra-index-urls: expected a string or a list of strings"),
         ('index-url = "not a url"', "is not a URL"),
         ('runtime = "python2.7"', "unknown runtime"),
         ('arch = "sparc"', "unknown architecture"),
