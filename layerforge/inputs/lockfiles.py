@@ -100,6 +100,8 @@ def _rank(wheel: Mapping[str, Any], package: Mapping[str, Any], key: str, lock: 
     from packaging.utils import InvalidWheelFilename, canonicalize_name, parse_wheel_filename
     from packaging.version import Version
 
+    if not wheel.get("url") and not wheel.get("path"):
+        raise lock.invalid(key, "a wheel needs a url or a path")
     name = _wheel_file(wheel)
     try:
         project, version, _, tags = parse_wheel_filename(name)
@@ -175,11 +177,9 @@ class _Lock:
                 return str(local)
             if not wheel.get("url"):
                 raise self.invalid(f"{key}.path", f"no such file ({local})")
-        url = wheel.get("url")
-        if not url:
-            raise self.invalid(key, "a wheel needs a url or a path")
-        if str(url).startswith("file:"):
-            return str(self.path.parent / file_url_path(str(url), f"{self.path} {key}.url"))
+        url = str(wheel["url"])  # a wheel has a url where it has no path (``_rank``)
+        if url.startswith("file:"):
+            return str(self.path.parent / file_url_path(url, f"{self.path} {key}.url"))
         return f"{package['name']} @ {url}"
 
 

@@ -165,10 +165,15 @@ class _Source:
         file's, to the working folder (as pip takes them)."""
         return self.path.parent if self.path is not None else Path.cwd()
 
-    def include(self, name: str) -> _Source:
+    def include(self, name: str, origin: str) -> _Source:
         """A file this one names with -r/-c: a URL, or a path relative to it."""
+        if name.startswith(("http://", "https://")):
+            return _Source(name)
         if "://" in name and not name.startswith("file:"):
-            return _Source(name)  # fetched if http(s), refused otherwise
+            raise UsageError(
+                f"{origin}: cannot read {name}: only http and https URLs are fetched",
+                hint="download the file and name its path",
+            )
         if self.url is not None:
             from urllib.parse import urljoin
 
@@ -240,7 +245,7 @@ class _Reader:
             values = value if isinstance(value, list) else [value]
             if key in ("requirements", "constraints"):
                 for name in values:
-                    included = source.include(str(name))
+                    included = source.include(str(name), origin)
                     self.read(included, constraint=key == "constraints", chain=chain)
             elif key == "editables":
                 raise _refuse("an editable requirement", f"-e {values[0]}", origin)
