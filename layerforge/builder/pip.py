@@ -314,15 +314,30 @@ _FULL = "No space left on device"
 _FULL_PATH = re.compile(r"""['"`](?P<path>/[^'"`\n]*?)/layerforge-build-[^/'"`\n]+""")
 
 
+def _full_folder(output: str) -> str:
+    """The folder the build's scratch folder is in: as the installer's output names it, else
+    where builds go (the one a path-less ``[Errno 28]`` from pip was in)."""
+    found = _FULL_PATH.search(output)
+    if found:
+        return found["path"] or "/"
+    import tempfile
+
+    from layerforge.scratch import build_scratch_parent
+
+    try:
+        folder, _ = build_scratch_parent()
+    except UsageError:
+        folder = None
+    return str(folder or tempfile.gettempdir())
+
+
 def out_of_space_error(tail: str, output: str = "") -> BuildError:
-    """An installer (pip or uv) ran out of space in the build's scratch folder; the folder is
-    named when the installer's output names a file in it."""
-    found = _FULL_PATH.search(output or tail)
-    where = f" in {found['path'] or '/'}" if found else ""
+    """An installer (pip or uv) ran out of space in the build's scratch folder."""
+    folder = _full_folder(output or tail)
     return BuildError(
-        f"out of disk space{where} while installing",
-        hint=f"free space{where or ' where the build runs'} (or point LAYERFORGE_SCRATCH or "
-        "TMPDIR at a folder with room; for docker, Docker's data root), then retry",
+        f"out of disk space in {folder} while installing",
+        hint=f"free space in {folder} (or point LAYERFORGE_SCRATCH or TMPDIR at a folder with "
+        "room; for docker, also Docker's data root), then retry",
         details=tail,
     )
 

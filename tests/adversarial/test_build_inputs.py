@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -319,3 +321,57 @@ def test_requirements_named_by_url_are_fetched_within_bounds(lf: LF, work: Path)
         failed_cleanly(lf("build", "-r", "r.txt"), 2, "is over 10 MiB", bound=15)
     _file(work, "r.txt", f"-r {url}/gone.txt\n")  # the server is gone: the network failed
     failed_cleanly(lf("build", "-r", "r.txt"), 3, "cannot fetch requirements file", bound=30)
+
+
+@pytest.fixture
+def small_disk(work: Path) -> Iterator[Callable[[str], Path]]:
+    """``small_disk("size=64k")``: a tmpfs of that size mounted in ``work`` (root only)."""
+    mounted: list[Path] = []
+
+    def mount(options: str) -> Path:
+        folder = work / f"disk-{len(mounted)}"
+        folder.mkdir()
+        done = subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(folder)],
+            capture_output=True,
+            check=False,
+        )
+        if done.returncode != 0:
+            pytest.skip(f"cannot mount a tmpfs here: {done.stderr.decode().strip()}")
+        mounted.append(folder)
+        return folder
+
+    if os.geteuid() != 0:
+        pytest.skip("mounting a small disk needs root")
+    yield mount
+    for folder in mounted:
+        subprocess.run(["umount", str(folder)], check=False)
+
+
+@pytest.mark.network
+@pytest.mark.parametrize(
+    "options",
+    [
+        "size=64k",  # pip's download fills it
+        "size=160k",  # pip's download fits, uv's install does not
+        "size=50m,nr_inodes=20",  # uv cannot create its cache's files
+    ],
+)
+def test_a_full_scratch_disk_says_the_disk_is_full(
+    lf: LF, small_disk: Callable[[str], Path], options: str
+) -> None:
+    disk = small_disk(options)
+    run = lf(
+        "build",
+        "six==1.16.0",
+        "attrs==23.2.0",
+        "--backend",
+        "cross",
+        "--installer",
+        "auto",
+        "--no-cache",
+        env={"LAYERFORGE_SCRATCH": str(disk)},
+    )
+    failed_cleanly(run, 3, f"out of disk space in {disk}", bound=60)
+    assert "cannot be used multiple times" not in run.err
+    assert list(disk.iterdir()) == [], "the scratch folder was left behind"

@@ -415,3 +415,42 @@ def test_a_server_that_never_answers_is_bounded(
         port = silent.getsockname()[1]
         with pytest.raises(BuildError, match="cannot fetch requirements file"):
             _collect(tmp_path, f"-r http://127.0.0.1:{port}/r.txt\n")
+
+
+# -- a full scratch disk says so ---------------------------------------------------------------
+
+
+def test_a_full_disk_under_uv_is_named_not_hidden_by_a_retry(tmp_path: Path) -> None:
+    """uv is replaced by a script printing what uv prints when its cache cannot be created on
+    a full disk (a fault a real disk gives only at one exact fill level): the build's own cache
+    is already named, so nothing is retried with a second --cache-dir (uv refused that as "the
+    argument '--cache-dir' cannot be used multiple times", hiding the full disk)."""
+    from layerforge.builder.pip import PipTarget
+    from layerforge.builder.uv import install_downloaded
+    from layerforge.errors import BuildError
+
+    scratch = tmp_path / "scratch" / "layerforge-build-x1" / "pip"
+    wheelhouse = scratch / "wheels"
+    make_private_wheel(wheelhouse)
+    calls = tmp_path / "calls"
+    uv = tmp_path / "uv"
+    uv.write_text(
+        f'#!/bin/sh\necho "$@" >> {calls}\n'
+        f'echo "error: Failed to initialize cache at \\`{scratch}/uv-cache\\`"\n'
+        'echo "  Caused by: No space left on device (os error 28)"\nexit 2\n'
+    )
+    uv.chmod(0o755)
+    with pytest.raises(BuildError) as caught:
+        install_downloaded(
+            (str(uv), "x86_64-manylinux_2_17"),
+            PipTarget(PY311, X86),
+            tree=scratch / "tree",
+            scratch=scratch,
+            wheelhouse=wheelhouse,
+            python="/usr/bin/python3",
+            requested=frozenset(),
+            sink=lambda _event: None,
+        )
+    assert caught.value.message == f"out of disk space in {tmp_path / 'scratch'} while installing"
+    assert caught.value.hint is not None and "LAYERFORGE_SCRATCH" in caught.value.hint
+    assert len(calls.read_text().splitlines()) == 1, "retried"
