@@ -127,6 +127,32 @@ class _Lock:
         tags = preferred_tags(target.runtime, target.architecture)
         self.preference = {tag: rank for rank, tag in enumerate(tags)}
 
+    def check_target(self, document: Mapping[str, Any]) -> None:
+        """The lock's ``requires-python`` and ``environments`` admit the target (PEP 751)."""
+        from packaging.specifiers import InvalidSpecifier, SpecifierSet
+
+        version = self.target.environment["python_full_version"]
+        if "requires-python" in document:
+            try:
+                specifier = SpecifierSet(document["requires-python"])
+            except InvalidSpecifier as exc:
+                raise self.invalid("requires-python", str(exc)) from None
+            if not specifier.contains(version, prereleases=True):
+                raise UsageError(
+                    f"{self.path} requires Python {specifier}, not {self.target.describe()}",
+                    hint="choose a runtime the lock was made for (--runtime), or re-lock",
+                )
+        environments = document.get("environments", [])
+        origin = f"{self.path} environments"
+        if environments and not any(
+            applies(marker, self.target.environment, origin=origin) for marker in environments
+        ):
+            raise UsageError(
+                f"{self.path} was locked for other environments than {self.target.describe()}",
+                hint=f"its environments: {'; '.join(environments)}; choose one of those "
+                "runtimes and architectures, or re-lock",
+            )
+
     def invalid(self, key: str, problem: str) -> InvalidDocumentError:
         return _invalid(self.path, key, problem, f"fix {key} in {self.path} (PEP 751), or re-lock")
 
@@ -189,12 +215,14 @@ def read_pylock(path: Path, target: LockTarget) -> RequirementsFileContent:
     document = read_toml(path, "lock file")
     validate(document, PYLOCK, source=str(path))
     lock = _Lock(path, target)
+    lock.check_target(document)
+    groups = frozenset(document.get("default-groups", []))
     content = RequirementsFileContent(sources=[(str(path.resolve()), file_digest(path))])
     indexes: set[str] = set()
     for number, package in enumerate(document["packages"]):
         key = f"packages[{number}]"
         origin = f"{path} {key}"
-        if not applies(package.get("marker"), target.environment, origin=origin):
+        if not applies(package.get("marker"), target.environment, origin=origin, groups=groups):
             continue
         wheel_key, wheel = lock.chosen_wheel(package, key)
         text = lock.location(package, wheel, wheel_key)

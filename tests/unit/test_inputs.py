@@ -352,6 +352,24 @@ def test_pylock_wheels_that_cannot_be_installed_exactly(
     assert "packages[0].wheels[0]" in caught.value.message
 
 
+def test_pylock_targets_groups_and_python(tmp_path: Path) -> None:
+    wheel = f'{{url = "https://x/six-1.16.0-py3-none-any.whl", {_HASHES}}}'
+    head = 'lock-version = "1.0"\ndefault-groups = ["dev"]\n'
+    packages = (
+        f'[[packages]]\nname = "six"\nmarker = "\'dev\' in dependency_groups"\nwheels = [{wheel}]\n'
+        '[[packages]]\nname = "attrs"\nmarker = "\'docs\' in dependency_groups"\n'
+    )
+    inputs = _collect(tmp_path, head + packages, name="pylock.toml")
+    assert [r.text for r in inputs.requirements] == ["six @ https://x/six-1.16.0-py3-none-any.whl"]
+    with pytest.raises(UsageError, match=r"requires Python >=3\.12, not python3\.11"):
+        _collect(tmp_path, 'requires-python = ">=3.12"\n' + head + packages, name="pylock.toml")
+    with pytest.raises(InvalidDocumentError, match="requires-python: Invalid specifier"):
+        _collect(tmp_path, 'requires-python = "=>3"\n' + head + packages, name="pylock.toml")
+    darwin = "environments = [\"sys_platform == 'darwin'\"]\n"
+    with pytest.raises(UsageError, match="locked for other environments"):
+        _collect(tmp_path, darwin + head + packages, name="pylock.toml")
+
+
 # -- requirements files named by URL, as pip fetches them ------------------------------------
 
 
