@@ -61,13 +61,16 @@ class DocumentKind:
     sections: tuple[str, ...] = ()
     table: str = "a table"
     labels: tuple[tuple[str, str], ...] = ()  # a top-level key as the user wrote it
+    unknown: str = "key"  # what an unknown key is called: "unknown setting 'x'"
 
 
 #: pyproject.toml's ``[project]`` (PEP 621), read only for its dependencies.
 PROJECT_TABLE = DocumentKind("pyproject.schema.json", sections=("project",))
 #: pyproject.toml's ``[tool.layerforge]``: read by every build, warm ones too, so its schema is
 #: apart (compiling it costs about 15 ms of CPU, the [project] one would add 5 ms more).
-SETTINGS_TABLE = DocumentKind("settings.schema.json", sections=("tool.layerforge", "tool"))
+SETTINGS_TABLE = DocumentKind(
+    "settings.schema.json", sections=("tool.layerforge", "tool"), unknown="setting"
+)
 #: A PEP 751 lock file.
 PYLOCK = DocumentKind("pylock.schema.json")
 #: The options of one requirements-file line, as pip's parser gives them.
@@ -155,7 +158,13 @@ def validate(document: object, kind: DocumentKind, *, source: str) -> None:
         problem, hint = _problem(error, kind)
         reference = _reference(schema, error.path[1:])
         hint = hint or f"fix that value in {source}" + (f" (see {reference})" if reference else "")
-        message = f"{source}: {where}: {problem}" if where else f"{source}: {problem}"
+        if problem.startswith("unknown "):
+            message = f"{source}: {problem} in {where or 'the document'}"
+        elif where or error.rule != "type":
+            message = f"{source}: {where}: {problem}" if where else f"{source}: {problem}"
+        else:  # the document itself is of the wrong type
+            wanted = expected(error.definition, kind)
+            message = f"{source} must be {wanted}, not {shown(error.value)}"
         raise InvalidDocumentError(message, key=where, hint=hint) from None
 
 
@@ -274,7 +283,7 @@ def _problem(error: Any, kind: DocumentKind) -> tuple[str, str | None]:
     if rule == "additionalProperties" and isinstance(value, Mapping):
         known = sorted(definition.get("properties", {}))
         unknown = sorted(k for k in value if k not in known)
-        return _unknown_key(unknown[0] if unknown else "?", known)
+        return _unknown_key(unknown[0] if unknown else "?", known, kind.unknown)
     if rule == "required" and isinstance(value, Mapping):
         missing = [k for k in definition.get("required", []) if k not in value]
         return f"missing key {shown(missing[0] if missing else '?')}", None
@@ -289,9 +298,9 @@ def _problem(error: Any, kind: DocumentKind) -> tuple[str, str | None]:
     return f"expected {expected(definition, kind)}, got {shown(value)}", None
 
 
-def _unknown_key(key: str, known: Sequence[str]) -> tuple[str, str]:
+def _unknown_key(key: str, known: Sequence[str], noun: str) -> tuple[str, str]:
     import difflib  # only for a misspelt key
 
     close = difflib.get_close_matches(key, list(known), n=1)
     suggestion = f"did you mean {close[0]!r}? " if close else ""
-    return f"unknown key {key!r}", f"{suggestion}known keys: {', '.join(known)}"
+    return f"unknown {noun} {key!r}", f"{suggestion}known {noun}s: {', '.join(known)}"

@@ -298,8 +298,8 @@ def test_hostile_settings_are_usage_errors_naming_the_key(
 @pytest.mark.parametrize(
     ("event", "fragment"),
     [
-        ("[1]", "--event: expected a JSON object"),
-        ('"rows"', "--event: expected a JSON object"),
+        ("[1]", "--event must be a JSON object"),
+        ('"rows"', "--event must be a JSON object"),
         ('{"bucket": 5}', "--event: bucket: expected a bucket name"),
         ('{"prefix": ["a"]}', "--event: prefix"),
         ('{"bucket": "' + "b" * 100 + '"}', "--event: bucket"),
