@@ -98,7 +98,7 @@ def _wheel_file(wheel: Mapping[str, Any]) -> str:
 def _rank(wheel: Mapping[str, Any], package: Mapping[str, Any], key: str, lock: _Lock) -> int:
     """How much the target prefers this wheel (0 best); -1 when it cannot use it."""
     from packaging.utils import InvalidWheelFilename, canonicalize_name, parse_wheel_filename
-    from packaging.version import Version
+    from packaging.version import InvalidVersion, Version
 
     if not wheel.get("url") and not wheel.get("path"):
         raise lock.invalid(key, "a wheel needs a url or a path")
@@ -107,9 +107,11 @@ def _rank(wheel: Mapping[str, Any], package: Mapping[str, Any], key: str, lock: 
         project, version, _, tags = parse_wheel_filename(name)
     except InvalidWheelFilename as exc:
         raise lock.invalid(key, f"{name!r} is not a wheel's file name ({exc})") from None
-    if project != canonicalize_name(package["name"]) or (
-        "version" in package and version != Version(package["version"])
-    ):
+    try:
+        locked_version = Version(package["version"]) if "version" in package else version
+    except InvalidVersion as exc:
+        raise lock.invalid(key.rsplit(".wheels", 1)[0] + ".version", str(exc)) from None
+    if project != canonicalize_name(package["name"]) or version != locked_version:
         locked = f"{package['name']} {package.get('version', '')}".strip()
         raise lock.invalid(key, f"{name} is not a wheel of {locked}")
     ranks = [lock.preference[tag] for tag in tags if tag in lock.preference]
@@ -204,6 +206,8 @@ class _Lock:
             if not wheel.get("url"):
                 raise self.invalid(f"{key}.path", f"no such file ({local})")
         url = str(wheel["url"])  # a wheel has a url where it has no path (``_rank``)
+        if not url.startswith(("https://", "http://", "file:")):
+            raise self.invalid(f"{key}.url", f"{url!r} is not an http(s) or file: URL")
         if url.startswith("file:"):
             return str(self.path.parent / file_url_path(url, f"{self.path} {key}.url"))
         return f"{package['name']} @ {url}"

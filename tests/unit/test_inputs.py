@@ -342,6 +342,7 @@ _HASHES = f'hashes = {{sha256 = "{_SHA}"}}'
         ),
         (f'url = "https://x/six-1.0-py3-none-any.whl", {_HASHES}', "not a wheel of"),
         (f'url = "https://x/private_pkg-2.0-py3-none-any.whl", {_HASHES}', "not a wheel of"),
+        (f'url = "ftp://x/private_pkg-1.0-py3-none-any.whl", {_HASHES}', "not an http"),
     ],
 )
 def test_pylock_wheels_that_cannot_be_installed_exactly(
@@ -350,6 +351,12 @@ def test_pylock_wheels_that_cannot_be_installed_exactly(
     with pytest.raises(UsageError, match=fragment) as caught:
         _collect(tmp_path, _lock("{" + wheel + "}"), name="pylock.toml")
     assert "packages[0].wheels[0]" in caught.value.message
+
+
+def test_pylock_with_a_version_that_is_not_one(tmp_path: Path) -> None:
+    text = _lock(f'{{url = "https://x/private_pkg-1.0-py3-none-any.whl", {_HASHES}}}', version="x!")
+    with pytest.raises(InvalidDocumentError, match=r"packages\[0\]\.version: Invalid version"):
+        _collect(tmp_path, text, name="pylock.toml")
 
 
 def test_pylock_targets_groups_and_python(tmp_path: Path) -> None:
