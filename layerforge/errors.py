@@ -28,6 +28,7 @@ __all__ = [
     "CheckFailedError",
     "ContainerError",
     "Interrupted",
+    "InvalidDocumentError",
     "LayerforgeError",
     "NoCompatibleWheelError",
     "SandboxError",
@@ -69,6 +70,15 @@ class UsageError(LayerforgeError):
     """The input is wrong: fix the command line, the settings or the files it names."""
 
     exit_code = EXIT_USAGE
+
+
+class InvalidDocumentError(UsageError):
+    """A file or value layerforge reads (pyproject.toml, pylock.toml, a requirements file, an
+    event) does not follow its schema; ``key`` is the path of the offending value."""
+
+    def __init__(self, message: str, *, key: str, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.key = key
 
 
 class CheckFailedError(LayerforgeError):

@@ -5,7 +5,6 @@ parsed here."""
 
 from __future__ import annotations
 
-import json
 import re
 import shutil
 import tempfile
@@ -217,16 +216,8 @@ def parse_event(text: str | None, default: dict[str, Any] | None = None) -> dict
             text = path.read_text("utf-8")
         except (OSError, UnicodeDecodeError) as exc:
             raise UsageError(f"{source}: cannot read the file ({exc})") from None
-    try:
-        event = json.loads(text)
-    except ValueError as exc:
-        raise UsageError(
-            f"{source} is not JSON: {exc}",
-            hint="give a JSON object, e.g. --event '{\"rows\": 1000}'",
-        ) from None
-    if not isinstance(event, dict):
-        raise UsageError(
-            f"{source} must be a JSON object, not {type(event).__name__}",
-            hint="e.g. --event '{\"rows\": 1000}'",
-        )
-    return event
+    from layerforge.documents import EVENT, parse_json, validate
+
+    event = parse_json(text, source, hint="give a JSON object, e.g. --event '{\"rows\": 1000}'")
+    validate(event, EVENT, source=source)
+    return dict(event)

@@ -25,6 +25,7 @@ __all__ = [
     "Runtime",
     "compatible_platform_tags",
     "get_runtime",
+    "preferred_tags",
     "runtimes",
     "supported_tags",
 ]
@@ -231,18 +232,23 @@ def compatible_platform_tags(runtime: Runtime, arch: Architecture) -> list[str]:
 
 
 @cache
-def supported_tags(runtime: Runtime, arch: Architecture) -> frozenset[Tag]:
-    """The full set of wheel tags (python, abi, platform) the target interpreter accepts."""
+def preferred_tags(runtime: Runtime, arch: Architecture) -> tuple[Tag, ...]:
+    """The wheel tags (python, abi, platform) the target interpreter accepts, in pip's order of
+    preference (the most specific first)."""
     from packaging.tags import compatible_tags, cpython_tags  # only a fresh build needs tags
 
     platforms = compatible_platform_tags(runtime, arch)
     interpreter = f"cp{runtime.python[0]}{runtime.python[1]}"
-    return frozenset(
-        [
-            *cpython_tags(runtime.python, abis=[runtime.abi], platforms=platforms),
-            *compatible_tags(runtime.python, interpreter=interpreter, platforms=platforms),
-        ]
+    return (
+        *cpython_tags(runtime.python, abis=[runtime.abi], platforms=platforms),
+        *compatible_tags(runtime.python, interpreter=interpreter, platforms=platforms),
     )
+
+
+@cache
+def supported_tags(runtime: Runtime, arch: Architecture) -> frozenset[Tag]:
+    """The full set of wheel tags (python, abi, platform) the target interpreter accepts."""
+    return frozenset(preferred_tags(runtime, arch))
 
 
 LIMITS: Limits = _table().limits

@@ -1,28 +1,25 @@
 """Settings as values: one converter per kind of value, shared by the command-line flags and by
 ``[tool.layerforge]``, so ``"200MiB"``, ``"no"`` or ``"aarch64"`` mean the same in both places.
 
-``read_settings`` reads and validates ``[tool.layerforge]`` of a pyproject.toml: unknown keys get a
-did-you-mean, each value goes through the converter of its key, relative paths are resolved
-against the folder of the file, and every problem names the file and the key.
+``read_settings`` reads ``[tool.layerforge]`` of a pyproject.toml, checks it against its schema
+(``data/pyproject.schema.json``: unknown keys get a did-you-mean, wrong types name the key), then
+each value goes through the converter of its key, relative paths are resolved against the folder
+of the file, and every problem names the file and the key.
 """
 
 from __future__ import annotations
 
+import math
 import re
-import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from layerforge.documents import SETTINGS_TABLE, read_toml, validate
 from layerforge.errors import UsageError
 from layerforge.runtimes import Architecture, Runtime, get_runtime
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - Python 3.10
-    import tomli as tomllib
 
 __all__ = [
     "SETTINGS",
@@ -46,19 +43,23 @@ _UNITS = {"b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "kib": 2**10, "mib": 2*
 _TRUE = {"true", "yes", "on", "1"}
 _FALSE = {"false", "no", "off", "0"}
 _REGION = re.compile(r"^[a-z]{2}(-gov|-iso[a-z]*)?-[a-z]+-\d{1,2}$")
+#: No size is larger (the schema's maximum too): 8 PiB, far beyond any layer or disk.
+MAX_SIZE = 2**53
 
 
 def to_size(value: object) -> int:
     """``262144000``, ``"250MiB"`` or ``"200MB"`` as bytes."""
-    if isinstance(value, bool):
-        raise SettingValueError(f"{value!r} is not a size such as 262144000, 250MiB or 200MB")
-    if isinstance(value, int) and value >= 0:
-        return value
     match = _SIZE.match(value) if isinstance(value, str) else None
-    if not match:
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+        size: float = value
+    elif match:
+        number, unit = match.groups()
+        size = float(number) * _UNITS[(unit or "b").lower()]
+    else:
         raise SettingValueError(f"{value!r} is not a size such as 262144000, 250MiB or 200MB")
-    number, unit = match.groups()
-    return int(float(number) * _UNITS[(unit or "b").lower()])
+    if not math.isfinite(size) or size > MAX_SIZE:
+        raise SettingValueError(f"{value!r} is larger than any size layerforge can check")
+    return int(size)
 
 
 def to_bool(value: object) -> bool:
@@ -155,15 +156,15 @@ def _table(value: object) -> dict[str, Any]:
 
 
 def _matrix(value: object) -> dict[str, tuple[Any, ...]]:
-    """``{runtimes = ["python3.11", "python3.12"], archs = ["x86_64", "arm64"]}``."""
+    """``{runtime = ["python3.11", "python3.12"], arch = ["x86_64", "arm64"]}``, as the README
+    shows it (``runtimes``/``archs``, the first spelling, are read too)."""
     table = _table(value)
-    unknown = set(table) - {"runtimes", "archs"}
-    if unknown:
-        raise SettingValueError(f"unknown keys {sorted(unknown)} (known: runtimes, archs)")
-    return {
-        "runtime": _list_of(to_runtime)(table.get("runtimes", [])),
-        "arch": _list_of(to_arch)(table.get("archs", [])),
-    }
+    matrix: dict[str, tuple[Any, ...]] = {}
+    for key, convert in (("runtime", to_runtime), ("arch", to_arch)):
+        if key in table and f"{key}s" in table:
+            raise SettingValueError(f"give {key} or {key}s, not both")
+        matrix[key] = _list_of(convert)(table.get(key, table.get(f"{key}s", [])))
+    return matrix
 
 
 @dataclass(frozen=True)
@@ -200,13 +201,6 @@ SETTINGS: dict[str, Setting] = {
 }
 
 
-def _suggestion(key: str) -> str:
-    import difflib  # only for a misspelt setting
-
-    close = difflib.get_close_matches(key, list(SETTINGS), n=1)
-    return f"did you mean {close[0]!r}? " if close else ""
-
-
 def _resolve(value: Any, base: Path) -> Any:
     if isinstance(value, Path):
         return value if value.is_absolute() else base / value
@@ -218,31 +212,17 @@ def _resolve(value: Any, base: Path) -> Any:
     return value
 
 
-def _layerforge_table(path: Path, data: Mapping[str, Any]) -> dict[str, Any]:
-    tool = data.get("tool", {})
-    if not isinstance(tool, dict):
-        raise UsageError(f"{path}: 'tool' must be a table", hint="write [tool.layerforge]")
-    table = tool.get("layerforge", {})
-    if not isinstance(table, dict):
-        raise UsageError(f"{path}: [tool.layerforge] must be a table")
-    return table
-
-
 def parse_settings(path: Path, table: Mapping[str, Any]) -> dict[str, Any]:
-    """Validated values of a ``[tool.layerforge]`` table, keyed by snake_case names."""
+    """Converted values of a ``[tool.layerforge]`` table that follows the schema, keyed by
+    snake_case names."""
     settings: dict[str, Any] = {}
     for key, raw in table.items():
-        setting = SETTINGS.get(key)
-        if setting is None:
-            raise UsageError(
-                f"{path}: unknown setting {key!r} in [tool.layerforge]",
-                hint=f"{_suggestion(key)}known settings: {', '.join(sorted(SETTINGS))}",
-            )
+        setting = SETTINGS[key]
         try:
             value = setting.convert(raw)
         except SettingValueError as exc:
             raise UsageError(
-                f"{path}: [tool.layerforge] {key}: {exc}",
+                f"{path}: [tool.layerforge].{key}: {exc}",
                 hint="fix the value in the file; flags on the command line take the same values",
             ) from None
         settings[key.replace("-", "_")] = _resolve(value, path.parent) if setting.paths else value
@@ -253,14 +233,8 @@ def read_settings(path: Path, *, explicit: bool) -> dict[str, Any]:
     """``[tool.layerforge]`` of ``path``; {} when an implicit pyproject.toml does not exist."""
     if not path.exists() and not explicit:
         return {}
-    if not path.is_file():
-        raise UsageError(
-            f"cannot read settings from {path}: "
-            + ("no such file" if not path.exists() else "not a regular file"),
-            hint="check --config (it must name a pyproject.toml)",
-        )
-    try:
-        data = tomllib.loads(path.read_text("utf-8"))
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
-        raise UsageError(f"cannot read {path}: {exc}", hint="fix the TOML syntax") from None
-    return parse_settings(path, _layerforge_table(path, data))
+    data = read_toml(path, "settings from", hint="check --config (it must name a pyproject.toml)")
+    tool = data.get("tool", {})
+    if not isinstance(tool, dict) or "layerforge" in tool:  # else: nothing of layerforge's
+        validate({"tool": tool}, SETTINGS_TABLE, source=str(path))
+    return parse_settings(path, tool.get("layerforge", {}))

@@ -272,7 +272,8 @@ _NETWORK = re.compile(
     r"resolution|Name or service not known|Connection refused|Network is unreachable|"
     r"ConnectTimeoutError|Read timed out"
 )
-_HASH_HEADER = re.compile(r"^\s*(?P<requirement>\S+) from (?P<url>\S+)")
+#: ``numpy==1.26.4 from https://...``, or for a direct reference ``name@ https://... from ...``
+_HASH_HEADER = re.compile(r"^\s*(?P<requirement>\S+?)(?:@ \S+)? from (?P<url>\S+)")
 _HASH_GOT = re.compile(r"^\s*Got\s+(?P<got>[0-9a-f]{64})")
 
 
@@ -308,12 +309,35 @@ def _as_written(requirement: str, inputs: Inputs | None) -> str:
     return requirement
 
 
-def out_of_space_error(tail: str) -> BuildError:
+_FULL = "No space left on device"
+#: A path the installer names (pip: '...', uv: `...`), inside a build's scratch folder.
+_FULL_PATH = re.compile(r"""['"`](?P<path>/[^'"`\n]*?)/layerforge-build-[^/'"`\n]+""")
+
+
+def _full_folder(output: str) -> str:
+    """The folder the build's scratch folder is in: as the installer's output names it, else
+    where builds go (the one a path-less ``[Errno 28]`` from pip was in)."""
+    found = _FULL_PATH.search(output)
+    if found:
+        return found["path"] or "/"
+    import tempfile
+
+    from layerforge.scratch import build_scratch_parent
+
+    try:
+        folder, _ = build_scratch_parent()
+    except UsageError:
+        folder = None
+    return str(folder or tempfile.gettempdir())
+
+
+def out_of_space_error(tail: str, output: str = "") -> BuildError:
     """An installer (pip or uv) ran out of space in the build's scratch folder."""
+    folder = _full_folder(output or tail)
     return BuildError(
-        "out of disk space while installing",
-        hint="free space where the build runs (LAYERFORGE_SCRATCH or TMPDIR, or Docker's data "
-        "root), then retry",
+        f"out of disk space in {folder} while installing",
+        hint=f"free space in {folder} (or point LAYERFORGE_SCRATCH or TMPDIR at a folder with "
+        "room; for docker, also Docker's data root), then retry",
         details=tail,
     )
 
@@ -323,8 +347,8 @@ def explain_pip_failure(
 ) -> LayerforgeError:
     """Turn pip's failure output into the error a user can act on."""
     tail = "\n".join(output.strip().splitlines()[-15:])
-    if "No space left on device" in output:
-        return out_of_space_error(tail)
+    if _FULL in output:
+        return out_of_space_error(tail, output)
     for explain in (_hash_failure, _conflict):
         error = explain(output)
         if error is not None:

@@ -1,8 +1,8 @@
 """RECORD files that tell the truth about the layer: rows for files the build removed are
 dropped, rows for files it rewrote (stripped binaries) carry their new hash and size, and
-metadata that names the build machine or installer (``direct_url.json`` of a local file,
-uv's ``uv_cache.json``, INSTALLER, REQUESTED) is normalised; rows are named from the layer's
-root and sorted. The same wheels then always give the same bytes, whichever backend,
+metadata that names the build machine or installer (``direct_url.json`` of a local file or a
+wheel URL, uv's ``uv_cache.json``, INSTALLER, REQUESTED) is normalised; rows are named from the
+layer's root and sorted. The same wheels then always give the same bytes, whichever backend,
 installer (pip, uv, or pip's choice unpacked by uv) or virtualenv path built them."""
 
 from __future__ import annotations
@@ -28,18 +28,23 @@ def _hash(path: Path) -> str:
     return "sha256=" + base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
 
 
-def _local_direct_url(path: Path) -> bool:
+def _wheel_direct_url(path: Path) -> bool:
     try:
         document = json.loads(path.read_text("utf-8"))
     except (OSError, ValueError):
         return False
-    return isinstance(document, dict) and str(document.get("url", "")).startswith("file:")
+    if not isinstance(document, dict):
+        return False
+    return str(document.get("url", "")).startswith("file:") or "archive_info" in document
 
 
 def _normalise_metadata(dist_info: Path) -> None:
     direct_url = dist_info / "direct_url.json"
-    if direct_url.is_file() and _local_direct_url(direct_url):
-        direct_url.unlink()  # it names a path on the build machine
+    if direct_url.is_file() and _wheel_direct_url(direct_url):
+        # a local path names the build machine; a wheel's URL (a pylock's, a name @ URL) is
+        # written by pip and uv installing it, not by uv installing pip's download of it: the
+        # manifest records the wheel and its sha256 either way
+        direct_url.unlink()
     # uv's marker of where in its cache a local wheel was unpacked: a fact of the build machine
     (dist_info / "uv_cache.json").unlink(missing_ok=True)
     installer = dist_info / "INSTALLER"

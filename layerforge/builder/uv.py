@@ -155,7 +155,7 @@ def read_installed(tree: Path, requested: frozenset[str]) -> list[ResolvedDistri
 
 def _plain_failure(output: str, tail: str) -> LayerforgeError | None:
     if "No space left on device" in output:
-        return out_of_space_error(tail)
+        return out_of_space_error(tail, output)
     if "hash mismatch" in output.lower():
         return CheckFailedError(
             "hash mismatch: a downloaded file is not the one the requirements lock",
@@ -207,12 +207,19 @@ def _run_uv(command: list[str], *, scratch: Path, tree: Path, sink: EventSink) -
         return done
 
     done = attempt(command)
-    if done.returncode != 0 and _UNUSABLE_CACHE in done.output:
+    if _needs_own_cache(command, done):
         # an unwritable HOME or UV_CACHE_DIR costs uv its cache, not the build
         note = "uv's cache is not usable here: this install uses a cache in the scratch folder"
         sink(Event(EventKind.NOTE, "resolve", note))
         done = attempt([*command, "--cache-dir", str(scratch / "uv-cache")])
     return done
+
+
+def _needs_own_cache(command: list[str], done: Completed) -> bool:
+    """uv failed because the user's cache is unusable, and a cache in the scratch folder may do.
+    Not when the cache already is the build's own: naming a second ``--cache-dir`` only made uv
+    refuse its arguments, hiding why the first failed (a full scratch disk, say)."""
+    return done.returncode != 0 and _UNUSABLE_CACHE in done.output and "--cache-dir" not in command
 
 
 def install_downloaded(

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from layerforge.errors import UsageError
 from layerforge.inputs.lockfiles import (
+    LockTarget,
     is_pylock,
     is_pyproject,
     read_pylock,
@@ -59,11 +60,12 @@ class InputsRequest:
 
 
 def _read_file(
-    path: Path, extras: Sequence[str], environment: dict[str, str]
+    path: Path, extras: Sequence[str], target: LockTarget
 ) -> tuple[RequirementsFileContent, str | None]:
+    environment = target.environment
     if is_pylock(path):
-        note = f"{path.name} (PEP 751) installed as pinned requirements with its wheels' hashes"
-        return read_pylock(path, environment), note
+        note = f"{path.name} (PEP 751): each package installed from the wheel file the lock names"
+        return read_pylock(path, target), note
     if is_pyproject(path):
         note = f"{path.name}: [project] dependencies" + (
             f" + {', '.join(extras)}" if extras else ""
@@ -95,6 +97,7 @@ def collect_inputs(request: InputsRequest, runtime: Runtime, arch: Architecture)
     """The normalised inputs of one build for ``runtime``/``arch``; the bundled function's pins
     when nothing is named."""
     environment = target_environment(runtime, arch)
+    target = LockTarget(runtime, arch, environment)
     files = request.files or ((default_requirements_file(),) if request.empty else ())
     parts, notes = [], []
     strings = RequirementsFileContent()
@@ -103,7 +106,7 @@ def collect_inputs(request: InputsRequest, runtime: Runtime, arch: Architecture)
         strings.requirements.append(InputRequirement(normalised))
     parts.append(strings)
     for path in files:
-        part, note = _read_file(path, request.extras, environment)
+        part, note = _read_file(path, request.extras, target)
         parts.append(part)
         if note:
             notes.append(note)

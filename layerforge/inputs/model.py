@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import unquote, urlsplit
 
 __all__ = ["InputRequirement", "Inputs", "file_digest"]
 
@@ -89,12 +90,19 @@ class Inputs:
             "no_index": self.no_index,
             "no_deps": self.no_deps,
             "sources": [list(pair) for pair in self.sources],
-            "local_wheels": [_link_state(r.text) for r in self.requirements if _is_local(r.text)],
+            "local_wheels": [
+                _link_state(str(path)) for r in self.requirements if (path := _local_file(r.text))
+            ],
         }
 
 
-def _is_local(text: str) -> bool:
-    return text.endswith(".whl") and "://" not in text and Path(text).is_file()
+def _local_file(text: str) -> Path | None:
+    """The wheel a normalised requirement installs from this machine: an absolute path, or
+    ``name[extras] @ file:///path`` (extras need the PEP 508 form)."""
+    _, at, url = text.partition(" @ file://")
+    path = Path(unquote(urlsplit(f"file://{url}").path)) if at else Path(text)
+    local = (at or "://" not in text) and path.suffix == ".whl"
+    return path if local and path.is_file() else None
 
 
 def _link_state(link: str) -> object:

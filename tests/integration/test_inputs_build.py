@@ -3,6 +3,7 @@ wheels, pyproject dependencies, PEP 751 locks converted with the same pins and h
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import zipfile
@@ -13,6 +14,7 @@ import pytest
 
 from layerforge.cli import main
 from tests.conftest import make_private_wheel
+from tests.unit.test_inputs import serving
 
 pytestmark = [pytest.mark.network, pytest.mark.slow]
 
@@ -51,6 +53,18 @@ def test_a_pylock_builds_the_same_layer_as_its_requirements_export(
     assert code == 0, locked
     assert locked["sha256"] == exported["sha256"]
     assert any("PEP 751" in note for note in locked["notes"])
+    # pip alone installs the lock's URLs itself (and writes direct_url.json): the same bytes
+    code, by_pip = _build(
+        capsys,
+        "-r",
+        str(DATA / "pylock.toml"),
+        "--installer",
+        "pip",
+        "-o",
+        str(private_cache / "c" / "layer.zip"),
+    )
+    assert code == 0, by_pip
+    assert by_pip["sha256"] == exported["sha256"]
 
 
 def test_poetry_export_markers_follow_the_architecture(
@@ -110,5 +124,79 @@ def test_pyproject_dependencies_as_input(
         "-o",
         str(project / "dist" / "l.zip"),
     )
+    assert code == 0, document
+    assert {p["name"] for p in document["packages"]} == {"six", "attrs"}
+
+
+def test_local_wheels_as_pip_freeze_and_lock_exporters_write_them(
+    private_cache: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    project = private_cache / "file-urls"
+    wheel = make_private_wheel(project / "wheels")
+    digest = hashlib.sha256(wheel.read_bytes()).hexdigest()
+    for number, line in enumerate(
+        [
+            f"private-pkg @ {wheel.as_uri()}",
+            f"private-pkg @ file:wheels/{wheel.name} --hash=sha256:{digest}",
+        ]
+    ):
+        (project / "requirements.txt").write_text(line + "\nsix==1.16.0\n" * (number == 0))
+        code, document = _build(
+            capsys,
+            "-r",
+            str(project / "requirements.txt"),
+            "-o",
+            str(project / f"dist-{number}" / "l.zip"),
+        )
+        assert code == 0, document
+        (private,) = [p for p in document["packages"] if p["name"].lower() == "private-pkg"]
+        assert (private["wheel"], private["sha256"]) == (wheel.name, digest)
+
+
+def _pylock(path: str, digest: str) -> str:
+    return (
+        'lock-version = "1.0"\ncreated-by = "test"\n[[packages]]\nname = "private-pkg"\n'
+        f'version = "1.0"\nwheels = [{{ {path}, hashes = {{ sha256 = "{digest}" }} }}]\n'
+    )
+
+
+def test_pylock_wheels_by_path_and_url_are_installed_as_named_and_verified(
+    private_cache: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    project = private_cache / "pylock-files"
+    wheel = make_private_wheel(project / "wheels")
+    digest = hashlib.sha256(wheel.read_bytes()).hexdigest()
+    wrong = hashlib.sha256(b"another file").hexdigest()
+    with serving({f"/{wheel.name}": wheel.read_bytes()}) as url:
+        locations = {
+            "path": f'path = "wheels/{wheel.name}"',
+            "url": f'url = "{url}/{wheel.name}"',  # on no index: only the lock names it
+        }
+        for kind, location in locations.items():
+            lock = project / f"pylock.{kind}.toml"
+            lock.write_text(_pylock(location, digest))
+            code, document = _build(capsys, "-r", str(lock), "-o", str(project / kind / "l.zip"))
+            assert code == 0, document
+            assert [(p["wheel"], p["sha256"]) for p in document["packages"]] == [
+                (wheel.name, digest)
+            ]
+            lock.write_text(_pylock(location, wrong))
+            code, refused = _build(capsys, "-r", str(lock), "-o", str(project / "x" / "l.zip"))
+            assert code == 1, refused
+            assert "hash mismatch: private-pkg" in refused["error"], refused
+            assert wheel.name in refused["error"] and digest in refused["error"]
+    assert not (project / "x" / "l.zip").exists()
+
+
+def test_a_requirements_file_including_one_by_url(
+    private_cache: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    project = private_cache / "remote-include"
+    project.mkdir()
+    with serving({"/team/base.txt": b"six==1.16.0\n"}) as url:
+        (project / "requirements.txt").write_text(f"-r {url}/team/base.txt\nattrs==23.2.0\n")
+        code, document = _build(
+            capsys, "-r", str(project / "requirements.txt"), "-o", str(project / "l.zip")
+        )
     assert code == 0, document
     assert {p["name"] for p in document["packages"]} == {"six", "attrs"}

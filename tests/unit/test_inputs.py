@@ -2,13 +2,24 @@
 
 from __future__ import annotations
 
+import hashlib
+import http.server
+import json
+import socket
+import threading
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from importlib import resources
 from pathlib import Path
 
 import pytest
 
-from layerforge.errors import UsageError
+from layerforge.errors import InvalidDocumentError, NoCompatibleWheelError, UsageError
 from layerforge.inputs import InputsRequest, collect_inputs
 from layerforge.runtimes import Architecture, get_runtime
+from layerforge.settings import SETTINGS, read_settings
+from layerforge.spec import specs_from_settings
+from tests.conftest import make_private_wheel
 
 PY311, PY312 = get_runtime("python3.11"), get_runtime("python3.12")
 X86, ARM = Architecture.X86_64, Architecture.ARM64
@@ -22,7 +33,7 @@ PIP_COMPILE = """\
 
 numpy==1.26.4 \\
     --hash=sha256:666dbfb6ec68962c033a450943ded891bed2d54e6755e35e5835d63f4f6931d5 \\
-    --hash=sha256:aaaa
+    --hash=sha256:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa
     # via -r requirements.in
 six==1.16.0 ; python_version >= "3.0" \\
     --hash=sha256:8abb2f1d86890a2dfb989f9a77cfcfd3e47c2a354b01111771326f8aa26e0254
@@ -40,7 +51,7 @@ def test_pip_compile_output_with_hashes_and_index_lines(tmp_path: Path) -> None:
     assert [r.text for r in inputs.requirements] == ["numpy==1.26.4", "six==1.16.0"]
     assert inputs.requirements[0].hashes == (
         "sha256:666dbfb6ec68962c033a450943ded891bed2d54e6755e35e5835d63f4f6931d5",
-        "sha256:aaaa",
+        "sha256:" + "a" * 64,
     )
     assert inputs.require_hashes
     assert inputs.index_url == "https://pypi.org/simple"
@@ -162,10 +173,11 @@ hashes = { sha256 = "939de3e7a6161af0c887ef91b7d41a53e7c5a1ca976325f429cb46ea9bc
 """
 
 
-def test_pylock_is_converted_with_the_same_pins_and_hashes(tmp_path: Path) -> None:
+def test_pylock_installs_exactly_the_wheels_it_names(tmp_path: Path) -> None:
     inputs = _collect(tmp_path, PYLOCK, name="pylock.toml")
     assert [r.line() for r in inputs.requirements] == [
-        "six==1.16.0 --hash=sha256:8abb2f1d86890a2dfb989f9a77cfcfd3e47c2a354b01111771326f8aa26e0254"
+        "six @ https://files.pythonhosted.org/six-1.16.0-py2.py3-none-any.whl "
+        "--hash=sha256:8abb2f1d86890a2dfb989f9a77cfcfd3e47c2a354b01111771326f8aa26e0254"
     ]
     assert inputs.no_deps and inputs.index_url == "https://pypi.org/simple"
     assert "PEP 751" in inputs.notes[0]
@@ -183,3 +195,287 @@ def test_cache_inputs_follow_file_contents(tmp_path: Path) -> None:
     second = _collect(tmp_path, "six==1.16.0  # a comment changes the file\n").cache_inputs()
     assert first["requirements"] == second["requirements"]
     assert first["sources"] != second["sources"]
+
+
+# -- schemas at the edge ---------------------------------------------------------------------
+
+
+def test_every_setting_has_a_schema_entry_and_nothing_else() -> None:
+    text = resources.files("layerforge.data").joinpath("settings.schema.json").read_text()
+    table = json.loads(text)["properties"]["tool"]["properties"]["layerforge"]
+    assert set(table["properties"]) == set(SETTINGS)
+
+
+@pytest.mark.parametrize(
+    ("text", "key", "expected"),
+    [
+        ("[project]\ndynamic = 5\n", "[project].dynamic", "expected a list of strings, got 5"),
+        (
+            '[project]\ndependencies = ["six", 5]\n',
+            "[project].dependencies[1]",
+            "expected a non-empty string, got 5",
+        ),
+        ("[project]\nurls = {home = 5}\n", "[project].urls.home", "expected a string, got 5"),
+        (
+            '[project]\n"optional-dependencies" = {"a b" = [1]}\n',
+            '[project].optional-dependencies."a b"[0]',
+            "expected a non-empty string, got 1",
+        ),
+    ],
+)
+def test_a_pyproject_of_the_wrong_types_names_the_key(
+    tmp_path: Path, text: str, key: str, expected: str
+) -> None:
+    with pytest.raises(InvalidDocumentError) as caught:
+        _collect(tmp_path, text, name="pyproject.toml")
+    assert caught.value.key == key
+    assert caught.value.message.endswith(f"pyproject.toml: {key}: {expected}")
+    assert caught.value.hint is not None and "PEP 621" in caught.value.hint
+
+
+def test_the_readme_matrix_table_builds_every_combination(tmp_path: Path) -> None:
+    (tmp_path / "pyproject.toml").write_text(
+        '[tool.layerforge]\nrequirements = ["six"]\noutput = "dist/"\n'
+        'matrix = {runtime = ["python3.11", "python3.12"], arch = ["x86_64", "arm64"]}\n'
+    )
+    settings = read_settings(tmp_path / "pyproject.toml", explicit=True)
+    specs = specs_from_settings({}, settings)
+    assert sorted(s.target for s in specs) == [
+        "python3.11/arm64",
+        "python3.11/x86_64",
+        "python3.12/arm64",
+        "python3.12/x86_64",
+    ]
+    assert {s.output.name for s in specs} == {
+        f"layer-{s.target.replace('/', '-')}.zip" for s in specs
+    }
+
+
+# -- local wheels as lock exporters write them ------------------------------------------------
+
+
+def test_direct_references_to_local_wheels(tmp_path: Path) -> None:
+    wheel = make_private_wheel(tmp_path / "wheels")
+    lines = [
+        f"private-pkg @ {wheel.as_uri()}",  # pip freeze, poetry export
+        "private-pkg @ file:wheels/private_pkg-1.0-py3-none-any.whl",  # relative to the file
+        "private_pkg @ file://localhost" + str(wheel),
+    ]
+    for line in lines:
+        inputs = _collect(tmp_path, line + "\n")
+        assert [r.text for r in inputs.requirements] == [str(wheel)], line
+        assert inputs.cache_inputs()["local_wheels"], "a local wheel is part of the cache key"
+    extras = _collect(tmp_path, f"private-pkg[fast] @ {wheel.as_uri()}\n")
+    assert extras.requirements[0].text == f"private-pkg[fast] @ {wheel.as_uri()}"
+    assert extras.cache_inputs()["local_wheels"]
+
+
+@pytest.mark.parametrize(
+    ("line", "fragment"),
+    [
+        ("other @ file:wheels/private_pkg-1.0-py3-none-any.whl", "names other"),
+        ("private-pkg @ file:wheels/absent-1.0-py3-none-any.whl", "not found"),
+        ("private-pkg @ file://server/share/private_pkg-1.0-py3-none-any.whl", "another host"),
+        ("private-pkg @ file:wheels/private-pkg-1.0.tar.gz", "source archive"),
+    ],
+)
+def test_bad_direct_references_are_usage_errors(tmp_path: Path, line: str, fragment: str) -> None:
+    make_private_wheel(tmp_path / "wheels")
+    with pytest.raises(UsageError, match=fragment):
+        _collect(tmp_path, line + "\n")
+
+
+# -- pylock: exactly the wheel the lock names ------------------------------------------------
+
+_SHA = "ab" * 32
+
+
+def _lock(*wheels: str, name: str = "private-pkg", version: str = "1.0") -> str:
+    entries = ", ".join(wheels)
+    return (
+        f'lock-version = "1.0"\ncreated-by = "test"\n[[packages]]\nname = "{name}"\n'
+        f'version = "{version}"\nwheels = [{entries}]\n'
+    )
+
+
+def test_pylock_wheels_by_path_relative_to_the_lock_and_verified_hashes(tmp_path: Path) -> None:
+    wheel = make_private_wheel(tmp_path / "wheels")
+    digest = hashlib.sha256(wheel.read_bytes()).hexdigest()
+    text = _lock(
+        f'{{path = "wheels/{wheel.name}", hashes = {{sha256 = "{digest}", blake2b = "{_SHA}"}}}}'
+    )
+    inputs = _collect(tmp_path, text, name="pylock.toml")
+    assert [r.line() for r in inputs.requirements] == [f"{wheel} --hash=sha256:{digest}"]
+    assert inputs.require_hashes and inputs.no_deps
+
+
+def test_pylock_picks_the_wheel_the_target_prefers(tmp_path: Path) -> None:
+    def wheel(tag: str) -> str:
+        url = f"https://files.example/numpy-2.2.6-py3-none-{tag}.whl"
+        return f'{{url = "{url}", hashes = {{sha256 = "{_SHA}"}}}}'
+
+    tags = ["macosx_14_0_arm64", "manylinux_2_17_aarch64.manylinux2014_aarch64"]
+    tags += ["manylinux_2_17_x86_64.manylinux2014_x86_64", "manylinux_2_28_x86_64"]
+    text = _lock(*map(wheel, tags), name="numpy", version="2.2.6")
+    x86_311 = _collect(tmp_path, text, name="pylock.toml")
+    assert "manylinux_2_17_x86_64" in x86_311.requirements[0].text  # 2_28 needs glibc 2.28
+    x86_312 = _collect(tmp_path, text, PY312, name="pylock.toml")
+    assert "manylinux_2_28_x86_64" in x86_312.requirements[0].text  # the most specific
+    arm = _collect(tmp_path, text, PY312, ARM, name="pylock.toml")
+    assert x86_311.requirements[0].text.startswith("numpy @ https://files.example/")
+    assert "aarch64" in arm.requirements[0].text
+    with pytest.raises(NoCompatibleWheelError, match=r"no wheel of numpy 2\.2\.6 in the lock fits"):
+        _collect(tmp_path, _lock(wheel(tags[0]), name="numpy", version="2.2.6"), name="pylock.toml")
+
+
+_HASHES = f'hashes = {{sha256 = "{_SHA}"}}'
+
+
+@pytest.mark.parametrize(
+    ("wheel", "fragment"),
+    [
+        (f'path = "wheels/private_pkg-1.0-py3-none-any.whl", {_HASHES}', "no such file"),
+        (_HASHES, "needs a url or a path"),
+        (
+            'url = "https://x/private_pkg-1.0-py3-none-any.whl", hashes = {md5 = "ab12cd34"}',
+            "no sha256",
+        ),
+        (f'url = "https://x/six-1.0-py3-none-any.whl", {_HASHES}', "not a wheel of"),
+        (f'url = "https://x/private_pkg-2.0-py3-none-any.whl", {_HASHES}', "not a wheel of"),
+        (f'url = "ftp://x/private_pkg-1.0-py3-none-any.whl", {_HASHES}', "not an http"),
+    ],
+)
+def test_pylock_wheels_that_cannot_be_installed_exactly(
+    tmp_path: Path, wheel: str, fragment: str
+) -> None:
+    with pytest.raises(UsageError, match=fragment) as caught:
+        _collect(tmp_path, _lock("{" + wheel + "}"), name="pylock.toml")
+    assert "packages[0].wheels[0]" in caught.value.message
+
+
+def test_pylock_with_a_version_that_is_not_one(tmp_path: Path) -> None:
+    text = _lock(f'{{url = "https://x/private_pkg-1.0-py3-none-any.whl", {_HASHES}}}', version="x!")
+    with pytest.raises(InvalidDocumentError, match=r"packages\[0\]\.version: Invalid version"):
+        _collect(tmp_path, text, name="pylock.toml")
+
+
+def test_pylock_targets_groups_and_python(tmp_path: Path) -> None:
+    wheel = f'{{url = "https://x/six-1.16.0-py3-none-any.whl", {_HASHES}}}'
+    head = 'lock-version = "1.0"\ndefault-groups = ["dev"]\n'
+    packages = (
+        f'[[packages]]\nname = "six"\nmarker = "\'dev\' in dependency_groups"\nwheels = [{wheel}]\n'
+        '[[packages]]\nname = "attrs"\nmarker = "\'docs\' in dependency_groups"\n'
+    )
+    inputs = _collect(tmp_path, head + packages, name="pylock.toml")
+    assert [r.text for r in inputs.requirements] == ["six @ https://x/six-1.16.0-py3-none-any.whl"]
+    with pytest.raises(UsageError, match=r"requires Python >=3\.12, not python3\.11"):
+        _collect(tmp_path, 'requires-python = ">=3.12"\n' + head + packages, name="pylock.toml")
+    with pytest.raises(InvalidDocumentError, match="requires-python: Invalid specifier"):
+        _collect(tmp_path, 'requires-python = "=>3"\n' + head + packages, name="pylock.toml")
+    darwin = "environments = [\"sys_platform == 'darwin'\"]\n"
+    with pytest.raises(UsageError, match="locked for other environments"):
+        _collect(tmp_path, darwin + head + packages, name="pylock.toml")
+
+
+# -- requirements files named by URL, as pip fetches them ------------------------------------
+
+
+@contextmanager
+def serving(files: Mapping[str, bytes]) -> Iterator[str]:
+    """A real HTTP server on loopback serving ``files`` (path -> bytes); 404 for the rest."""
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            body = files.get(self.path)
+            self.send_response(200 if body is not None else 404)
+            self.send_header("Content-Length", str(len(body or b"")))
+            self.end_headers()
+            self.wfile.write(body or b"")
+
+        def log_message(self, *_: object) -> None:
+            return
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_requirements_named_by_url_are_fetched_with_their_includes(tmp_path: Path) -> None:
+    files = {
+        "/reqs/base.txt": b"six==1.16.0\n-r more/extra.txt\n",
+        "/reqs/more/extra.txt": b"attrs\n",
+    }
+    with serving(files) as url:
+        inputs = _collect(tmp_path, f"-r {url}/reqs/base.txt\nnumpy\n")
+    assert sorted(r.text for r in inputs.requirements) == ["attrs", "numpy", "six==1.16.0"]
+    assert [s[0] for s in inputs.sources][1:] == [
+        f"{url}/reqs/base.txt",
+        f"{url}/reqs/more/extra.txt",
+    ]
+    assert f"{url}/reqs/base.txt:1" in {r.origin for r in inputs.requirements}
+
+
+def test_a_remote_file_cannot_name_a_local_one(tmp_path: Path) -> None:
+    with (
+        serving({"/r.txt": b"-r file:///etc/hostname\n"}) as url,
+        pytest.raises(UsageError) as caught,
+    ):
+        _collect(tmp_path, f"-r {url}/r.txt\n")
+    assert "only http and https" in caught.value.message
+
+
+def test_a_server_that_never_answers_is_bounded(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from layerforge.errors import BuildError
+    from layerforge.inputs import remote
+
+    monkeypatch.setattr(remote, "FETCH_SECONDS", 1.0)
+    with socket.create_server(("127.0.0.1", 0)) as silent:  # accepts, never answers
+        port = silent.getsockname()[1]
+        with pytest.raises(BuildError, match="cannot fetch requirements file"):
+            _collect(tmp_path, f"-r http://127.0.0.1:{port}/r.txt\n")
+
+
+# -- a full scratch disk says so ---------------------------------------------------------------
+
+
+def test_a_full_disk_under_uv_is_named_not_hidden_by_a_retry(tmp_path: Path) -> None:
+    """uv is replaced by a script printing what uv prints when its cache cannot be created on
+    a full disk (a fault a real disk gives only at one exact fill level): the build's own cache
+    is already named, so nothing is retried with a second --cache-dir (uv refused that as "the
+    argument '--cache-dir' cannot be used multiple times", hiding the full disk)."""
+    from layerforge.builder.pip import PipTarget
+    from layerforge.builder.uv import install_downloaded
+    from layerforge.errors import BuildError
+
+    scratch = tmp_path / "scratch" / "layerforge-build-x1" / "pip"
+    wheelhouse = scratch / "wheels"
+    make_private_wheel(wheelhouse)
+    calls = tmp_path / "calls"
+    uv = tmp_path / "uv"
+    uv.write_text(
+        f'#!/bin/sh\necho "$@" >> {calls}\n'
+        f'echo "error: Failed to initialize cache at \\`{scratch}/uv-cache\\`"\n'
+        'echo "  Caused by: No space left on device (os error 28)"\nexit 2\n'
+    )
+    uv.chmod(0o755)
+    with pytest.raises(BuildError) as caught:
+        install_downloaded(
+            (str(uv), "x86_64-manylinux_2_17"),
+            PipTarget(PY311, X86),
+            tree=scratch / "tree",
+            scratch=scratch,
+            wheelhouse=wheelhouse,
+            python="/usr/bin/python3",
+            requested=frozenset(),
+            sink=lambda _event: None,
+        )
+    assert caught.value.message == f"out of disk space in {tmp_path / 'scratch'} while installing"
+    assert caught.value.hint is not None and "LAYERFORGE_SCRATCH" in caught.value.hint
+    assert len(calls.read_text().splitlines()) == 1, "retried"

@@ -60,11 +60,11 @@ def test_flags_win_over_settings(tmp_path: Path) -> None:
     ("body", "fragment"),
     [
         ('strip = "maybe"', "is not a boolean"),
-        ("max-unzipped = true", "is not a size"),
+        ("max-unzipped = true", "expected a size"),
         ('max-unzipped = "lots"', "is not a size"),
-        ("requirements = 5", "not a string or a list of strings"),
-        ("output = 5", "is not a non-empty string"),
-        ("extra-index-urls = 7", "is not a non-empty string"),
+        ("requirements = 5", "expected a requirement string or a list of them"),
+        ("output = 5", "[tool.layerforge].output: expected a non-empty string"),
+        ("extra-index-urls = 7", "extra-index-urls: expected a string or a list of strings"),
         ('index-url = "not a url"', "is not a URL"),
         ('runtime = "python2.7"', "unknown runtime"),
         ('arch = "sparc"', "unknown architecture"),
@@ -80,7 +80,7 @@ def test_bad_settings_name_the_file_and_key(tmp_path: Path, body: str, fragment:
 
 
 def test_a_top_level_tool_that_is_not_a_table_is_a_usage_error(tmp_path: Path) -> None:
-    with pytest.raises(UsageError, match="'tool' must be a table"):
+    with pytest.raises(UsageError, match=r"\[tool\]: expected a table, got 5"):
         _settings(tmp_path, "tool = 5\n")
 
 
