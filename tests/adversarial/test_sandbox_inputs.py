@@ -137,7 +137,7 @@ def test_invoke_local_with_a_bad_proof_spec(lf: LF, work: Path, small_layer: Pat
     for body, fragment in [
         ("[response]\nassert = [{path = 'status', resembles = 'ok'}]\n", "give exactly one of"),
         ("[[artifacts]]\nname = 'a.csv'\nparser = 'xlsx'\n", "parser must be one of"),
-        ("[logs]\npatterns = ['(unclosed']\n", "is not a regex"),
+        ("[logs]\npatterns = ['(unclosed']\n", "is not a regular expression"),
         ("surprise = 1\n", "unknown keys"),
     ]:
         (work / "proof.toml").write_text(body)
