@@ -22,7 +22,7 @@ from typing import Any
 import botocore.exceptions
 
 from layerforge.errors import UsageError
-from layerforge.proof.patterns import MATCH_SECONDS, Search, count_matches
+from layerforge.proof.patterns import Search, count_matches, too_slow
 from layerforge.proof.report import Check, Outcome, ProofReport
 from layerforge.proof.scopes import access_of
 from layerforge.proof.spec import ArtifactSpec, Assertion, ProofSpec, as_number
@@ -38,7 +38,6 @@ MAX_LISTED_KEYS = 100_000
 #: Objects read at once (boto3's clients are thread-safe).
 _READERS = 8
 _S3_ERRORS = (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError)
-_TOO_SLOW = f"pattern took too long (over {MATCH_SECONDS:g} s)"
 
 
 def _at_least(found: Any, expected: Any) -> bool:
@@ -114,7 +113,7 @@ def _matches(
     counts = count_matches(list(searches.values()))
     for index, count in zip(searches, counts, strict=True):
         if count is None:
-            problems[index] = _TOO_SLOW
+            problems[index] = too_slow()
         else:
             problems[index] = None if count else _shown(searches[index].texts[0])
     return problems
@@ -422,7 +421,7 @@ def check_logs(lines: Sequence[str], spec: ProofSpec, templates: Templates) -> C
     counts = count_matches([search for _, search in searches])
     for (pattern, _), count in zip(searches, counts, strict=True):
         if count is None:
-            missing.append(f"{pattern!r} ({_TOO_SLOW})")
+            missing.append(f"{pattern!r} ({too_slow()})")
         else:
             (matched if count else missing).append(f"{pattern!r}" + (f" x{count}" if count else ""))
     if missing:

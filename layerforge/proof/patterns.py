@@ -27,7 +27,7 @@ from layerforge import processes
 from layerforge.errors import LayerforgeError
 from layerforge.proof.templates import TEMPLATE
 
-__all__ = ["MATCH_SECONDS", "Search", "compile_problem", "count_matches"]
+__all__ = ["MATCH_SECONDS", "Search", "compile_problem", "count_matches", "too_slow"]
 
 #: Each pattern's bound (seconds) against all the texts it searches.
 MATCH_SECONDS = 5.0
@@ -53,6 +53,11 @@ class Search:
 
     pattern: str
     texts: Sequence[str]
+
+
+def too_slow() -> str:
+    """The verdict on a pattern over its bound."""
+    return f"pattern took too long (over {MATCH_SECONDS:g} s)"
 
 
 def compile_problem(pattern: str) -> str | None:
@@ -85,11 +90,10 @@ def _run_worker(searches: Sequence[Search], seconds: float) -> tuple[list[int], 
     return counts, -signal.SIGALRM if done.timed_out else done.returncode
 
 
-def count_matches(
-    searches: Sequence[Search], *, seconds: float = MATCH_SECONDS
-) -> list[int | None]:
+def count_matches(searches: Sequence[Search], *, seconds: float | None = None) -> list[int | None]:
     """For each search, in how many of its texts the pattern is found; None for a pattern that
-    took longer than ``seconds``."""
+    took longer than ``seconds`` (default ``MATCH_SECONDS``)."""
+    seconds = MATCH_SECONDS if seconds is None else seconds
     results: list[int | None] = []
     while len(results) < len(searches):
         pending = searches[len(results) :]
