@@ -36,6 +36,8 @@ _START_SECONDS = 30.0
 
 _WORKER = """
 import json, re, signal, sys
+signal.signal(signal.SIGALRM, signal.SIG_DFL)  # an ignored or blocked SIGALRM is inherited
+signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGALRM})
 job = json.loads(sys.stdin.buffer.read().decode("utf-8"))
 for pattern, index in job["searches"]:
     signal.setitimer(signal.ITIMER_REAL, job["seconds"])

@@ -168,20 +168,14 @@ def _function_dir(work: Path, handler: str = "def main(event, context):\n    ret
     (work / "data" / "in.csv").write_text("a,b\n1,2\n")
 
 
+def _local_args(layer: Path, proof: str = "proof.toml") -> list[str]:
+    """invoke-local of ``app.main`` in this folder, judged by ``proof``."""
+    function = ("--function-dir", ".", "--handler", "app.main")
+    return ["invoke-local", "--layer", str(layer), *function, "--proof", proof]
+
+
 def _local(lf: LF, layer: Path, *extra: str, **options: object) -> Run:
-    return lf(
-        "invoke-local",
-        "--layer",
-        str(layer),
-        "--function-dir",
-        ".",
-        "--handler",
-        "app.main",
-        "--proof",
-        "proof.toml",
-        *extra,
-        **options,
-    )
+    return lf(*_local_args(layer), *extra, **options)
 
 
 @pytest.mark.parametrize(
@@ -220,20 +214,6 @@ def test_a_proof_json_of_the_wrong_shape_is_a_usage_error(
     run = lf(*_local_args(small_layer, "proof.json"), "--json")
     document = failed_as_json(run, 2, "tool: expected a table, got 5")
     assert "proof.json" in document["error"]
-
-
-def _local_args(layer: Path, proof: str) -> list[str]:
-    return [
-        "invoke-local",
-        "--layer",
-        str(layer),
-        "--function-dir",
-        ".",
-        "--handler",
-        "app.main",
-        "--proof",
-        proof,
-    ]
 
 
 def test_links_leaving_the_function_dir_are_refused(lf: LF, work: Path, small_layer: Path) -> None:
