@@ -141,6 +141,7 @@ class Preflight:
             "proof_spec": run.proof.source,
             **self.proof_plan,
             **({"fanout": self.fanout_plan} if self.fanout_plan else {}),
+            **({"notes": list(run.proof.notes)} if run.proof.notes else {}),
         }
 
 

@@ -64,6 +64,7 @@ NUMERIC_OPERATORS = ("at_least", "at_most", "length_at_least")
 #: Artifact entries one spec may declare (the schema's maxItems; README).
 MAX_ARTIFACTS = 1000
 _HINT = "see the README's 'Your own project' section for the proof spec"
+_MAX_SPEC_BYTES = 16 << 20  # 1,000 artifacts take some 100 KB
 
 
 @dataclass(frozen=True)
@@ -248,6 +249,13 @@ def as_number(value: Any) -> float | None:
 
 def _read_file(path: Path) -> Any:
     try:
+        if path.is_file() and path.stat().st_size > _MAX_SPEC_BYTES:
+            raise UsageError(
+                f"proof spec {path} is over {_MAX_SPEC_BYTES >> 20} MiB: not a proof spec",
+                hint="check --proof",
+            )
+        if path.exists() and not path.is_file():
+            raise UsageError(f"proof spec {path} is not a file", hint="check --proof")
         text = path.read_text("utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise UsageError(f"cannot read proof spec {path}: {exc}", hint="check --proof") from None
