@@ -20,6 +20,7 @@ import json
 import re
 import signal
 import sys
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -27,10 +28,19 @@ from layerforge import processes
 from layerforge.errors import LayerforgeError
 from layerforge.proof.templates import TEMPLATE
 
-__all__ = ["MATCH_SECONDS", "Search", "compile_problem", "count_matches", "too_slow"]
+__all__ = [
+    "CHECK_SECONDS",
+    "MATCH_SECONDS",
+    "Search",
+    "compile_problem",
+    "count_matches",
+    "too_slow",
+]
 
 #: Each pattern's bound (seconds) against all the texts it searches.
 MATCH_SECONDS = 5.0
+#: All the patterns of one check together (the schema allows 1,000 of them).
+CHECK_SECONDS = 60.0
 #: What the child's start may take on a loaded machine, on top of the patterns' bounds.
 _START_SECONDS = 30.0
 
@@ -72,7 +82,9 @@ def compile_problem(pattern: str) -> str | None:
     return None
 
 
-def _run_worker(searches: Sequence[Search], seconds: float) -> tuple[list[int], int]:
+def _run_worker(
+    searches: Sequence[Search], seconds: float, timeout: float
+) -> tuple[list[int], int]:
     """Counts for the leading searches that finished, and the child's exit status."""
     texts: list[list[str]] = []
     places: dict[int, int] = {}
@@ -86,7 +98,7 @@ def _run_worker(searches: Sequence[Search], seconds: float) -> tuple[list[int], 
     done = processes.run(
         [sys.executable, "-I", "-S", "-c", _WORKER],
         input_text=payload,
-        timeout=_START_SECONDS + seconds * len(searches),
+        timeout=min(timeout, _START_SECONDS + seconds * len(searches)),
     )
     counts = [int(line) for line in done.stdout.split()]
     return counts, -signal.SIGALRM if done.timed_out else done.returncode
@@ -94,12 +106,17 @@ def _run_worker(searches: Sequence[Search], seconds: float) -> tuple[list[int], 
 
 def count_matches(searches: Sequence[Search], *, seconds: float | None = None) -> list[int | None]:
     """For each search, in how many of its texts the pattern is found; None for a pattern that
-    took longer than ``seconds`` (default ``MATCH_SECONDS``)."""
+    took longer than ``seconds`` (default ``MATCH_SECONDS``), or was not reached within
+    ``CHECK_SECONDS`` of all of them."""
     seconds = MATCH_SECONDS if seconds is None else seconds
+    deadline = time.monotonic() + CHECK_SECONDS
     results: list[int | None] = []
     while len(results) < len(searches):
         pending = searches[len(results) :]
-        counts, status = _run_worker(pending, seconds)
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            return results + [None] * len(pending)
+        counts, status = _run_worker(pending, min(seconds, remaining), remaining + _START_SECONDS)
         results += counts[: len(pending)]
         if len(counts) >= len(pending):
             break

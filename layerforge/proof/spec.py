@@ -197,7 +197,7 @@ class _Reader:
                 "move the file into that folder, or set allow_outside = true on this input",
             )
         if not path.is_file():
-            raise self.fail(f"{where}.file", f"no such file: {path}")
+            raise self.fail(f"{where}.file", f"no such file (or not a regular file): {path}")
         return InputObject(path, raw["key"].strip("/"), raw.get("bucket", "{bucket}"))
 
 

@@ -36,6 +36,14 @@ def test_a_catastrophic_pattern_is_bounded_and_the_others_still_run() -> None:
     assert time.monotonic() - started < 30  # one pattern's bound plus two interpreter starts
 
 
+def test_all_the_patterns_of_a_check_share_one_bound(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("layerforge.proof.patterns.CHECK_SECONDS", 2.0)
+    started = time.monotonic()
+    counts = count_matches([Search(CATASTROPHIC, [LONG_LINE])] * 5, seconds=1.0)
+    assert counts == [None] * 5
+    assert time.monotonic() - started < 30  # not five bounds: the check's two seconds
+
+
 def test_a_lookahead_and_backreferences_keep_python_semantics() -> None:
     assert count_matches([Search(r"(?=x)x(y)\1", ["xyy", "xy"]), Search(r"\d+", ["٣"])]) == [1, 1]
     assert count_matches([]) == []
