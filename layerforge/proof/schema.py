@@ -1,9 +1,10 @@
 """A proof spec checked against ``data/proof-spec.schema.json`` before anything reads it.
 
-Types, keys and limits are the schema's (validated by ``jsonschema``); the first problem comes
-back as the key path it sits at (``artifacts[3].min_bytes``) and what is wrong there, in
-layerforge's words. ``jsonschema`` costs about 0.1 s to import, so it loads here, when a proof
-spec is read (invoke-local and publish-and-invoke only), never on a build's path.
+Types, keys and limits are the schema's, compiled by fastjsonschema (the validator the other
+documents layerforge reads use) the first time a spec is read: invoke-local and
+publish-and-invoke only, never a build. The first problem comes back as the key path it sits
+at (``artifacts[3].min_bytes``) and what is wrong there, in layerforge's words: the schema's own
+``x-messages`` for the keyword that failed, else a sentence made from the keyword.
 """
 
 from __future__ import annotations
@@ -30,11 +31,11 @@ _KINDS = {
 
 
 @functools.cache
-def _validator() -> Any:
-    import jsonschema
+def _validator() -> Callable[[Any], Any]:
+    import fastjsonschema
 
     schema = json.loads(resources.files("layerforge.data").joinpath(SCHEMA_FILE).read_text())
-    return jsonschema.Draft202012Validator(schema)
+    return fastjsonschema.compile(schema, use_default=False)
 
 
 def key_path(parts: Iterable[Any]) -> str:
@@ -43,6 +44,20 @@ def key_path(parts: Iterable[Any]) -> str:
     for part in parts:
         text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
     return text
+
+
+def _keys(document: Any, path: Iterable[str]) -> list[str | int]:
+    """fastjsonschema's path (strings, ``data`` first dropped) with list indexes as numbers."""
+    keys: list[str | int] = []
+    node = document
+    for key in path:
+        if isinstance(node, list) and key.isdigit():
+            keys.append(int(key))
+            node = node[int(key)] if int(key) < len(node) else None
+        else:
+            keys.append(key)
+            node = node.get(key) if isinstance(node, dict) else None
+    return keys
 
 
 def _shown(value: Any) -> str:
@@ -55,9 +70,9 @@ def _kind(expected: Any) -> str:
     return " or ".join(_KINDS.get(k, k) for k in kinds)
 
 
-def _unknown_keys(error: Any) -> str:
-    known = sorted(error.schema.get("properties", {}))
-    unknown = sorted(set(error.instance) - set(known))
+def _unknown_keys(definition: dict[str, Any], found: Any, _limit: Any) -> str:
+    known = sorted(definition.get("properties", {}))
+    unknown = sorted(set(found) - set(known)) if isinstance(found, dict) else []
     close = difflib.get_close_matches(unknown[0], known, n=1) if unknown else []
     guess = f" (did you mean {close[0]!r}?)" if close else ""
     listed = ", ".join(repr(k) for k in unknown)
@@ -66,52 +81,47 @@ def _unknown_keys(error: Any) -> str:
     )
 
 
-def _missing(error: Any) -> str:
-    missing = [key for key in error.validator_value if key not in error.instance]
-    return f"missing {missing[0]!r}" if missing else str(error.message)
+def _missing(definition: dict[str, Any], found: Any, _limit: Any) -> str:
+    missing = [k for k in definition.get("required", []) if k not in (found or {})]
+    return f"missing {missing[0]!r}" if missing else "a required key is missing"
 
 
-_WORDS: dict[str, Callable[[Any], str]] = {
-    "type": lambda e: f"expected {_kind(e.validator_value)}, got {_shown(e.instance)}",
+_WORDS: dict[str, Callable[[dict[str, Any], Any, Any], str]] = {
+    "type": lambda d, found, _: f"expected {_kind(d.get('type'))}, got {_shown(found)}",
     "required": _missing,
     "additionalProperties": _unknown_keys,
-    "maxItems": lambda e: (
-        f"at most {e.validator_value:,} entries (a documented limit), got {len(e.instance):,}"
+    "maxItems": lambda _d, found, limit: (
+        f"at most {limit:,} entries (a documented limit), got {len(found):,}"
     ),
-    "minLength": lambda _e: "must not be empty",
-    "maxLength": lambda e: f"at most {e.validator_value:,} characters, got {len(e.instance):,}",
-    "enum": lambda e: (
-        f"must be one of {', '.join(map(str, e.validator_value))}, got {_shown(e.instance)}"
+    "minLength": lambda _d, _found, _limit: "must not be empty",
+    "maxLength": lambda _d, found, limit: f"at most {limit:,} characters, got {len(found):,}",
+    "enum": lambda _d, found, limit: (
+        f"must be one of {', '.join(map(str, limit))}, got {_shown(found)}"
     ),
 }
 
 
-def _describe(error: Any) -> str:
-    """What is wrong, in words a user acts on: the schema's own ``x-messages`` for the keyword
-    first (unknown keys are named as well), then layerforge's, then jsonschema's."""
-    custom = error.schema.get("x-messages", {}) if isinstance(error.schema, dict) else {}
-    words = _WORDS.get(error.validator)
-    own = words(error) if words else str(error.message)
-    if error.validator not in custom:
+def _describe(rule: str, definition: Any, found: Any, limit: Any) -> str:
+    """What is wrong: the schema's ``x-messages`` for the keyword (unknown keys named too),
+    else layerforge's sentence for it, else the keyword and its value."""
+    definition = definition if isinstance(definition, dict) else {}
+    custom = definition.get("x-messages", {})
+    words = _WORDS.get(rule)
+    own = words(definition, found, limit) if words else f"breaks the rule {rule} = {_shown(limit)}"
+    if rule not in custom:
         return own
-    return (
-        f"{custom[error.validator]} ({own})"
-        if error.validator == "additionalProperties"
-        else (str(custom[error.validator]))
-    )
-
-
-def _order(error: Any) -> tuple[Any, ...]:
-    """The first key path first (a user fixes one thing at a time), deeper before shallower,
-    and ``oneOf``/``anyOf`` after the more specific keywords at the same place."""
-    parts = tuple((0, p, "") if isinstance(p, int) else (1, 0, str(p)) for p in error.path)
-    return (parts, -len(parts), error.validator in ("oneOf", "anyOf"))
+    return f"{custom[rule]} ({own})" if rule == "additionalProperties" else str(custom[rule])
 
 
 def schema_problem(document: Any) -> tuple[str, str] | None:
     """None when ``document`` fits the schema; else (key path, problem) of its first error."""
-    errors = sorted(_validator().iter_errors(document), key=_order)
-    if not errors:
-        return None
-    error = errors[0]
-    return key_path(error.absolute_path), _describe(error)
+    import fastjsonschema
+
+    try:
+        _validator()(document)
+    except fastjsonschema.JsonSchemaValueException as error:
+        where = key_path(_keys(document, error.path[1:]))
+        return where, _describe(
+            error.rule or "", error.definition, error.value, error.rule_definition
+        )
+    return None
