@@ -5,13 +5,15 @@ parsed here."""
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
+import stat
 import tempfile
 import zipfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import resources
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from layerforge.builder.archive import ArchiveInfo, write_layer_zip
@@ -33,6 +35,9 @@ HANDLER = f"{PACKAGE}.handler.lambda_handler"
 _HANDLER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)+$")
 #: Lambda's limit for a function's unzipped code (without layers) is far below this.
 _MAX_FUNCTION_BYTES = 262_144_000
+#: Files and folders a function folder may hold (links to folders can multiply them).
+_MAX_FUNCTION_ENTRIES = 100_000
+#: Not function code (another issue replaces this list with .gitignore patterns).
 _SKIPPED = (
     "__pycache__",
     ".git",
@@ -56,6 +61,8 @@ class FunctionSource:
     directory: Path | None = None
     zip_file: Path | None = None
     bundled: bool = False
+    #: what --function-dir leaves out, each with why (found when the source is named)
+    skipped: tuple[str, ...] = field(default=(), compare=False)
 
     @property
     def label(self) -> str:
@@ -100,6 +107,95 @@ class FunctionSource:
             )
         )
 
+    def notes(self) -> tuple[str, ...]:
+        """What the report says about the code: the entries --function-dir left out."""
+        if not self.skipped:
+            return ()
+        return (f"--function-dir {self.directory}: left out {', '.join(self.skipped)}",)
+
+
+@dataclass
+class FunctionTree:
+    """What a --function-dir holds as code: each file by its name in ``/var/task`` and the
+    file its content comes from (a link inside the folder gives its target's content), the
+    folders, and what was left out and why."""
+
+    root: Path
+    inside: Path  # the root, resolved: every link must lead inside it
+    files: list[tuple[PurePosixPath, Path]] = field(default_factory=list)
+    folders: list[PurePosixPath] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+    total: int = 0
+
+    def refuse(self, relative: PurePosixPath, problem: str) -> UsageError:
+        return UsageError(
+            f"--function-dir {self.root}: {relative} {problem}",
+            hint="replace the link with the files it points to, or remove it",
+        )
+
+    def add_file(self, relative: PurePosixPath, source: Path, size: int) -> None:
+        if relative.suffix in (".zip", ".whl"):  # built artifacts (the layer itself), not code
+            self.skipped.append(f"{relative} (a built archive)")
+            return
+        self.total += size
+        if self.total > _MAX_FUNCTION_BYTES:
+            raise UsageError(
+                f"--function-dir {self.root} holds over 250 MB: not function code",
+                hint="point it at the folder with your handler module",
+            )
+        self.files.append((relative, source))
+
+
+def _target(tree: FunctionTree, path: Path, relative: PurePosixPath) -> Path:
+    """Where the link ``path`` leads: inside the folder, or refused."""
+    try:
+        resolved = path.resolve(strict=True)
+    except (OSError, RuntimeError):
+        shown = str(path.readlink())
+        raise tree.refuse(relative, f"is a link to {shown!r}, which leads nowhere") from None
+    if resolved != tree.inside and tree.inside not in resolved.parents:
+        raise tree.refuse(relative, f"is a link to {resolved}, outside the folder")
+    return resolved
+
+
+def _visit(
+    tree: FunctionTree, folder: Path, relative: PurePosixPath, seen: frozenset[Path]
+) -> None:
+    for entry in sorted(os.scandir(folder), key=lambda e: e.name):
+        name = relative / entry.name
+        if len(tree.files) + len(tree.folders) >= _MAX_FUNCTION_ENTRIES:
+            raise UsageError(f"--function-dir {tree.root} holds over 100,000 entries: not code")
+        if entry.name in _SKIPPED:
+            tree.skipped.append(f"{name}{'/' if entry.is_dir() else ''} (not function code)")
+            continue
+        path = Path(entry.path)
+        source = _target(tree, path, name) if entry.is_symlink() else path
+        mode = source.stat().st_mode
+        if stat.S_ISDIR(mode):
+            real = source.resolve()
+            if real in seen:
+                raise tree.refuse(name, f"is a link to {real}, which holds it (a loop)")
+            tree.folders.append(name)
+            _visit(tree, source, name, seen | {real})
+        elif stat.S_ISREG(mode):
+            tree.add_file(name, source, source.stat().st_size)
+        else:
+            tree.skipped.append(f"{name} (not a regular file)")
+
+
+def function_tree(directory: Path) -> FunctionTree:
+    """The code in ``directory``, links followed inside it; a link that leaves it, dangles or
+    loops is a usage error naming it."""
+    tree = FunctionTree(directory, directory.resolve())
+    try:
+        _visit(tree, directory, PurePosixPath(), frozenset({tree.inside}))
+    except OSError as exc:
+        raise UsageError(
+            f"--function-dir {directory}: cannot read {exc.filename or 'it'} ({exc.strerror})",
+            hint="check the folder's permissions",
+        ) from None
+    return tree
+
 
 def _copy_tree(source: Path, destination: Path, *, bundled: bool) -> None:
     if bundled:
@@ -108,25 +204,13 @@ def _copy_tree(source: Path, destination: Path, *, bundled: bool) -> None:
         for item in sorted(source.glob("*.py")):
             shutil.copyfile(item, package / item.name)
         return
-    total = 0
-    for item in sorted(source.rglob("*")):
-        relative = item.relative_to(source)
-        if any(part in _SKIPPED for part in relative.parts) or item.is_symlink():
-            continue
-        if item.suffix in (".zip", ".whl"):  # built artifacts (the layer itself), not code
-            continue
+    tree = function_tree(source)
+    for folder in tree.folders:
+        (destination / folder).mkdir(parents=True, exist_ok=True)
+    for relative, origin in tree.files:
         target = destination / relative
-        if item.is_dir():
-            target.mkdir(parents=True, exist_ok=True)
-        elif item.is_file():
-            total += item.stat().st_size
-            if total > _MAX_FUNCTION_BYTES:
-                raise UsageError(
-                    f"--function-dir {source} holds over 250 MB: not function code",
-                    hint="point it at the folder with your handler module",
-                )
-            target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(item, target)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(origin, target)
 
 
 def _extract(archive_path: Path, destination: Path) -> None:
@@ -192,7 +276,10 @@ def function_source(
     if function_zip is not None and not function_zip.is_file():
         raise UsageError(f"--function-zip {function_zip} is not a file")
     _check_handler(handler, function_dir)
-    return FunctionSource(handler=handler, directory=function_dir, zip_file=function_zip)
+    skipped = tuple(function_tree(function_dir).skipped) if function_dir is not None else ()
+    return FunctionSource(
+        handler=handler, directory=function_dir, zip_file=function_zip, skipped=skipped
+    )
 
 
 #: An event larger than Lambda's 6 MB synchronous payload limit is not an event.

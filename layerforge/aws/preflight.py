@@ -38,7 +38,7 @@ from layerforge.builder.archive import sha256_of
 from layerforge.errors import CheckFailedError, UsageError
 from layerforge.fanout import FanOut, list_csv_inputs
 from layerforge.functions import FunctionSource
-from layerforge.proof import ProofSpec, Templates
+from layerforge.proof import ProofSpec, Templates, access_of, planned_uploads, proof_plan
 from layerforge.runtimes import LIMITS, Architecture, Runtime
 from layerforge.verify import Severity, verify_layer
 
@@ -114,6 +114,7 @@ class Preflight:
     staging: bool
     fanout: FanOut | None = None  # with its input objects listed
     fanout_plan: dict[str, Any] | None = None
+    proof_plan: dict[str, Any] = field(default_factory=dict)  # uploads, access scopes
 
     def plan(self, run: ProofRun) -> dict[str, Any]:
         return {
@@ -138,7 +139,9 @@ class Preflight:
             "environment": run.function_environment(),
             "event": dict(run.event),
             "proof_spec": run.proof.source,
+            **self.proof_plan,
             **({"fanout": self.fanout_plan} if self.fanout_plan else {}),
+            **({"notes": list(run.proof.notes)} if run.proof.notes else {}),
         }
 
 
@@ -278,11 +281,11 @@ def _function_exists(clients: AwsClients, name: str) -> bool:
 def policy_for(
     run: ProofRun, clients: AwsClients, account: str, fanout: FanOut | None = None
 ) -> dict[str, Any]:
-    templates = run.templates(clients.region)
+    access = access_of(run.proof.read, run.proof.write, run.templates(clients.region))
     extra = read_scopes(fanout, bucket=run.bucket, prefix=run.prefix) if fanout else []
     return execution_policy(
-        write=[templates.expand(s) for s in run.proof.write],
-        read=[templates.expand(s) for s in run.proof.read] + extra,
+        write=list(access.write),
+        read=[*access.read, *extra],
         function=run.function_name,
         region=clients.region,
         account=account,
@@ -300,7 +303,8 @@ def preflight(run: ProofRun, clients: AwsClients) -> Preflight:
     account = _account(clients)
     check_bucket_reachable(clients, run.bucket, staging=staging)
     templates = run.templates(clients.region)
-    for bucket in sorted({templates.expand(i.bucket) for i in run.proof.inputs} - {run.bucket}):
+    planned = proof_plan(run.proof, templates, run.bucket)  # uploads and scopes, checked
+    for bucket in sorted({u.bucket for u in planned_uploads(run.proof, templates)} - {run.bucket}):
         check_bucket_reachable(clients, bucket, staging=False)
     role_exists = _check_role(clients, name=run.effective_role_name, given=run.role_arn)
     with aws_step("reading the layer and the function"):
@@ -322,6 +326,7 @@ def preflight(run: ProofRun, clients: AwsClients) -> Preflight:
         staging=staging,
         fanout=fanout,
         fanout_plan=fanout_plan,
+        proof_plan=planned,
     )
 
 

@@ -3,6 +3,7 @@ function, and which proof spec judges it."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -46,18 +47,26 @@ def function_and_proof(
     proof_file: Path | None,
     config: Path,
 ) -> tuple[FunctionSource, ProofSpec]:
+    """The function and its proof spec; the report's notes say what --function-dir left out."""
     function = function_source(function_dir, function_zip, handler)
+    proof = _proof(function, proof_file, config)
+    return function, replace(proof, notes=(*proof.notes, *function.notes()))
+
+
+def _proof(function: FunctionSource, proof_file: Path | None, config: Path) -> ProofSpec:
     if proof_file is not None:
-        return function, load_proof_spec(proof_file)
+        return load_proof_spec(proof_file)
     if function.bundled:
-        return function, function.default_proof()
+        return function.default_proof()
     explicit = click.get_current_context().get_parameter_source("config")
     settings = read_settings(config, explicit=explicit is not click.core.ParameterSource.DEFAULT)
     table = settings.get("proof")
     if isinstance(table, dict):
         source = f"{config} [tool.layerforge.proof]"
-        return function, parse_proof_spec(table, source, config.resolve().parent)
-    return function, function.default_proof()
+        return parse_proof_spec(
+            table, source, config.resolve().parent, root="tool.layerforge.proof"
+        )
+    return function.default_proof()
 
 
 fanout_options = apply(

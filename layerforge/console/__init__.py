@@ -243,6 +243,8 @@ class Renderer:
             self.out.print(shards_table(shards))
         for section, values in report.sections().items():
             self.out.print(styled((f"{section}: ", "dim"), values))
+        for note in report.details.get("notes", []):
+            self.out.print(styled(("note: ", "yellow"), str(note)))
         if not report.passed and report.log_lines:
             self.out.print(styled(("function log (last lines):", "yellow")))
             for line in report.log_lines[-30:]:

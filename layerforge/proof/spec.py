@@ -1,17 +1,21 @@
 """The proof spec: what success means for one function, as data.
 
 It declares the response (JSON path assertions), the artifacts the function must write (where,
-named or globbed, content type, minimum size, parser), the log lines that must appear, and the
-S3 prefixes the function may read and write (the role follows them). Values may use templates:
-``{bucket}``, ``{prefix}``, ``{function}``, ``{region}``, ``{run}``, ``{event.<path>}`` and
-``{response.<path>}``. It comes from ``[tool.layerforge.proof]``, a TOML or JSON file given with
-``--proof``, or the bundled ``analytics_payload`` spec.
+named or globbed, content type, minimum size, parser), the log lines that must appear, the
+S3 prefixes the function may read and write (the role follows them) and the local files
+uploaded first. Values may use templates (``layerforge.proof.templates``). It comes from
+``[tool.layerforge.proof]``, a TOML or JSON file given with ``--proof``, or the bundled
+``analytics_payload`` spec.
+
+Reading one is two steps: the document against ``data/proof-spec.schema.json`` (types, keys,
+limits: ``layerforge.proof.schema``), then what a schema cannot say: templates that exist,
+regular expressions that compile, access scopes fit for a policy, input files inside the spec's
+folder. Every problem is a usage error naming its key path.
 """
 
 from __future__ import annotations
 
 import json
-import re
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -20,6 +24,17 @@ from pathlib import Path
 from typing import Any
 
 from layerforge.errors import UsageError
+from layerforge.proof.patterns import compile_problem
+from layerforge.proof.schema import schema_problem
+from layerforge.proof.scopes import SCOPE_HINT, check_scope_as_written
+from layerforge.proof.templates import (
+    TEMPLATE,
+    Templates,
+    is_missing,
+    lookup,
+    template_names,
+    unknown_template,
+)
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -27,6 +42,7 @@ else:  # pragma: no cover - Python 3.10
     import tomli as tomllib
 
 __all__ = [
+    "MAX_ARTIFACTS",
     "NUMERIC_OPERATORS",
     "PARSERS",
     "ArtifactSpec",
@@ -36,71 +52,19 @@ __all__ = [
     "Templates",
     "as_number",
     "bundled_spec",
+    "is_missing",
+    "key_problem",
     "load_proof_spec",
     "lookup",
+    "parse_proof_spec",
 ]
 
 PARSERS = ("csv", "json", "png", "parquet", "text", "none")
-_OPERATORS = (
-    "equals",
-    "not_equals",
-    "matches",
-    "at_least",
-    "at_most",
-    "exists",
-    "absent",
-    "length_at_least",
-    "one_of",
-)
 NUMERIC_OPERATORS = ("at_least", "at_most", "length_at_least")
-_TEMPLATE = re.compile(r"\{([a-z_]+(?:\.[A-Za-z0-9_.-]+)?)\}")
-_MISSING = object()
-
-
-def lookup(document: Any, path: str) -> Any:
-    """``a.b.0.c`` (or ``$.a.b[0].c``) in a JSON document; a sentinel when absent."""
-    current = document
-    cleaned = path.removeprefix("$").removeprefix(".").replace("[", ".").replace("]", "")
-    for part in [p for p in cleaned.split(".") if p]:
-        if isinstance(current, Mapping) and part in current:
-            current = current[part]
-        elif (
-            isinstance(current, list)
-            and part.lstrip("-").isdigit()
-            and -len(current) <= int(part) < len(current)
-        ):
-            current = current[int(part)]
-        else:
-            return _MISSING
-    return current
-
-
-def is_missing(value: Any) -> bool:
-    return value is _MISSING
-
-
-@dataclass(frozen=True)
-class Templates:
-    """The values templates expand to for one run."""
-
-    values: Mapping[str, str]
-    event: Any = None
-    response: Any = None
-
-    def expand(self, text: str, *, regex: bool = False) -> str:
-        def one(match: re.Match[str]) -> str:
-            name = match.group(1)
-            root, _, rest = name.partition(".")
-            if root in ("event", "response") and rest:
-                found = lookup(self.event if root == "event" else self.response, rest)
-                value = "" if is_missing(found) else str(found)
-            elif name in self.values:
-                value = str(self.values[name])
-            else:
-                return match.group(0)
-            return re.escape(value) if regex else value
-
-        return _TEMPLATE.sub(one, text)
+#: Artifact entries one spec may declare (the schema's maxItems; README).
+MAX_ARTIFACTS = 1000
+_HINT = "see the README's 'Your own project' section for the proof spec"
+_MAX_SPEC_BYTES = 16 << 20  # 1,000 artifacts take some 100 KB
 
 
 @dataclass(frozen=True)
@@ -156,38 +120,119 @@ class ProofSpec:
     notes: tuple[str, ...] = field(default=(), compare=False)
 
 
-def _fail(source: str, where: str, problem: str) -> UsageError:
-    return UsageError(
-        f"proof spec {source}: {where}: {problem}",
-        hint="see the README's 'Your own project' section for the proof spec",
+class _Reader:
+    """Turns one validated document into a ProofSpec; every problem names its key path."""
+
+    def __init__(self, source: str, root: str, base: Path) -> None:
+        self.source, self.root, self.base = source, root, base
+
+    def fail(self, where: str, problem: str, hint: str = _HINT) -> UsageError:
+        path = f"{self.root}.{where}" if self.root and where else (self.root or where)
+        return UsageError(f"proof spec {self.source}: {path or 'top level'}: {problem}", hint=hint)
+
+    def templates(self, where: str, value: Any, *, response: bool = True) -> None:
+        """Every template in ``value`` (when it is a string: the values templates expand in)
+        is one a run can have there."""
+        for name in template_names(value) if isinstance(value, str) else ():
+            problem = unknown_template(name, response=response)
+            if problem:
+                raise self.fail(where, problem)
+
+    def pattern(self, where: str, pattern: str) -> str:
+        self.templates(where, pattern)
+        problem = compile_problem(pattern)
+        if problem:
+            raise self.fail(where, problem)
+        return pattern
+
+    def assertion(self, index: int, raw: dict[str, Any]) -> Assertion:
+        where = f"response.assert[{index}]"
+        operator = next(key for key in raw if key != "path")
+        expected = raw[operator]
+        self.templates(f"{where}.{operator}", expected)
+        if operator == "matches":
+            self.pattern(f"{where}.matches", expected)
+        return Assertion(raw["path"], operator, expected)
+
+    def artifact(self, index: int, raw: dict[str, Any]) -> ArtifactSpec:
+        where = f"artifacts[{index}]"
+        for key in ("name", "glob", "bucket", "prefix", "count"):
+            self.templates(f"{where}.{key}", raw.get(key))
+        count = raw.get("count")
+        return ArtifactSpec(
+            name=raw.get("name"),
+            glob=raw.get("glob"),
+            bucket=raw.get("bucket", "{bucket}"),
+            prefix=raw.get("prefix", "{prefix}"),
+            content_type=raw.get("content_type"),
+            min_bytes=int(raw.get("min_bytes", 1)),
+            parser=raw.get("parser", "none"),
+            reported_in=raw.get("reported_in"),
+            count=None if count is None else str(count),
+        )
+
+    def scopes(self, kind: str, scopes: list[str]) -> tuple[str, ...]:
+        for index, scope in enumerate(scopes):
+            where = f"access.{kind}[{index}]"
+            self.templates(where, scope, response=False)
+            problem = check_scope_as_written(scope)
+            if problem:
+                raise self.fail(where, f"{scope!r}: {problem}", SCOPE_HINT)
+        return tuple(scopes)
+
+    def input(self, index: int, raw: dict[str, Any]) -> InputObject:
+        where = f"inputs[{index}]"
+        for key in ("key", "bucket"):
+            self.templates(f"{where}.{key}", raw.get(key), response=False)
+        problem = key_problem(TEMPLATE.sub("x", raw["key"]).strip("/"))
+        if problem:
+            raise self.fail(f"{where}.key", f"{raw['key']!r}: {problem}")
+        given = Path(raw["file"])
+        path = (given if given.is_absolute() else self.base / given).resolve()
+        base = self.base.resolve()
+        if not raw.get("allow_outside") and base not in path.parents:
+            raise self.fail(
+                f"{where}.file",
+                f"{raw['file']} is {path}, outside the spec's folder {base}",
+                "move the file into that folder, or set allow_outside = true on this input",
+            )
+        if not path.is_file():
+            raise self.fail(f"{where}.file", f"no such file (or not a regular file): {path}")
+        return InputObject(path, raw["key"].strip("/"), raw.get("bucket", "{bucket}"))
+
+
+def key_problem(key: str) -> str | None:
+    """What makes ``key`` a poor S3 key for an input (None when it is fine)."""
+    if not key:
+        return "the key is empty"
+    if any(segment in ("", ".", "..") for segment in key.split("/")):
+        return "the key has an empty, '.' or '..' segment"
+    return None
+
+
+def parse_proof_spec(
+    data: Mapping[str, Any], source: str, base: Path | None = None, *, root: str = ""
+) -> ProofSpec:
+    """A ProofSpec from its table form; every problem names the key. Input files are relative
+    to ``base`` (the folder of the file the spec came from) and must stay inside it. ``root``
+    is where the table sits in its file (``tool.layerforge.proof``), for the messages."""
+    reader = _Reader(source, root, base or Path.cwd())
+    problem = schema_problem({"tool": {"layerforge": {"proof": data}}} if root else data)
+    if problem:
+        path, message = problem
+        raise UsageError(f"proof spec {source}: {path or 'top level'}: {message}", hint=_HINT)
+    response, logs, access = (data.get(k, {}) for k in ("response", "logs", "access"))
+    return ProofSpec(
+        assertions=tuple(reader.assertion(i, a) for i, a in enumerate(response.get("assert", []))),
+        artifacts=tuple(reader.artifact(i, a) for i, a in enumerate(data.get("artifacts", []))),
+        log_patterns=tuple(
+            reader.pattern(f"logs.patterns[{i}]", p) for i, p in enumerate(logs.get("patterns", []))
+        ),
+        write=reader.scopes("write", access.get("write", ["{bucket}/{prefix}/"])),
+        read=reader.scopes("read", access.get("read", [])),
+        inputs=tuple(reader.input(i, raw) for i, raw in enumerate(data.get("inputs", []))),
+        source=source,
     )
-
-
-def _assertion(source: str, index: int, raw: Any) -> Assertion:
-    where = f"response.assert[{index}]"
-    if not isinstance(raw, dict) or not isinstance(raw.get("path"), str):
-        raise _fail(source, where, "each assertion is a table with a 'path'")
-    operators = [key for key in raw if key != "path"]
-    if len(operators) != 1 or operators[0] not in _OPERATORS:
-        raise _fail(source, where, f"give exactly one of: {', '.join(_OPERATORS)}")
-    operator = operators[0]
-    expected = raw[operator]
-    if operator in NUMERIC_OPERATORS and not _numeric_or_template(expected):
-        raise _fail(source, where, f"{operator} needs a number (or a template such as {{shards}})")
-    if operator == "matches":
-        try:
-            re.compile(str(expected))
-        except re.error as exc:
-            raise _fail(source, where, f"not a regular expression: {exc}") from None
-    if operator == "one_of" and not isinstance(expected, list):
-        raise _fail(source, where, "one_of needs a list")
-    return Assertion(raw["path"], operator, expected)
-
-
-def _numeric_or_template(value: Any) -> bool:
-    if isinstance(value, str):
-        return _TEMPLATE.fullmatch(value) is not None
-    return not isinstance(value, bool) and isinstance(value, (int, float))
 
 
 def as_number(value: Any) -> float | None:
@@ -202,132 +247,38 @@ def as_number(value: Any) -> float | None:
         return None
 
 
-def _artifact(source: str, index: int, raw: Any) -> ArtifactSpec:
-    where = f"artifacts[{index}]"
-    if not isinstance(raw, dict):
-        raise _fail(source, where, "each artifact is a table")
-    known = {
-        "name",
-        "glob",
-        "bucket",
-        "prefix",
-        "content_type",
-        "min_bytes",
-        "parser",
-        "reported_in",
-        "count",
-    }
-    unknown = set(raw) - known
-    if unknown:
-        raise _fail(source, where, f"unknown keys {sorted(unknown)} (known: {sorted(known)})")
-    if bool(raw.get("name")) == bool(raw.get("glob")):
-        raise _fail(source, where, "give exactly one of 'name' and 'glob'")
-    for key in ("name", "glob", "bucket", "prefix", "content_type", "reported_in"):
-        if key in raw and not isinstance(raw[key], str):
-            raise _fail(source, where, f"{key} must be a string")
-    min_bytes = raw.get("min_bytes", 1)
-    if isinstance(min_bytes, bool) or not isinstance(min_bytes, int) or min_bytes < 0:
-        raise _fail(source, where, "min_bytes must be a whole number of bytes")
-    count = raw.get("count")
-    if count is not None and (not raw.get("glob") or not _numeric_or_template(count)):
-        raise _fail(source, where, "count (a number or template) goes with a glob")
-    parser = raw.get("parser", "none")
-    if parser not in PARSERS:
-        raise _fail(source, where, f"parser must be one of {', '.join(PARSERS)}")
-    return ArtifactSpec(
-        name=raw.get("name"),
-        glob=raw.get("glob"),
-        bucket=raw.get("bucket", "{bucket}"),
-        prefix=raw.get("prefix", "{prefix}"),
-        content_type=raw.get("content_type"),
-        min_bytes=min_bytes,
-        parser=parser,
-        reported_in=raw.get("reported_in"),
-        count=None if count is None else str(count),
-    )
-
-
-def _strings(source: str, where: str, value: Any) -> tuple[str, ...]:
-    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        raise _fail(source, where, "must be a list of strings")
-    return tuple(value)
-
-
-def _input(source: str, index: int, raw: Any, base: Path) -> InputObject:
-    where = f"inputs[{index}]"
-    if (
-        not isinstance(raw, dict)
-        or not isinstance(raw.get("file"), str)
-        or not isinstance(raw.get("key"), str)
-    ):
-        raise _fail(source, where, "each input is a table with 'file' and 'key' strings")
-    path = Path(raw["file"])
-    path = path if path.is_absolute() else base / path
-    if not path.is_file():
-        raise _fail(source, where, f"no such file: {path}")
-    return InputObject(path, raw["key"].strip("/"), str(raw.get("bucket", "{bucket}")))
-
-
-def parse_proof_spec(data: Mapping[str, Any], source: str, base: Path | None = None) -> ProofSpec:
-    """A ProofSpec from its table form; every problem names the key. Input files are relative
-    to ``base`` (the folder of the file the spec came from)."""
-    unknown = set(data) - {"response", "artifacts", "logs", "access", "inputs"}
-    if unknown:
-        raise _fail(
-            source,
-            "top level",
-            f"unknown keys {sorted(unknown)} (known: response, artifacts, logs, access, inputs)",
-        )
-    response = data.get("response", {})
-    logs = data.get("logs", {})
-    access = data.get("access", {})
-    for name, table in (("response", response), ("logs", logs), ("access", access)):
-        if not isinstance(table, dict):
-            raise _fail(source, name, "must be a table")
-    raw_assertions = response.get("assert", [])
-    raw_artifacts = data.get("artifacts", [])
-    raw_inputs = data.get("inputs", [])
-    if not isinstance(raw_inputs, list):
-        raise _fail(source, "inputs", "must be a list (an array of tables)")
-    if not isinstance(raw_assertions, list) or not isinstance(raw_artifacts, list):
-        raise _fail(source, "response.assert / artifacts", "must be lists (arrays of tables)")
-    patterns = _strings(source, "logs.patterns", logs.get("patterns", []))
-    for pattern in patterns:
-        try:
-            re.compile(pattern)
-        except re.error as exc:
-            raise _fail(source, "logs.patterns", f"{pattern!r} is not a regex: {exc}") from None
-    return ProofSpec(
-        assertions=tuple(_assertion(source, i, a) for i, a in enumerate(raw_assertions)),
-        artifacts=tuple(_artifact(source, i, a) for i, a in enumerate(raw_artifacts)),
-        log_patterns=patterns,
-        write=_strings(source, "access.write", access.get("write", ["{bucket}/{prefix}/"])),
-        read=_strings(source, "access.read", access.get("read", [])),
-        inputs=tuple(
-            _input(source, i, raw, base or Path.cwd()) for i, raw in enumerate(raw_inputs)
-        ),
-        source=source,
-    )
-
-
-def _read_file(path: Path) -> dict[str, Any]:
+def _read_file(path: Path) -> Any:
     try:
+        if path.is_file() and path.stat().st_size > _MAX_SPEC_BYTES:
+            raise UsageError(
+                f"proof spec {path} is over {_MAX_SPEC_BYTES >> 20} MiB: not a proof spec",
+                hint="check --proof",
+            )
+        if path.exists() and not path.is_file():
+            raise UsageError(f"proof spec {path} is not a file", hint="check --proof")
         text = path.read_text("utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise UsageError(f"cannot read proof spec {path}: {exc}", hint="check --proof") from None
     try:
-        data = json.loads(text) if path.suffix == ".json" else tomllib.loads(text)
-    except (ValueError, tomllib.TOMLDecodeError) as exc:
-        raise UsageError(f"proof spec {path} does not parse: {exc}") from None
-    if not isinstance(data, dict):
-        raise UsageError(f"proof spec {path} must be a table (a JSON object)")
-    nested = data.get("tool", {}).get("layerforge", {}).get("proof") if "tool" in data else None
-    return nested if isinstance(nested, dict) else data
+        return json.loads(text) if path.suffix == ".json" else tomllib.loads(text)
+    except (ValueError, tomllib.TOMLDecodeError, RecursionError) as exc:
+        raise UsageError(
+            f"proof spec {path} does not parse: {exc}", hint="check the file's syntax"
+        ) from None
 
 
 def load_proof_spec(path: Path) -> ProofSpec:
     """A spec file: TOML (top-level tables, or a pyproject's [tool.layerforge.proof]) or JSON."""
-    return parse_proof_spec(_read_file(path), str(path), path.resolve().parent)
+    data = _read_file(path)
+    problem = schema_problem(data)
+    if problem:
+        where, message = problem
+        raise UsageError(f"proof spec {path}: {where or 'top level'}: {message}", hint=_HINT)
+    base = path.resolve().parent
+    if "tool" in data:
+        table = data["tool"]["layerforge"]["proof"]
+        return parse_proof_spec(table, str(path), base, root="tool.layerforge.proof")
+    return parse_proof_spec(data, str(path), base)
 
 
 def bundled_spec(name: str = "proof.toml") -> ProofSpec:

@@ -14,7 +14,7 @@ from layerforge.errors import LayerforgeError, UsageError
 from layerforge.events import Event, EventKind, EventSink
 from layerforge.fanout import FanOut
 from layerforge.functions import FunctionSource
-from layerforge.proof import Outcome, ProofReport, ProofSpec, Templates, check_all
+from layerforge.proof import Outcome, ProofReport, ProofSpec, Templates, check_all, proof_plan
 from layerforge.proof.inputs import upload_inputs
 from layerforge.sandbox.engines import open_sandbox
 from layerforge.sandbox.environment import SandboxSpec
@@ -25,6 +25,7 @@ __all__ = [
     "LocalSession",
     "embedded_s3",
     "invoke_local",
+    "local_plan",
     "local_s3",
     "local_session",
     "run_details",
@@ -159,6 +160,23 @@ def run_details(run: LocalRun, session: LocalSession, engine: str) -> dict[str, 
         "engine": engine,
         "runtime": session.spec.runtime.name,
         "architecture": session.spec.architecture.value,
+        **({"notes": list(run.proof.notes)} if run.proof.notes else {}),
+    }
+
+
+def local_plan(run: LocalRun, spec: SandboxSpec) -> dict[str, Any]:
+    """What invoke-local will do (``--dry-run`` prints it): checked, nothing started."""
+    return {
+        "layer": str(run.layer),
+        "runtime": spec.runtime.name,
+        "architecture": spec.architecture.value,
+        "sandbox": run.engine,
+        "endpoint": run.endpoint_url or "an embedded moto server",
+        "function": {"code": run.function.label, "handler": run.function.handler},
+        "event": dict(run.event),
+        "proof_spec": run.proof.source,
+        **proof_plan(run.proof, run.templates(spec), run.bucket),
+        **({"fanout": run.fanout.plan(bucket=run.bucket, prefix=run.prefix)} if run.fanout else {}),
         **({"notes": list(run.proof.notes)} if run.proof.notes else {}),
     }
 

@@ -196,3 +196,63 @@ def test_cleanup_refuses_bad_input_and_dry_runs(
     assert run.code == 0, run.describe()
     assert run.json()["deleted_layer_versions"] == [2, 1]
     assert len(aws["lambda"].list_layer_versions(LayerName=name)["LayerVersions"]) == 3
+
+
+# -- proof specs: bounded and least-privilege ----------------------------------------------------
+
+
+def _project(work: Path, proof: str) -> list[str]:
+    """A function folder with an input file and a proof spec; the arguments that name them."""
+    (work / "app.py").write_text("def main(event, context):\n    return {}\n")
+    (work / "data").mkdir(exist_ok=True)
+    (work / "data" / "in.csv").write_text("a,b\n1,2\n")
+    (work / "proof.toml").write_text(proof)
+    return ["--function-dir", ".", "--handler", "app.main", "--proof", "proof.toml"]
+
+
+@pytest.mark.parametrize(
+    ("proof", "fragment"),
+    [
+        ("[access]\nwrite = ['*']\n", "access.write[0]: '*': '*' is a wildcard"),
+        ("[access]\nwrite = ['{bucket}/{prefix}/../../']\n", "'..' segment"),
+        ("[access]\nread = ['{bucket}/in/', '{event.where}/x/']\n", "the event has no field"),
+        ("inputs = [{file = '../../../../etc/passwd', key = 'p'}]\n", "outside the spec's folder"),
+    ],
+)
+def test_unfit_proof_specs_change_nothing(
+    lf: LF, aws: dict[str, Any], small_layer: Path, work: Path, proof: str, fragment: str
+) -> None:
+    extra = _project(work, proof)
+    for dry in ([], ["--dry-run"]):
+        name, run = _publish(lf, aws, small_layer, "--create-role", *extra, *dry)
+        failed_cleanly(run, 2, fragment, bound=20)
+        _nothing_created(aws, name)
+
+
+def test_the_plan_lists_uploads_and_names_scopes_outside_the_bucket(
+    lf: LF, aws: dict[str, Any], small_layer: Path, work: Path
+) -> None:
+    extra = _project(
+        work,
+        "inputs = [{file = 'data/in.csv', key = 'inputs/{function}.csv'}]\n"
+        "[access]\nread = ['{bucket}/inputs/', 'shared-reference/tables/']\n"
+        "write = ['{bucket}/{prefix}/']\n",
+    )
+    name, run = _publish(lf, aws, small_layer, "--create-role", *extra, "--dry-run", "--json")
+    assert run.code == 0, run.describe()
+    plan = run.json()
+    assert plan["uploads"] == [
+        {"file": str(work / "data" / "in.csv"), "to": f"s3://{aws['bucket']}/inputs/{name}.csv"}
+    ]
+    assert plan["access"]["outside_bucket"] == ["shared-reference/tables/"]
+    reads = next(s for s in plan["policy"]["Statement"] if s["Sid"] == "GetInputs")["Resource"]
+    assert reads == [
+        f"arn:aws:s3:::{aws['bucket']}/inputs/*",
+        "arn:aws:s3:::shared-reference/tables/*",
+    ]
+    assert "*" not in json.dumps([s["Resource"] for s in plan["policy"]["Statement"]]).replace(
+        "/*", ""
+    ).replace(":*", "")
+    listed = aws["s3"].list_objects_v2(Bucket=aws["bucket"], Prefix="inputs/")
+    assert listed.get("KeyCount", 0) == 0  # a dry run uploads nothing
+    _nothing_created(aws, name)

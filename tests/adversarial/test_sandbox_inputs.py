@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from layerforge.sandbox.bwrap import bwrap_available
-from tests.adversarial.conftest import LF, failed_cleanly, zip_of
+from tests.adversarial.conftest import LF, failed_as_json, failed_cleanly, zip_of
+from tests.adversarial.harness import Run
 from tests.conftest import sandbox_required
 
 pytestmark = pytest.mark.adversarial
@@ -137,8 +138,8 @@ def test_invoke_local_with_a_bad_proof_spec(lf: LF, work: Path, small_layer: Pat
     for body, fragment in [
         ("[response]\nassert = [{path = 'status', resembles = 'ok'}]\n", "give exactly one of"),
         ("[[artifacts]]\nname = 'a.csv'\nparser = 'xlsx'\n", "parser must be one of"),
-        ("[logs]\npatterns = ['(unclosed']\n", "is not a regex"),
-        ("surprise = 1\n", "unknown keys"),
+        ("[logs]\npatterns = ['(unclosed']\n", "is not a regular expression"),
+        ("surprise = 1\n", "unknown key 'surprise'"),
     ]:
         (work / "proof.toml").write_text(body)
         run = lf(
@@ -153,3 +154,182 @@ def test_invoke_local_with_a_bad_proof_spec(lf: LF, work: Path, small_layer: Pat
             "proof.toml",
         )
         failed_cleanly(run, 2, fragment, bound=15)
+
+
+# -- proof specs: bounded and least-privilege ----------------------------------------------------
+
+
+def _function_dir(work: Path, handler: str = "def main(event, context):\n    return {}\n") -> None:
+    (work / "src").mkdir(exist_ok=True)
+    (work / "src" / "real_app.py").write_text(handler)
+    if not (work / "app.py").is_symlink():
+        (work / "app.py").symlink_to("src/real_app.py")  # the handler module is a link
+    (work / "data").mkdir(exist_ok=True)
+    (work / "data" / "in.csv").write_text("a,b\n1,2\n")
+
+
+def _local_args(layer: Path, proof: str = "proof.toml") -> list[str]:
+    """invoke-local of ``app.main`` in this folder, judged by ``proof``."""
+    function = ("--function-dir", ".", "--handler", "app.main")
+    return ["invoke-local", "--layer", str(layer), *function, "--proof", proof]
+
+
+def _local(lf: LF, layer: Path, *extra: str, **options: object) -> Run:
+    return lf(*_local_args(layer), *extra, **options)
+
+
+@pytest.mark.parametrize(
+    ("body", "fragment"),
+    [
+        ("[access]\nwrite = ['*']\n", "access.write[0]: '*': '*' is a wildcard"),
+        ("[access]\nwrite = ['{bucket}/../x/']\n", "access.write[0]: '{bucket}/../x/'"),
+        ("[access]\nread = ['{bucket}/a/', 'other/*']\n", "access.read[1]"),
+        ("[access]\nwrite = ['Other_Bucket/x/']\n", "is not a bucket name"),
+        ("inputs = [{file = '../../../../etc/passwd', key = 'p'}]\n", "outside the spec's folder"),
+        ("inputs = [{file = 'data/in.csv', key = '../p'}]\n", "inputs[0].key"),
+        ("[logs]\npatterns = ['{nope}']\n", "unknown template {nope}"),
+        ("[[artifacts]]\nname = 'a'\nmin_bytes = 'many'\n", "artifacts[0].min_bytes"),
+        ("[response]\nassert = [{path = 's', exists = false}]\n", "exists = true"),
+        ("[tool]\nlayerforge = 5\n", "tool.layerforge: expected a table"),
+        ("tool = 5\n", "tool: expected a table, got 5"),
+        (
+            "".join(f"[[artifacts]]\nname = '{n}.json'\n" for n in range(10_000)),
+            "artifacts: at most 1,000 entries",
+        ),
+    ],
+)
+def test_invoke_local_refuses_unfit_proof_specs_before_starting_anything(
+    lf: LF, work: Path, small_layer: Path, body: str, fragment: str
+) -> None:
+    _function_dir(work)
+    (work / "proof.toml").write_text(body)
+    failed_cleanly(_local(lf, small_layer), 2, fragment, bound=15)
+
+
+def test_a_proof_json_of_the_wrong_shape_is_a_usage_error(
+    lf: LF, work: Path, small_layer: Path
+) -> None:
+    _function_dir(work)
+    (work / "proof.json").write_text('{"tool": 5}')
+    run = lf(*_local_args(small_layer, "proof.json"), "--json")
+    document = failed_as_json(run, 2, "tool: expected a table, got 5")
+    assert "proof.json" in document["error"]
+
+
+def test_links_leaving_the_function_dir_are_refused(lf: LF, work: Path, small_layer: Path) -> None:
+    _function_dir(work)
+    (work / "proof.toml").write_text("")
+    (work / "src" / "secrets").symlink_to("/etc")
+    failed_cleanly(_local(lf, small_layer), 2, "src/secrets is a link to /etc", bound=15)
+
+
+def test_the_dry_run_lists_every_upload_and_names_other_buckets(
+    lf: LF, work: Path, small_layer: Path
+) -> None:
+    _function_dir(work)
+    (work / ".git").mkdir()
+    (work / "proof.toml").write_text(
+        "inputs = [{file = 'data/in.csv', key = 'inputs/in.csv'},\n"
+        "          {file = '/etc/hostname', key = 'inputs/host', allow_outside = true}]\n"
+        "[access]\nread = ['{bucket}/inputs/', 'shared-reference/tables/']\n"
+        "write = ['{bucket}/{prefix}/', '{bucket}-logs/{function}/']\n"
+    )
+    run = _local(lf, small_layer, "--dry-run", "--json", "--prefix", "runs")
+    assert run.code == 0, run.describe()
+    plan = run.json()
+    assert plan["uploads"] == [
+        {"file": str(work / "data" / "in.csv"), "to": "s3://layerforge-local/inputs/in.csv"},
+        {"file": "/etc/hostname", "to": "s3://layerforge-local/inputs/host"},
+    ]
+    assert plan["access"]["outside_bucket"] == [
+        "layerforge-local-logs/layerforge-local/",
+        "shared-reference/tables/",
+    ]
+    assert plan["access"]["write"][0] == "layerforge-local/runs/"
+    assert any(".git/" in note for note in plan["notes"])
+    assert run.leftovers == [] and run.processes == [] and run.seconds < 15
+    text = _local(lf, small_layer, "--dry-run")
+    assert text.code == 0 and "shared-reference/tables/" in text.out, text.describe()
+
+
+@needs_bwrap
+@pytest.mark.slow
+def test_a_hostile_proof_spec_ends_in_bounded_time_saying_why(
+    lf: LF, work: Path, small_layer: Path
+) -> None:
+    """One run: a catastrophic pattern on the response and on the log, a template naming a
+    missing field, a symlinked handler module, entries left out of the code."""
+    _function_dir(
+        work,
+        "def main(event, context):\n"
+        "    print('a' * 30000 + 'b')\n"
+        "    return {'status': 'ok', 'text': 'a' * 30000 + 'b'}\n",
+    )
+    (work / "build").mkdir()
+    (work / "proof.toml").write_text(
+        "[response]\nassert = [\n"
+        "  {path = 'status', equals = 'ok'},\n"
+        "  {path = 'text', matches = '(a+)+$'},\n"
+        "  {path = 'status', equals = '{response.nope}'},\n"
+        "]\n"
+        "[logs]\npatterns = ['(a+)+$', 'a{3}b']\n"
+        "[[artifacts]]\nname = 'summary.json'\nprefix = '{response.prefix}'\n"
+    )
+    run = _local(lf, small_layer, "--sandbox", "bwrap", "--json", timeout=120)
+    assert run.code == 1, run.describe()
+    report = run.json()
+    checks = {c["name"]: c for c in report["checks"]}
+    execution = checks["execution"]["evidence"]
+    assert 'text matches "(a+)+$": pattern took too long' in execution, execution
+    assert "{response.nope}: the response has no field 'nope'" in execution, execution
+    assert "'(a+)+$' (pattern took too long" in checks["logs"]["evidence"]
+    assert "the response has no field 'prefix'" in checks["artifacts"]["evidence"]
+    assert any("build/ (not function code)" in note for note in report["notes"])
+    assert run.leftovers == [] and run.processes == [], run.describe()
+    assert run.seconds < 90, run.describe()  # two patterns' 5 s bounds and one sandbox run
+
+
+@needs_bwrap
+@pytest.mark.slow
+def test_a_thousand_artifacts_are_checked_in_bounded_time(
+    lf: LF, work: Path, small_layer: Path, moto_endpoint: str
+) -> None:
+    import uuid
+    from concurrent.futures import ThreadPoolExecutor
+
+    import boto3
+
+    s3 = boto3.client(
+        "s3",
+        endpoint_url=moto_endpoint,
+        region_name="us-east-1",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+    bucket = f"adv-{uuid.uuid4().hex[:12]}"
+    s3.create_bucket(Bucket=bucket)
+    names = [f"part-{n:04d}.json" for n in range(1000)]
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(lambda n: s3.put_object(Bucket=bucket, Key=f"out/{n}", Body=b"{}"), names))
+    _function_dir(work)
+    (work / "proof.toml").write_text(
+        "[access]\nwrite = ['{bucket}/out/']\n"
+        + "".join(f"[[artifacts]]\nname = '{n}'\nprefix = 'out'\nparser = 'json'\n" for n in names)
+    )
+    env = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
+    run = _local(
+        lf,
+        small_layer,
+        "--sandbox",
+        "bwrap",
+        "--endpoint-url",
+        moto_endpoint,
+        "--bucket",
+        bucket,
+        "--json",
+        env=env,
+        timeout=180,
+    )
+    assert run.code == 0, run.describe()
+    assert len(run.json()["artifacts"]) == 1000
+    assert run.seconds < 120, run.describe()  # was one request per artifact and per glob

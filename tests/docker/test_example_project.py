@@ -82,7 +82,8 @@ def test_a_spec_the_function_does_not_meet_names_the_unmet_assertion(
 ) -> None:
     strict = tmp_path / "strict.toml"
     strict.write_text(
-        f'inputs = [{{ file = "{project / "data" / "sales.csv"}", key = "inputs/sales.csv" }}]\n'
+        f'inputs = [{{ file = "{project / "data" / "sales.csv"}", key = "inputs/sales.csv", '
+        "allow_outside = true }]\n"
         '[response]\nassert = [{ path = "rows", at_least = 1000 }]\n'
         '[[artifacts]]\nname = "forecast.parquet"\nprefix = "{response.prefix}"\n'
         'parser = "parquet"\n'

@@ -132,6 +132,7 @@ def smoke(
 @function_options
 @fanout_options
 @_sandbox
+@click.option("--dry-run", is_flag=True, help="Check everything and print the plan; start nothing.")
 @json_option
 @debug_option
 def invoke_local(
@@ -149,6 +150,7 @@ def invoke_local(
     sandbox: str,
     rootfs: Path | None,
     json_output: bool,
+    dry_run: bool,
     shards: int | None,
     input_url: str | None,
     max_concurrency: int,
@@ -163,7 +165,7 @@ def invoke_local(
     account. Exit 0 when every check passes, 1 when any fails.
     """
     from layerforge.aws.names import check_bucket, normalise_prefix
-    from layerforge.sandbox.local_run import LocalRun
+    from layerforge.sandbox.local_run import LocalRun, local_plan
     from layerforge.sandbox.local_run import invoke_local as run_local
 
     render = renderer(json_output)
@@ -211,6 +213,10 @@ def invoke_local(
         fanout=fanout,
         input_dir=input_dir,
     )
+    plan = local_plan(run, spec)  # the uploads and scopes are checked before anything starts
+    if dry_run:
+        render.document(plan, "Plan (checked; nothing started)")
+        return EXIT_OK
     report = run_local(run, spec, sink=render.note)
     render.proof_report(report, f"Local proof on {spec.runtime.name}/{spec.architecture.value}")
     return EXIT_OK if report.passed else EXIT_CHECK_FAILED
