@@ -12,7 +12,7 @@ need=()
 for pair in dockerd:docker.io debootstrap:debootstrap busybox:busybox-static \
             bwrap:bubblewrap aarch64-linux-gnu-strip:binutils-aarch64-linux-gnu \
             qemu-aarch64-static:qemu-user-static update-binfmts:binfmt-support \
-            setpriv:util-linux; do
+            setpriv:util-linux npm:npm; do
   command -v "${pair%%:*}" >/dev/null 2>&1 || need+=("${pair#*:}")
 done
 [ -f /usr/include/zlib.h ] || need+=(zlib1g-dev)
@@ -38,6 +38,12 @@ venv="${LAYERFORGE_TEST_VENV:-/var/tmp/layerforge-ci/venv}"
 "$venv/bin/python" -m pip install --quiet --upgrade pip
 "$venv/bin/python" -m pip install --quiet '.[test]'
 chmod -R a+rX "$venv"
+
+# asl-validator (npm) checks every Step Functions definition layerforge writes; installed once
+asl="${LAYERFORGE_ASL_VALIDATOR_DIR:-/var/tmp/layerforge-ci/asl-validator}"
+[ -x "$asl/node_modules/.bin/asl-validator" ] ||
+  npm install --prefix "$asl" --no-audit --no-fund --silent asl-validator@4.0.0
+export LAYERFORGE_ASL_VALIDATOR="$asl/node_modules/.bin/asl-validator"
 
 export LAYERFORGE_REQUIRE_DOCKER=1
 export LAYERFORGE_TEST_IMAGE=layerforge/lambda-python:3.11

@@ -12,12 +12,14 @@ import io
 import json
 import math
 import os
+import pty
 import re
+import select
 import signal
 import subprocess
-import threading
 import time
 import uuid
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -465,40 +467,61 @@ def test_invoke_local_input_folder_names_the_failing_shard(
     assert not any(key.endswith(("/stats.json", "/plot.png")) for key in stored)
 
 
+@dataclass
+class _Interrupted:
+    code: int
+    out: str
+    err: str
+    reaction: float  # seconds from the signal to the exit
+
+    def document(self) -> Any:
+        return json.loads(self.out)
+
+
 def _interrupt_when(
-    args: list[str], pattern: str, *, signum: int = signal.SIGINT, timeout: float = 900.0
-) -> tuple[int, Any, str, float]:
-    """The installed ``layerforge ARGS`` in its own session, sent a real ``signum`` when a
-    line of its stderr matches ``pattern``: (exit code, its JSON document, stderr, seconds
-    from the signal to its exit). Nothing of its session may be left running."""
+    args: list[str], pattern: str, *, answer: str | None = None, timeout: float = 900.0
+) -> _Interrupted:
+    """The installed ``layerforge ARGS`` in its own session, sent a real SIGINT when its
+    stderr matches ``pattern``; with ``answer``, its stdin is a terminal (a pty) and the
+    answer is typed when it asks. Nothing of its session may be left running."""
+    stdin: int = subprocess.DEVNULL
+    terminal = None
+    if answer is not None:
+        terminal, stdin = pty.openpty()
     process = subprocess.Popen(
         [*command(), *args],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
-        stdin=subprocess.DEVNULL,
+        stdin=stdin,
         start_new_session=True,
     )
-    watchdog = threading.Timer(timeout, process.kill)
-    watchdog.start()
-    lines: list[str] = []
-    signalled: float | None = None
-    try:
-        assert process.stderr is not None
-        for raw in process.stderr:
-            lines.append(raw.decode(errors="replace"))
-            if re.search(pattern, lines[-1]):
-                os.kill(process.pid, signum)
-                signalled = time.monotonic()
+    if terminal is not None:
+        os.close(stdin)
+    assert process.stderr is not None and process.stdout is not None
+    err, signalled, deadline = "", 0.0, time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if select.select([process.stderr], [], [], 0.1)[0]:
+            chunk = os.read(process.stderr.fileno(), 65536)
+            if not chunk:
                 break
-        out, rest = process.communicate()
-        ended = time.monotonic()
-    finally:
-        watchdog.cancel()
-    err = "".join(lines) + rest.decode(errors="replace")
-    assert signalled is not None, err[-3000:]
+            err += chunk.decode(errors="replace")
+        if not signalled and re.search(pattern, err):
+            os.kill(process.pid, signal.SIGINT)
+            signalled = time.monotonic()
+        if terminal is not None and answer and signalled and "stop it?" in err:
+            os.write(terminal, f"{answer}\n".encode())
+            answer = None
+    else:
+        os.killpg(process.pid, signal.SIGKILL)
+    out = process.stdout.read().decode(errors="replace")
+    process.wait()
+    ended = time.monotonic()
+    if terminal is not None:
+        os.close(terminal)
+    assert signalled, err[-3000:]
     time.sleep(0.2)
     assert processes_in_session(process.pid) == []
-    return process.returncode, json.loads(out), err, ended - signalled
+    return _Interrupted(process.returncode, out, err, ended - signalled)
 
 
 def test_an_interrupted_wait_says_what_it_leaves_and_a_rerun_picks_it_up(
@@ -511,7 +534,7 @@ def test_an_interrupted_wait_says_what_it_leaves_and_a_rerun_picks_it_up(
     """Ctrl-C while the fan-out runs on AWS (a real SIGINT to the installed command): exit
     130 within 2 s, naming the execution that keeps running and how to stop it; a rerun of
     the run id waits for that execution instead of starting a second; with
-    --stop-on-interrupt the execution is stopped (StopExecution)."""
+    --stop-on-interrupt, or a yes at the terminal's question, the execution is stopped."""
     function = f"fan-{uuid.uuid4().hex[:8]}"
     run_id = f"sig-{uuid.uuid4().hex[:8]}"
     argv = [
@@ -533,35 +556,42 @@ def test_an_interrupted_wait_says_what_it_leaves_and_a_rerun_picks_it_up(
         json.dumps({"rows": 2_000, "seed": SEED}),
         "--shards",
         "2",
-        "--json",
     ]
-    code, document, err, reaction = _interrupt_when([*argv, "--run-id", run_id], "started exec")
-    assert code == 130, (document, err[-3000:])
+    run = _interrupt_when([*argv, "--run-id", run_id, "--json"], "started exec")
+    assert run.code == 130, run
     execution = f"arn:aws:states:{REGION}:123456789012:execution:{function}-fanout:{run_id}"
+    document = run.document()
     assert document["error"] == (
         f"interrupted by SIGINT: the execution {execution} keeps running on AWS"
     )
     assert f"aws stepfunctions stop-execution --execution-arn {execution}" in document["hint"]
     assert f"rerun with --run-id {run_id} to wait for it" in document["hint"]
-    assert reaction < 2.0, reaction
+    assert run.reaction < 2.0, run.reaction
     assert _executions(clients, execution) == [run_id]
 
     # the rerun waits for the execution still running (or reports it, had it finished)
-    code, proof, err = run_cli(capsys, *argv, "--run-id", run_id)
+    code, proof, err = run_cli(capsys, *argv, "--run-id", run_id, "--json")
     assert code == 0, (proof, err[-3000:])
     assert proof["fanout"]["reused"] is True and proof["fanout"]["execution"] == execution
     assert re.search(r"reusing the (running|succeeded) execution", err)
     assert _executions(clients, execution) == [run_id]
 
-    # --stop-on-interrupt: the execution is stopped, and the message says so
-    stopped_id = f"stop-{uuid.uuid4().hex[:8]}"
-    args = [*argv, "--run-id", stopped_id, "--stop-on-interrupt"]
-    code, document, err, reaction = _interrupt_when(args, "started exec")
-    assert code == 130, (document, err[-3000:])
-    aborted = execution.replace(f":{run_id}", f":{stopped_id}")
-    assert document["error"] == (
-        f"interrupted by SIGINT: the execution {aborted} was stopped (StopExecution)"
-    )
-    assert reaction < 2.0, reaction
-    status = clients.stepfunctions.describe_execution(executionArn=aborted)["status"]
-    assert status == "ABORTED"
+    # --stop-on-interrupt stops it, and so does a yes at a terminal
+    for how, extra, answer in (
+        ("flag", ["--stop-on-interrupt", "--json"], None),
+        ("asked", [], "y"),
+    ):
+        stopped_id = f"{how}-{uuid.uuid4().hex[:8]}"
+        run = _interrupt_when(
+            [*argv, "--run-id", stopped_id, *extra], "started exec", answer=answer
+        )
+        assert run.code == 130, run
+        aborted = execution.replace(f":{run_id}", f":{stopped_id}")
+        message = f"interrupted by SIGINT: the execution {aborted} was stopped (StopExecution)"
+        assert f"ERROR {message}" in run.err, run.err[-3000:]
+        if answer is None:
+            assert run.document()["error"] == message and run.reaction < 2.0, run.reaction
+        else:
+            assert f"the execution {aborted} keeps running on AWS: stop it? [y/N]" in run.err
+        status = clients.stepfunctions.describe_execution(executionArn=aborted)["status"]
+        assert status == "ABORTED"

@@ -210,7 +210,7 @@ def _settle(
     if not stop and ask and interrupted.signum == signal.SIGINT and sys.stdin.isatty():
         try:
             stop = click.confirm(f"{interrupted.message}: stop it?", default=False, err=True)
-        except click.exceptions.Abort:  # a second Ctrl-C: leave it running
+        except (click.exceptions.Abort, OSError):  # a second Ctrl-C, or no answer: leave it
             stop = False
     return stop_execution(clients, interrupted) if stop else interrupted
 
