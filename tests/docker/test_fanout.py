@@ -41,17 +41,9 @@ REGION = "us-east-1"
 ROWS, SEED, SHARDS = 8_000, 5, 4
 
 
-def _fan_out(
-    capsys: pytest.CaptureFixture[str],
-    layer: str,
-    bucket: str,
-    endpoint: str,
-    function: str,
-    *extra: str,
-) -> tuple[int, Any, str]:
-    """publish-and-invoke of the layer to the moto server, the function and its roles made."""
-    return run_cli(
-        capsys,
+def _argv(layer: str, bucket: str, endpoint: str, function: str, *extra: str) -> list[str]:
+    """publish-and-invoke of the layer and the function to the moto server."""
+    return [
         "publish-and-invoke",
         "--layer",
         layer,
@@ -63,9 +55,21 @@ def _fan_out(
         endpoint,
         "--function-name",
         function,
-        "--create-role",
-        "--json",
         *extra,
+    ]
+
+
+def _fan_out(
+    capsys: pytest.CaptureFixture[str],
+    layer: str,
+    bucket: str,
+    endpoint: str,
+    function: str,
+    *extra: str,
+) -> tuple[int, Any, str]:
+    """publish-and-invoke, in this process, the function and its roles made."""
+    return run_cli(
+        capsys, *_argv(layer, bucket, endpoint, function, "--create-role", "--json", *extra)
     )
 
 
@@ -382,17 +386,7 @@ def test_dry_run_of_an_input_run_with_given_roles_plans_a_valid_definition(
     function = f"fan-{uuid.uuid4().hex[:8]}"
     code, plan, err = run_cli(
         capsys,
-        "publish-and-invoke",
-        "--layer",
-        seed_build["output"],
-        "--bucket",
-        bucket,
-        "--region",
-        REGION,
-        "--endpoint-url",
-        aws_env,
-        "--function-name",
-        function,
+        *_argv(seed_build["output"], bucket, aws_env, function),
         "--role-arn",
         _role(clients, "lambda.amazonaws.com"),
         "--states-role-arn",
@@ -537,26 +531,14 @@ def test_an_interrupted_wait_says_what_it_leaves_and_a_rerun_picks_it_up(
     --stop-on-interrupt, or a yes at the terminal's question, the execution is stopped."""
     function = f"fan-{uuid.uuid4().hex[:8]}"
     run_id = f"sig-{uuid.uuid4().hex[:8]}"
-    argv = [
-        "publish-and-invoke",
-        "--layer",
+    argv = _argv(
         seed_build["output"],
-        "--bucket",
         bucket,
-        "--region",
-        REGION,
-        "--endpoint-url",
         aws_env,
-        "--function-name",
         function,
-        "--layer-name",
-        f"layer-{function}",
-        "--create-role",
-        "--event",
-        json.dumps({"rows": 2_000, "seed": SEED}),
-        "--shards",
-        "2",
-    ]
+        *("--layer-name", f"layer-{function}", "--create-role", "--shards", "2"),
+        *("--event", json.dumps({"rows": 2_000, "seed": SEED})),
+    )
     run = _interrupt_when([*argv, "--run-id", run_id, "--json"], "started exec")
     assert run.code == 130, run
     execution = f"arn:aws:states:{REGION}:123456789012:execution:{function}-fanout:{run_id}"
