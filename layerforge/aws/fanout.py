@@ -323,12 +323,10 @@ def _previous(sfn: Any, machine: str, name: str) -> _Previous:
     raise AwsError(f"run {name} has failed 99 times", hint="choose another --run-id")
 
 
-def check_rerun(
-    clients: AwsClients, *, machine: str, fanout: FanOut, bucket: str, prefix: str
-) -> str:
-    """What a run of ``fanout.run_id`` will do on this state machine (start, reuse or wait);
-    a run id whose earlier execution had other parameters is refused, naming both."""
-    previous = _previous(clients.stepfunctions, machine, fanout.run_id)
+def _checked(sfn: Any, machine: str, fanout: FanOut, *, bucket: str, prefix: str) -> _Previous:
+    """The run id's execution on this state machine; one started with other parameters than
+    this run's is refused, naming both."""
+    previous = _previous(sfn, machine, fanout.run_id)
     if previous.parameters is not None:
         check_same_parameters(
             fanout.run_id,
@@ -336,6 +334,15 @@ def check_rerun(
             fanout.parameters(bucket=bucket, prefix=prefix),
             where=previous.execution.rsplit(":", 1)[1],
         )
+    return previous
+
+
+def check_rerun(
+    clients: AwsClients, *, machine: str, fanout: FanOut, bucket: str, prefix: str
+) -> str:
+    """What a run of ``fanout.run_id`` will do on this state machine (start, reuse or wait);
+    a run id whose earlier execution had other parameters is refused, naming both."""
+    previous = _checked(clients.stepfunctions, machine, fanout, bucket=bucket, prefix=prefix)
     if previous.status is None:
         return f"start {previous.execution}"
     verb = "reuse the succeeded" if previous.status == "SUCCEEDED" else "wait for the running"
@@ -376,6 +383,9 @@ def stop_execution(clients: AwsClients, interrupted: ExecutionInterrupted) -> Ex
     )
 
 
+_POLL_SECONDS = 2.0  # a signal ends the sleep at once: the wait reacts in well under 2 s
+
+
 def _wait(
     sfn: Any,
     execution: str,
@@ -405,9 +415,6 @@ def _wait(
         poll(_POLL_SECONDS)
 
 
-_POLL_SECONDS = 2.0
-
-
 def run_fanout(
     clients: AwsClients,
     *,
@@ -426,15 +433,8 @@ def run_fanout(
     goes on running on AWS (``stop_execution`` stops it)."""
     sfn = clients.stepfunctions
     started = time.monotonic()
-    previous = _previous(sfn, machine, fanout.run_id)
+    previous = _checked(sfn, machine, fanout, bucket=bucket, prefix=prefix)
     execution, status = previous.execution, previous.status
-    if previous.parameters is not None:
-        check_same_parameters(
-            fanout.run_id,
-            previous.parameters,
-            fanout.parameters(bucket=bucket, prefix=prefix),
-            where=execution.rsplit(":", 1)[1],
-        )
     note = fanout.skipped_note()
     if note:
         sink(Event(EventKind.NOTE, "fanout", note))

@@ -93,8 +93,9 @@ def invoke_local_fanout(
         if fanout.input_bucket:
             fanout = fanout.listed(session.s3)
             run = replace(run, fanout=fanout)  # {shards} counts the objects
-            if fanout.skipped_note():
-                sink(Event(EventKind.NOTE, "fanout", str(fanout.skipped_note())))
+            skipped = fanout.skipped_note()
+            if skipped:
+                sink(Event(EventKind.NOTE, "fanout", skipped))
         workers = local_workers(fanout)
         # the shards share one sandbox (each invocation is its own process with its own /tmp
         # under bwrap); a shared container gets each shard's memory and /tmp once per worker
