@@ -118,7 +118,6 @@ class ReduceParams:
     seed: int
     bucket: str
     prefix: str
-    shard_results: tuple[Any, ...] = ()
 
     @property
     def run_prefix(self) -> str:
@@ -168,14 +167,10 @@ def parse_shard_event(event: Any, environ: Mapping[str, str]) -> ShardParams:
 
 def parse_reduce_event(event: Any, environ: Mapping[str, str]) -> ReduceParams:
     base = parse_event(event, environ)
-    results = event.get("shard_results", [])
-    if not isinstance(results, list):
-        raise InvalidEventError("shard_results must be a list")
     return ReduceParams(
         run=_run_id(event),
         shards=_integer(event, "shards", 1, 1, 10_000),
         seed=base.seed,
         bucket=base.bucket,
         prefix=base.prefix,
-        shard_results=tuple(results),
     )

@@ -27,6 +27,7 @@ __all__ = [
     "BuildError",
     "CheckFailedError",
     "ContainerError",
+    "ExecutionInterrupted",
     "Interrupted",
     "InvalidDocumentError",
     "LayerforgeError",
@@ -132,3 +133,44 @@ class Interrupted(KeyboardInterrupt):
     @property
     def exit_code(self) -> int:
         return 128 + self.signum
+
+
+class ExecutionInterrupted(Interrupted):
+    """A signal ended the wait for a Step Functions execution, which goes on on AWS unless it
+    was stopped: the message says which, and the hint how to stop it or pick it up again."""
+
+    def __init__(
+        self,
+        signum: int,
+        *,
+        execution: str,
+        run_id: str,
+        stopped: bool = False,
+        stop_error: str | None = None,
+    ) -> None:
+        super().__init__(signum)
+        self.execution = execution
+        self.run_id = run_id
+        self.stopped = stopped
+        self.stop_error = stop_error
+
+    @property
+    def message(self) -> str:
+        if self.stopped:
+            return f"the execution {self.execution} was stopped (StopExecution)"
+        failed = f" (stopping it failed: {self.stop_error})" if self.stop_error else ""
+        return f"the execution {self.execution} keeps running on AWS{failed}"
+
+    @property
+    def hint(self) -> str:
+        if self.stopped:
+            return (
+                f"rerun with --run-id {self.run_id} to run it again (a fresh attempt: finished "
+                "shards are rewritten identically)"
+            )
+        region = self.execution.split(":")[3] if self.execution.count(":") >= 3 else ""
+        return (
+            f"stop it with 'aws stepfunctions stop-execution --execution-arn {self.execution}"
+            f"{f' --region {region}' if region else ''}', or rerun with --run-id {self.run_id} "
+            "to wait for it (no second execution is started); --stop-on-interrupt stops it"
+        )

@@ -15,7 +15,7 @@ import json
 import re
 import secrets
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from typing import Any
 
@@ -26,6 +26,7 @@ __all__ = [
     "MAX_SHARDS",
     "FanOut",
     "InputObject",
+    "check_same_parameters",
     "default_run_id",
     "fanout_outcome",
     "incomplete_message",
@@ -33,8 +34,10 @@ __all__ = [
     "missing_partials",
     "parse_s3_url",
     "plan_fanout",
+    "run_parameters",
     "seed_for",
     "shard_errors",
+    "shard_reports",
     "shard_section",
 ]
 
@@ -84,17 +87,26 @@ class InputObject:
     size: int
 
 
-def list_csv_inputs(s3: Any, bucket: str, prefix: str) -> tuple[InputObject, ...]:
-    """Every ``.csv`` object under the prefix, in key order (the shard numbering)."""
+def list_csv_inputs(
+    s3: Any, bucket: str, prefix: str
+) -> tuple[tuple[InputObject, ...], tuple[str, ...]]:
+    """Every non-empty ``.csv`` object under the prefix, in key order (the shard numbering),
+    and the keys of the empty ones, which no shard reads: (inputs, skipped)."""
     found: list[InputObject] = []
+    empty: list[str] = []
     for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
         for item in page.get("Contents", []):
             key = str(item["Key"])
-            if key.lower().endswith(".csv") and int(item.get("Size", 0)) > 0:
+            if not key.lower().endswith(".csv"):
+                continue
+            if int(item.get("Size", 0)) > 0:
                 found.append(InputObject(key, str(item.get("ETag", "")), int(item["Size"])))
+            else:
+                empty.append(key)
     if not found:
+        also = f" ({len(empty)} empty: {_some(sorted(empty))})" if empty else ""
         raise UsageError(
-            f"no CSV objects under s3://{bucket}/{prefix}",
+            f"no non-empty CSV objects under s3://{bucket}/{prefix}{also}",
             hint="--input names a prefix holding .csv objects (one shard each)",
         )
     if len(found) > MAX_SHARDS:
@@ -102,7 +114,12 @@ def list_csv_inputs(s3: Any, bucket: str, prefix: str) -> tuple[InputObject, ...
             f"{len(found)} CSV objects under s3://{bucket}/{prefix}; at most {MAX_SHARDS}",
             hint="split the input over several prefixes",
         )
-    return tuple(sorted(found, key=lambda o: o.key))
+    return tuple(sorted(found, key=lambda o: o.key)), tuple(sorted(empty))
+
+
+def _some(names: Sequence[str], limit: int = 5) -> str:
+    shown = ", ".join(names[:limit])
+    return shown + (f" and {len(names) - limit} more" if len(names) > limit else "")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -116,7 +133,9 @@ class FanOut:
     input_bucket: str | None = None
     input_prefix: str = ""
     inputs: tuple[InputObject, ...] = ()
+    skipped: tuple[str, ...] = ()  # empty CSV objects under the input prefix: no shard
     max_concurrency: int = 10
+    layer_sha256: str | None = None  # the layer the run proves (part of its parameters)
 
     def __post_init__(self) -> None:
         check_run_id(self.run_id)
@@ -142,6 +161,29 @@ class FanOut:
         """Where the item list is written for the Distributed Map's ItemReader."""
         return f"{self.run_prefix(prefix)}/items.json"
 
+    def results_prefix(self, prefix: str) -> str:
+        """Where the Distributed Map's ResultWriter writes the shards' results (on S3, not in
+        the execution's state: that stays bounded whatever the number of shards)."""
+        return f"{self.run_prefix(prefix)}/map-results"
+
+    def listed(self, s3: Any) -> FanOut:
+        """This run with its input objects listed (input mode; unchanged otherwise)."""
+        if not self.input_bucket:
+            return self
+        inputs, skipped = list_csv_inputs(s3, self.input_bucket, self.input_prefix)
+        return replace(self, inputs=inputs, skipped=skipped)
+
+    def skipped_note(self) -> str | None:
+        """What the listing left out, for the run's notes (None when nothing was)."""
+        if not self.skipped:
+            return None
+        plural = "s" if len(self.skipped) != 1 else ""
+        return (
+            f"skipped {len(self.skipped)} empty CSV object{plural} under "
+            f"s3://{self.input_bucket}/{self.input_prefix} (no shard reads them): "
+            f"{_some(self.skipped)}"
+        )
+
     def items(self) -> list[dict[str, Any]]:
         """One map item per shard: its index and, in input mode, the object it reads."""
         if not self.input_bucket:
@@ -162,13 +204,41 @@ class FanOut:
             "prefix": prefix,
         }
 
+    def parameters(self, *, bucket: str, prefix: str) -> dict[str, Any]:
+        """What decides the run's result, stored with the run (its execution's input): a rerun
+        of the run id with other parameters is refused instead of mixing two runs."""
+        found: dict[str, Any] = {
+            "shards": self.count,
+            "rows": self.rows,
+            "seed": self.seed,
+            "bucket": bucket,
+            "prefix": prefix,
+        }
+        if self.input_bucket:
+            found["input"] = f"s3://{self.input_bucket}/{self.input_prefix}"
+            listed = json.dumps(self.items(), sort_keys=True, separators=(",", ":"))
+            found["inputs_sha256"] = hashlib.sha256(listed.encode()).hexdigest()
+        if self.layer_sha256:
+            found["layer_sha256"] = self.layer_sha256
+        return found
+
+    def execution_input(self, *, bucket: str, prefix: str) -> dict[str, Any]:
+        """The Step Functions execution's input: what every step is told, where the items and
+        results live, and the run's parameters. Its size does not grow with the shards."""
+        return {
+            **self.common(bucket=bucket, prefix=prefix),
+            "items_key": self.items_key(prefix),
+            "results_prefix": self.results_prefix(prefix),
+            "parameters": self.parameters(bucket=bucket, prefix=prefix),
+        }
+
     def shard_event(self, item: Mapping[str, Any], common: Mapping[str, Any]) -> dict[str, Any]:
         return {"mode": "shard", **common, "shard": item["shard"], "input": item["input"]}
 
-    def reduce_event(
-        self, common: Mapping[str, Any], shard_results: Sequence[Any]
-    ) -> dict[str, Any]:
-        return {"mode": "reduce", **common, "shard_results": list(shard_results)}
+    def reduce_event(self, common: Mapping[str, Any]) -> dict[str, Any]:
+        """The reduce reads every shard's partial from S3 by key: it is told nothing per shard,
+        so its event stays the same size whatever the number of shards."""
+        return {"mode": "reduce", **common}
 
     def templates(self) -> dict[str, str]:
         """Proof-spec template values of the run: ``{run}`` and ``{shards}``."""
@@ -182,7 +252,50 @@ class FanOut:
             "max_concurrency": self.max_concurrency,
             "run_prefix": f"s3://{bucket}/{self.run_prefix(prefix)}/",
             "items": f"s3://{bucket}/{self.items_key(prefix)}",
+            "results": f"s3://{bucket}/{self.results_prefix(prefix)}/",
+            "parameters": self.parameters(bucket=bucket, prefix=prefix),
+            **({"skipped": list(self.skipped)} if self.skipped else {}),
         }
+
+
+_RESULT_KEYS = ("shards", "rows", "seed", "bucket", "prefix")
+
+
+def run_parameters(execution_input: Mapping[str, Any]) -> dict[str, Any]:
+    """The parameters an execution was started with: its ``parameters``, or, for an execution
+    started before they were stored, what its input held of them."""
+    stored = execution_input.get("parameters")
+    if isinstance(stored, Mapping):
+        return dict(stored)
+    return {key: execution_input[key] for key in _RESULT_KEYS if key in execution_input}
+
+
+def _shown(parameters: Mapping[str, Any], keys: Iterable[str]) -> str:
+    def value(key: str) -> str:
+        found = parameters.get(key)
+        if isinstance(found, str) and key.endswith("sha256"):
+            return found[:12]
+        return json.dumps(found) if not isinstance(found, str) else found
+
+    return ", ".join(f"{key}={value(key)}" for key in keys)
+
+
+def check_same_parameters(
+    run_id: str, before: Mapping[str, Any], now: Mapping[str, Any], *, where: str
+) -> None:
+    """A run id names one run: a rerun whose parameters differ from those stored with the run
+    is refused, naming both (a parameter the earlier run did not store is not compared)."""
+    differ = [key for key in now if key in before and before[key] != now[key]]
+    if not differ:
+        return
+    raise UsageError(
+        f"--run-id {run_id} already ran with {_shown(before, differ)} ({where}); this run asks "
+        f"for {_shown(now, differ)}",
+        hint="rerun with the same parameters (or none of --shards/--input/--event changed), "
+        "or choose a new --run-id",
+        details=f"the run's parameters: {_shown(before, before)}\n"
+        f"this run's parameters: {_shown(now, now)}",
+    )
 
 
 def missing_partials(s3: Any, bucket: str, prefix: str, fanout: FanOut) -> list[int]:
@@ -232,22 +345,38 @@ def shard_section(
     return section
 
 
-def shard_errors(log_lines: Iterable[str], run_id: str) -> dict[int, str]:
-    """Why shards failed, from the function's own ``shard_failed`` log lines (the last word
-    of each shard's last attempt)."""
-    found: dict[int, str] = {}
+def _log_records(log_lines: Iterable[str], event: str, run_id: str) -> Iterable[dict[str, Any]]:
+    """The function's own JSON log lines of ``event`` for this run, each naming its shard."""
+    marker = f'"{event}"'
     for line in log_lines:
-        if '"shard_failed"' not in line:
+        if marker not in line:
             continue
         try:
             record = json.loads(line[line.index("{") :])
         except ValueError:
             continue
-        if isinstance(record, dict) and record.get("run") == run_id:
-            shard = record.get("shard")
-            if isinstance(shard, int):
-                found[shard] = str(record.get("error", "failed"))
-    return found
+        if (
+            isinstance(record, dict)
+            and record.get("event") == event
+            and record.get("run") == run_id
+            and isinstance(record.get("shard"), int)
+        ):
+            yield record
+
+
+def shard_errors(log_lines: Iterable[str], run_id: str) -> dict[int, str]:
+    """Why shards failed, from the function's own ``shard_failed`` log lines (the last word
+    of each shard's last attempt)."""
+    return {
+        record["shard"]: str(record.get("error", "failed"))
+        for record in _log_records(log_lines, "shard_failed", run_id)
+    }
+
+
+def shard_reports(log_lines: Iterable[str], run_id: str) -> list[dict[str, Any]]:
+    """What each finished shard reported (rows, seconds, input), from the function's own
+    ``shard_done`` log lines: the engine's state carries no per-shard results."""
+    return list(_log_records(log_lines, "shard_done", run_id))
 
 
 def incomplete_message(fanout: FanOut, missing: Sequence[int], why: str) -> str:

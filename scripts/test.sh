@@ -42,6 +42,12 @@ chmod -R a+rX "$venv"
 # if that fails, the rest still runs and those tests fail saying what is missing
 bash tests/iac/tools.sh || echo "tests/iac/tools.sh failed: the IaC tests will fail" >&2
 
+# asl-validator (npm) checks every Step Functions definition layerforge writes; installed once
+asl="${LAYERFORGE_ASL_VALIDATOR_DIR:-/var/tmp/layerforge-ci/asl-validator}"
+[ -x "$asl/node_modules/.bin/asl-validator" ] ||
+  npm install --prefix "$asl" --no-audit --no-fund --silent asl-validator@4.0.0
+export LAYERFORGE_ASL_VALIDATOR="$asl/node_modules/.bin/asl-validator"
+
 export LAYERFORGE_REQUIRE_DOCKER=1
 export LAYERFORGE_TEST_IMAGE=layerforge/lambda-python:3.11
 export LAYERFORGE_TEST_IMAGE_ARM64=layerforge/lambda-python:3.11-arm64

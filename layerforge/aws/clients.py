@@ -17,6 +17,7 @@ import boto3.exceptions
 import botocore.exceptions
 from botocore.config import Config
 
+from layerforge.aws.names import partition_of
 from layerforge.errors import AwsError, UsageError
 
 __all__ = [
@@ -66,11 +67,7 @@ class AwsClients:
 
     @property
     def partition(self) -> str:
-        if self.region.startswith("cn-"):
-            return "aws-cn"
-        if self.region.startswith("us-gov-"):
-            return "aws-us-gov"
-        return "aws"
+        return partition_of(self.region)
 
 
 def connect_aws(target: AwsTarget) -> AwsClients:

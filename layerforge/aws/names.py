@@ -1,13 +1,20 @@
 """AWS names and identifiers, checked before anything is sent: each rule is AWS's own, so a bad
-name fails here in a second with a clear message instead of after resources were created."""
+name fails here in a second with a clear message instead of after resources were created.
+
+Every ARN layerforge writes is made by ``arn`` with the partition botocore's endpoint data gives
+the region (``aws``, ``aws-cn``, ``aws-us-gov``, ``aws-iso``, ``aws-iso-b``, ``aws-eusc`` ...):
+never a partition table of its own, which would miss the next one AWS opens."""
 
 from __future__ import annotations
 
+import functools
 import re
+from typing import Any
 
 from layerforge.errors import UsageError
 
 __all__ = [
+    "arn",
     "check_bucket",
     "check_function_name",
     "check_layer_name",
@@ -15,6 +22,8 @@ __all__ = [
     "check_role_name",
     "fanout_names",
     "normalise_prefix",
+    "partition_of",
+    "partition_of_arn",
     "role_name_of",
 ]
 
@@ -52,7 +61,7 @@ def check_role_arn(arn: str) -> str:
     if not _ROLE_ARN.match(arn):
         raise UsageError(
             f"--role-arn {arn!r} is not an IAM role ARN",
-            hint="arn:aws:iam::<12-digit account>:role/<name>",
+            hint="arn:PARTITION:iam::<12-digit account>:role/<name> (PARTITION: aws, aws-cn, ...)",
         )
     return arn
 
@@ -90,3 +99,41 @@ def normalise_prefix(prefix: str, *, what: str = "--prefix") -> str:
 def fanout_names(function: str) -> tuple[str, str]:
     """The state machine and its role that a fan-out of ``function`` uses (and cleanup finds)."""
     return f"{function}-fanout", f"{function[:52]}-fanout-role"
+
+
+@functools.cache
+def _endpoint_data() -> Any:
+    """botocore's session (its endpoint data is loaded once, on the first question)."""
+    import botocore.session
+
+    return botocore.session.get_session()
+
+
+@functools.cache
+def partition_of(region: str) -> str:
+    """The partition of ``region``, from botocore's endpoint data (``Session.
+    get_partition_for_region``, in every botocore layerforge supports: boto3 >= 1.34)."""
+    import botocore
+    import botocore.exceptions
+
+    try:
+        return str(_endpoint_data().get_partition_for_region(region))
+    except botocore.exceptions.UnknownRegionError:
+        raise UsageError(
+            f"region {region!r} is not known to botocore {botocore.__version__}, so its "
+            "partition (and every ARN in it) is unknown",
+            hint="check --region, or upgrade botocore (pip install --upgrade boto3)",
+        ) from None
+
+
+def partition_of_arn(value: str) -> str:
+    """``arn:aws-cn:lambda:...`` -> ``aws-cn``."""
+    parts = value.split(":", 2)
+    if len(parts) < 3 or parts[0] != "arn" or not parts[1]:
+        raise UsageError(f"{value!r} is not an ARN", hint="arn:PARTITION:SERVICE:...")
+    return parts[1]
+
+
+def arn(partition: str, service: str, resource: str, *, region: str = "", account: str = "") -> str:
+    """``arn:PARTITION:SERVICE:REGION:ACCOUNT:RESOURCE``: the one place ARNs are spelled."""
+    return f"arn:{partition}:{service}:{region}:{account}:{resource}"

@@ -18,12 +18,15 @@ import botocore.exceptions
 from layerforge.aws.clients import AWS_ERRORS, AwsClients, aws_error, aws_step, error_code
 from layerforge.aws.deploy import check_environment
 from layerforge.aws.fanout import (
+    check_rerun,
+    fanout_quotas,
     machine_arn,
     read_scopes,
     state_machine_definition,
     state_machine_policy,
 )
 from layerforge.aws.names import (
+    arn,
     check_bucket,
     check_function_name,
     check_layer_name,
@@ -36,7 +39,7 @@ from layerforge.aws.publish import find_layer_version
 from layerforge.aws.role import POLICY_NAME, execution_policy, trusts
 from layerforge.builder.archive import sha256_of
 from layerforge.errors import CheckFailedError, UsageError
-from layerforge.fanout import FanOut, list_csv_inputs
+from layerforge.fanout import FanOut
 from layerforge.functions import FunctionSource
 from layerforge.proof import ProofSpec, Templates, access_of, planned_uploads, proof_plan
 from layerforge.runtimes import LIMITS, Architecture, Runtime
@@ -310,7 +313,9 @@ def preflight(run: ProofRun, clients: AwsClients) -> Preflight:
     with aws_step("reading the layer and the function"):
         existing = find_layer_version(clients.lambda_, run.layer_name, sha256)
         function_exists = _function_exists(clients, run.function_name)
-    fanout, fanout_plan = _fanout_plan(run, clients, account) if run.fanout else (None, None)
+    fanout, fanout_plan = (
+        _fanout_plan(run, clients, account, sha256) if run.fanout else (None, None)
+    )
     policy = policy_for(run, clients, account, fanout) if run.create_role else None
     role = run.role_arn or (
         f"reuse {run.effective_role_name}" if role_exists else f"create {run.effective_role_name}"
@@ -331,19 +336,27 @@ def preflight(run: ProofRun, clients: AwsClients) -> Preflight:
 
 
 def function_arn(run: ProofRun, clients: AwsClients, account: str) -> str:
-    return f"arn:{clients.partition}:lambda:{clients.region}:{account}:function:{run.function_name}"
+    return arn(
+        clients.partition,
+        "lambda",
+        f"function:{run.function_name}",
+        region=clients.region,
+        account=account,
+    )
 
 
-def _fanout_plan(run: ProofRun, clients: AwsClients, account: str) -> tuple[FanOut, dict[str, Any]]:
-    """The fan-out's inputs listed, its state machine's role checked, and the plan: the
-    definition and the state machine's policy (the function's is the run's policy)."""
+def _fanout_plan(
+    run: ProofRun, clients: AwsClients, account: str, sha256: str
+) -> tuple[FanOut, dict[str, Any]]:
+    """The fan-out's inputs listed, its state machine's role checked, a rerun of its run id
+    checked against the run's stored parameters, and the plan: the definition and the state
+    machine's policy (the function's is the run's policy)."""
     assert run.fanout is not None
-    fanout = run.fanout
+    fanout = replace(run.fanout, layer_sha256=sha256)
     if fanout.input_bucket:
         check_bucket_reachable(clients, fanout.input_bucket, staging=False)
         with aws_step(f"listing the CSV objects of s3://{fanout.input_bucket}/"):
-            inputs = list_csv_inputs(clients.s3, fanout.input_bucket, fanout.input_prefix)
-        fanout = replace(fanout, inputs=inputs)
+            fanout = fanout.listed(clients.s3)
     states_role_exists = _check_role(
         clients,
         name=run.states_role_name,
@@ -352,13 +365,21 @@ def _fanout_plan(run: ProofRun, clients: AwsClients, account: str) -> tuple[FanO
     )
     target = function_arn(run, clients, account)
     machine = machine_arn(clients, account, run.state_machine_name)
+    with aws_step(f"reading the executions of run {fanout.run_id}"):
+        execution = check_rerun(
+            clients, machine=machine, fanout=fanout, bucket=run.bucket, prefix=run.prefix
+        )
+    definition = state_machine_definition(target, fanout.max_concurrency)
+    quotas = fanout_quotas(definition, fanout, bucket=run.bucket, prefix=run.prefix)
     plan: dict[str, Any] = {
         **fanout.plan(bucket=run.bucket, prefix=run.prefix),
+        "execution": execution,
         "state_machine": {
             "name": run.state_machine_name,
             "arn": machine,
-            "definition": state_machine_definition(target, fanout.max_concurrency),
+            "definition": definition,
         },
+        "quotas": quotas.summary(),
         "states_role": run.states_role_arn
         or (f"{'reuse' if states_role_exists else 'create'} {run.states_role_name}"),
     }

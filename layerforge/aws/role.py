@@ -11,6 +11,7 @@ from urllib.parse import unquote
 import botocore.exceptions
 
 from layerforge.aws.clients import error_code
+from layerforge.aws.names import arn
 
 __all__ = [
     "POLICY_NAME",
@@ -37,7 +38,7 @@ TRUST_POLICY = {
 
 def s3_object_arns(scopes: Sequence[str], partition: str) -> list[str]:
     """``bucket/prefix/`` scopes as object ARNs ``arn:aws:s3:::bucket/prefix/*``."""
-    return [f"arn:{partition}:s3:::{scope.rstrip('/')}/*" for scope in scopes]
+    return [arn(partition, "s3", f"{scope.rstrip('/')}/*") for scope in scopes]
 
 
 def execution_policy(
@@ -51,7 +52,9 @@ def execution_policy(
 ) -> dict[str, Any]:
     """s3:PutObject on the ``write`` scopes, s3:GetObject on the ``read`` scopes (each a
     ``bucket/prefix/``), and log writes to the function's own log group."""
-    group = f"arn:{partition}:logs:{region}:{account}:log-group:/aws/lambda/{function}"
+    group = arn(
+        partition, "logs", f"log-group:/aws/lambda/{function}", region=region, account=account
+    )
     statements: list[dict[str, Any]] = []
     if write:
         statements.append(

@@ -40,6 +40,7 @@ from layerforge.fanout import (
     fanout_outcome,
     missing_partials,
     shard_errors,
+    shard_reports,
     shard_section,
 )
 from layerforge.proof import Outcome, ProofReport, check_all, check_logs
@@ -281,10 +282,10 @@ def _fan_out(
             log_lines=lines,
         )
         report = check_all(outcome, clients.s3, run.proof, run.templates(clients.region))
-    shard_results = result.output.get("shards", []) if isinstance(result.output, dict) else []
     report.details = _fanout_details(run, fanout, result, (layer, function, role), states_role)
     failures = {shard: reasons.get(shard, why) for shard, why in failures.items()}
-    report.details["shards"] = shard_section(fanout, shard_results, failures)
+    # per-shard results are in the function's log lines (the state carries none: bounded)
+    report.details["shards"] = shard_section(fanout, shard_reports(lines, fanout.run_id), failures)
     return report
 
 
@@ -306,6 +307,7 @@ def _fanout_details(
         "seconds": round(result.seconds, 3),
         "state_machine": run.state_machine_name,
         "states_role": {"arn": states_role[0], "created": states_role[1]},
+        **({"skipped": list(fanout.skipped)} if fanout.skipped else {}),
         **({"error": result.error, "cause": (result.cause or "")[:2000]} if result.error else {}),
     }
     return details

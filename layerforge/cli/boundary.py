@@ -27,6 +27,7 @@ from layerforge.errors import (
     EXIT_BUG,
     EXIT_OPERATION_FAILED,
     EXIT_USAGE,
+    ExecutionInterrupted,
     Interrupted,
     LayerforgeError,
 )
@@ -77,6 +78,13 @@ def _usage_error(error: click.ClickException) -> dict[str, Any]:
 
 
 def _interrupted(signal_error: Interrupted) -> dict[str, Any]:
+    if isinstance(signal_error, ExecutionInterrupted):  # what goes on elsewhere, and how to stop
+        return {
+            "error": f"interrupted by {signal_error.name}: {signal_error.message}",
+            "hint": signal_error.hint,
+            "details": "",
+            "exit_code": signal_error.exit_code,
+        }
     return {
         "error": f"interrupted by {signal_error.name}",
         "hint": "nothing was left behind: temporary files, containers and child processes "

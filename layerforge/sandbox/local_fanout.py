@@ -23,7 +23,6 @@ from layerforge.fanout import (
     SHARD_ATTEMPTS,
     FanOut,
     fanout_outcome,
-    list_csv_inputs,
     missing_partials,
     shard_section,
 )
@@ -92,9 +91,11 @@ def invoke_local_fanout(
         if fanout.input_bucket and run.input_dir is not None:
             _upload_folder(session.s3, run.input_dir, fanout.input_bucket, fanout.input_prefix)
         if fanout.input_bucket:
-            inputs = list_csv_inputs(session.s3, fanout.input_bucket, fanout.input_prefix)
-            fanout = replace(fanout, inputs=inputs)
+            fanout = fanout.listed(session.s3)
             run = replace(run, fanout=fanout)  # {shards} counts the objects
+            skipped = fanout.skipped_note()
+            if skipped:
+                sink(Event(EventKind.NOTE, "fanout", skipped))
         workers = local_workers(fanout)
         # the shards share one sandbox (each invocation is its own process with its own /tmp
         # under bwrap); a shared container gets each shard's memory and /tmp once per worker
@@ -122,7 +123,7 @@ def invoke_local_fanout(
             logs = [line for _, lines, _ in answers for line in lines]
             errors = {i: error for i, (_, _, error) in enumerate(answers) if error}
             sink(Event(EventKind.NOTE, "fanout", "reduce: merging the partial statistics"))
-            reduce = box.invoke(handler, fanout.reduce_event(common, results))
+            reduce = box.invoke(handler, fanout.reduce_event(common))
             logs += reduce.logs
         missing = missing_partials(session.s3, run.bucket, run.prefix, fanout)
         reduce_error = _error_of(reduce)
@@ -143,6 +144,7 @@ def invoke_local_fanout(
         "workers": workers,
         "map_seconds": round(map_seconds, 3),
         "seconds": round(time.monotonic() - started, 3),
+        **({"skipped": list(fanout.skipped)} if fanout.skipped else {}),
     }
     report.details["shards"] = shard_section(fanout, results, {**failures, **errors})
     return report

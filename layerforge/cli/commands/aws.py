@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import signal
+import sys
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
@@ -34,7 +36,13 @@ from layerforge.cli.options import (
     profile_option,
     runtime_option,
 )
-from layerforge.errors import EXIT_CHECK_FAILED, EXIT_OK, EXIT_OPERATION_FAILED, UsageError
+from layerforge.errors import (
+    EXIT_CHECK_FAILED,
+    EXIT_OK,
+    EXIT_OPERATION_FAILED,
+    ExecutionInterrupted,
+    UsageError,
+)
 from layerforge.functions import parse_event
 from layerforge.runtimes import Architecture, Runtime
 
@@ -111,6 +119,12 @@ def _layer_file(layer: Path) -> Path:
     help="Fan-out: the state machine's existing role (default with --create-role: made for it).",
 )
 @click.option(
+    "--stop-on-interrupt",
+    is_flag=True,
+    help="Fan-out: on Ctrl-C, SIGTERM or SIGHUP stop the execution on AWS too (default: it "
+    "keeps running; asked at a terminal).",
+)
+@click.option(
     "--dry-run", is_flag=True, help="Run the pre-flight and print the plan; change nothing."
 )
 @_regions("AWS region (repeatable: the proof in each; --bucket may hold {region}).")
@@ -177,9 +191,28 @@ def publish_and_invoke(*, layer: Path, json_output: bool, dry_run: bool, **optio
     if dry_run:
         render.document(dry_run_plan(run, clients), "Plan (pre-flight passed; nothing changed)")
         return EXIT_OK
-    report = run_proof(run, clients, on_event=render.note)
+    try:
+        report = run_proof(run, clients, on_event=render.note)
+    except ExecutionInterrupted as interrupted:
+        stop = options["stop_on_interrupt"]
+        raise _settle(interrupted, clients, stop=stop, ask=not json_output) from None
     render.proof_report(report, f"Proof for {run.function_name} on {runtime.name}/{arch.value}")
     return EXIT_OK if report.passed else EXIT_CHECK_FAILED
+
+
+def _settle(
+    interrupted: ExecutionInterrupted, clients: AwsClients, *, stop: bool, ask: bool
+) -> ExecutionInterrupted:
+    """An interrupted fan-out wait: stop the execution on AWS when --stop-on-interrupt says so
+    or, at a terminal after Ctrl-C, when the user says yes; otherwise it keeps running."""
+    from layerforge.aws.fanout import stop_execution
+
+    if not stop and ask and interrupted.signum == signal.SIGINT and sys.stdin.isatty():
+        try:
+            stop = click.confirm(f"{interrupted.message}: stop it?", default=False, err=True)
+        except (click.exceptions.Abort, OSError):  # a second Ctrl-C, or no answer: leave it
+            stop = False
+    return stop_execution(clients, interrupted) if stop else interrupted
 
 
 def _regional(bucket: str, region: str | None) -> str:
