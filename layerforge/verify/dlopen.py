@@ -1,8 +1,10 @@
 """Rule ``elf-loader``: what glibc's loader checks of each object it maps, beyond its name.
 
 Everything a layer holds reaches the loader through ``dlopen``: Python opens extension modules
-with it, and their DT_NEEDED libraries are mapped in the same call. An object loaded that way
-must be a shared library: ``ET_EXEC`` is never loaded ("cannot dynamically load executable"),
+with it, and their DT_NEEDED libraries are mapped in the same call. ``open_verify`` compares the
+identification first: ELF version 1, OS ABI SYSV or GNU, an ABI version of 0 (or, with OS ABI
+GNU, one the runtime's glibc knows), zero padding. An object loaded that way must then be a
+shared library: ``ET_EXEC`` is never loaded ("cannot dynamically load executable"),
 nor an ``ET_DYN`` without a dynamic section, nor one flagged DF_1_NOOPEN; a position-independent
 executable (DF_1_PIE) is refused from glibc 2.30 on (2.26 still maps it). Executables run from
 ``bin/`` are not dlopened and may be any of these. Relocations in the DT_RELR format are applied
@@ -38,7 +40,43 @@ def _error(path: str, message: str, required: str, fix: str = _LIBRARY_FIX) -> F
     )
 
 
+def _identity(facts: ElfFacts, policy: AbiPolicy) -> list[str]:
+    """What glibc's open_verify refuses in the identification, in its own order (the kernel
+    does not look at these, so an executable run from bin/ is not judged by them)."""
+    ident, accepted = facts.ident, policy.identity
+    problems = []
+    if ident.ident_version != 1 or ident.version != 1:
+        problems.append(f"ELF version {ident.ident_version}/{ident.version}, not the current 1")
+    if ident.osabi not in accepted.osabi:
+        problems.append(f"OS ABI {ident.osabi} ('ELF file OS ABI invalid')")
+    elif ident.abi_version and not (
+        accepted.osabi[ident.osabi] == "GNU/Linux"
+        and ident.abi_version < accepted.abi_version_below
+    ):
+        problems.append(
+            f"ABI version {ident.abi_version} ('ELF file ABI version invalid': glibc "
+            f"{policy.glibc} takes 0, or below {accepted.abi_version_below} with OS ABI GNU)"
+        )
+    if not ident.padding_clean:
+        problems.append("nonzero padding in e_ident")
+    return problems
+
+
 def _as_library(path: str, facts: ElfFacts, runtime: Runtime, policy: AbiPolicy) -> list[Finding]:
+    problems = _identity(facts, policy)
+    if problems:
+        allowed = " or ".join(f"{k} ({v})" for k, v in sorted(policy.identity.osabi.items()))
+        return [
+            Finding(
+                Rule.ELF_LOADER,
+                Severity.ERROR,
+                path,
+                "an identification dlopen refuses: " + "; ".join(problems),
+                required=f"OS ABI {facts.ident.osabi}, ABI version {facts.ident.abi_version}",
+                allowed=f"OS ABI {allowed}",
+                fix="use the package's Linux build (a GNU toolchain writes SYSV or GNU)",
+            )
+        ]
     kind = facts.ident.kind
     if kind == _ET_EXEC:
         return [

@@ -1,7 +1,6 @@
 """Rules ``elf-arch``, ``elf-symbols``, ``elf-libraries``: will the loader accept each ELF file.
 
-``elf-arch`` compares machine, class and the identification glibc's ``open_verify`` checks
-(byte order, ELF version, OS ABI and ABI version, padding). ``elf-symbols`` asks every library a
+``elf-arch`` compares machine, class and byte order. ``elf-symbols`` asks every library a
 file needs a symbol version from whether it defines that version: a system library on the
 runtime's OS (glibc's families up to the runtime's glibc, glibc's named ABI tags such as
 GLIBC_ABI_DT_RELR by the release that introduced them, and the families other libraries define:
@@ -40,56 +39,34 @@ def _rebuild_fix(runtime: Runtime, arch: Architecture) -> str:
     return f"rebuild with layerforge build --runtime {runtime.name} --arch {arch.value}"
 
 
-def _identity_problems(facts: ElfFacts, arch: Architecture, policy: AbiPolicy) -> list[str]:
-    """What glibc's open_verify refuses in the ELF identification, in its own order."""
-    ident, accepted = facts.ident, policy.identity
-    problems = []
-    if ident.byte_order != accepted.byte_order:
-        problems.append(
-            f"{ident.byte_order}-endian, the runtime is {accepted.byte_order}-endian "
-            f"('ELF file data encoding not {accepted.byte_order}-endian')"
-        )
-    if ident.ident_version != 1 or ident.version != 1:
-        problems.append(
-            f"ELF version {ident.ident_version}/{ident.version}, not the current one (1)"
-        )
-    if ident.osabi not in accepted.osabi:
-        problems.append(f"OS ABI {ident.osabi} ('ELF file OS ABI invalid')")
-    elif ident.abi_version and not (
-        accepted.osabi[ident.osabi] == "GNU/Linux"
-        and ident.abi_version < accepted.abi_version_below
-    ):
-        problems.append(
-            f"ABI version {ident.abi_version} ('ELF file ABI version invalid': glibc accepts "
-            f"below {accepted.abi_version_below} on {arch.platform}, with OS ABI GNU)"
-        )
-    if not ident.padding_clean:
-        problems.append("nonzero padding in e_ident")
-    return problems
-
-
 def check_architecture(
     path: str, facts: ElfFacts, runtime: Runtime, arch: Architecture, policy: AbiPolicy
 ) -> list[Finding]:
-    """Machine, class and the identification the loader compares before mapping anything."""
-    problems = _identity_problems(facts, arch, policy)
-    if facts.machine == arch.elf_machine and facts.elf_class == arch.elf_class and not problems:
+    """Machine, class and byte order: what neither the kernel nor the loader maps otherwise
+    (glibc: "ELF file data encoding not little-endian"; both Lambda architectures are
+    little-endian, so an aarch64_be object is refused)."""
+    order = facts.ident.byte_order
+    if (
+        facts.machine == arch.elf_machine
+        and facts.elf_class == arch.elf_class
+        and order == policy.identity.byte_order
+    ):
         return []
     built_for = _MACHINES.get(facts.machine, f"machine {facts.machine}")
-    detail = "; ".join(problems)
+    wanted = policy.identity.byte_order
+    endian = (
+        f", {order}-endian: 'ELF file data encoding not {wanted}-endian'" if order != wanted else ""
+    )
     return [
         Finding(
             Rule.ELF_ARCH,
             Severity.ERROR,
             path,
-            f"built for {built_for} ({facts.elf_class}-bit"
-            + (f", {detail}" if detail else "")
-            + f"); the runtime is {arch.platform}",
-            required=f"e_machine {facts.machine}, ELFCLASS{facts.elf_class}, "
-            f"{facts.ident.byte_order}-endian, OS ABI {facts.ident.osabi}",
+            f"built for {built_for} ({facts.elf_class}-bit{endian}); the runtime is "
+            f"{arch.platform} ({wanted}-endian)",
+            required=f"e_machine {facts.machine}, ELFCLASS{facts.elf_class}, {order}-endian",
             allowed=f"e_machine {arch.elf_machine}, ELFCLASS{arch.elf_class}, "
-            f"{policy.identity.byte_order}-endian, OS ABI "
-            + " or ".join(str(k) for k in sorted(policy.identity.osabi)),
+            f"{policy.identity.byte_order}-endian",
             fix=_rebuild_fix(runtime, arch),
         )
     ]

@@ -46,6 +46,7 @@ class LayerPaths:
         self._links = {e.path: e.link_target or "" for e in entries if e.is_link}
         self._files = {e.path for e in entries if e.is_regular}
         self._folders = {e.path.rstrip("/") for e in entries if e.is_dir}
+        self._seen: dict[str, Lookup] = {}
         for entry in entries:
             parent = posixpath.dirname(entry.path.rstrip("/"))
             while parent and parent not in self._folders:
@@ -54,6 +55,12 @@ class LayerPaths:
 
     def lookup(self, path: str) -> Lookup:
         """Follow ``path`` (relative to /opt) through every link in it."""
+        found = self._seen.get(path)
+        if found is None:
+            found = self._seen[path] = self._follow(path)
+        return found
+
+    def _follow(self, path: str) -> Lookup:
         remaining = deque(path.split("/"))
         resolved: list[str] = []
         hops = 0

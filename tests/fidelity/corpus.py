@@ -584,7 +584,7 @@ CASES += [
     Case(
         "crafted-osabi-freebsd",
         _crafted("fbsd", PLAIN, tag=ABI3, patch=lambda p: set_ident(p, osabi=9)),
-        _both(Expected("refuse", "elf-arch", "EI_OSABI 9: 'ELF file OS ABI invalid'")),
+        _both(Expected("refuse", "elf-loader", "EI_OSABI 9: 'ELF file OS ABI invalid'")),
         notes="gcc's output with EI_OSABI rewritten to 9 (no FreeBSD toolchain here)",
         oracles=(DLOPEN_REFUSES,),
     ),
@@ -597,7 +597,7 @@ CASES += [
     Case(
         "crafted-abi-version-without-gnu-osabi",
         _crafted("abiver", PLAIN, tag=ABI3, patch=lambda p: set_ident(p, abi_version=1)),
-        _both(Expected("refuse", "elf-arch", "EI_ABIVERSION 1 needs OS ABI GNU")),
+        _both(Expected("refuse", "elf-loader", "EI_ABIVERSION 1 needs OS ABI GNU")),
         oracles=(DLOPEN_REFUSES,),
     ),
     Case(

@@ -9,6 +9,7 @@ import stat
 import struct
 import subprocess
 import zipfile
+from collections.abc import Mapping
 from pathlib import Path
 from typing import NamedTuple
 
@@ -150,7 +151,7 @@ def _member(archive: zipfile.ZipFile, name: str, content: bytes | Link) -> None:
 def wheel(
     work: Path,
     name: str,
-    members: dict[str, bytes | Link],
+    members: Mapping[str, bytes | Link],
     tag: str,
     *,
     declared: str | None = None,
@@ -173,7 +174,7 @@ def wheel(
     return path
 
 
-def layer_zip(work: Path, name: str, members: dict[str, bytes | Link]) -> Path:
+def layer_zip(work: Path, name: str, members: Mapping[str, bytes | Link]) -> Path:
     work.mkdir(parents=True, exist_ok=True)
     path = work / f"{name}.zip"
     with zipfile.ZipFile(path, "w") as archive:
@@ -182,7 +183,7 @@ def layer_zip(work: Path, name: str, members: dict[str, bytes | Link]) -> Path:
     return path
 
 
-def layer_folder(work: Path, name: str, members: dict[str, bytes | Link]) -> Path:
+def layer_folder(work: Path, name: str, members: Mapping[str, bytes | Link]) -> Path:
     root = work / name
     for member, content in members.items():
         target = root / member
