@@ -9,8 +9,9 @@ pyelftools, whose results the tests compare with this reader's on every ELF file
 layer.
 
 Reads are bounded by what they need, never by a size budget: the start of a file (where the
-string and version tables live) is kept in memory up to 16 MiB, anything further (a large
-library's dynamic section) is read by seeking to it. A file that claims structures beyond its
+string and version tables usually live) is kept in memory up to 16 MiB, anything further (a
+large library's dynamic section, the tables patchelf moved to the end) is read by seeking to
+it, a few windows of 4 MiB at a time. A file that claims structures beyond its
 end is truncated (the loader would refuse it, or crash the process with SIGBUS); whether a file
 is too large for a layer is the size rule's question.
 """
@@ -61,8 +62,9 @@ _DYNAMIC_KINDS = {
 }
 #: Spooled to disk beyond this, so a huge member never sits in memory.
 _SPOOL_BYTES = 16 * 2**20
-#: The start of a file kept in memory; anything beyond is read by seeking.
+#: The start of a file kept in memory; anything beyond is read by seeking, in windows.
 _PREFIX_BYTES = 16 * 2**20
+_WINDOW_BYTES, _WINDOWS = 4 * 2**20, 4
 #: Not read at all beyond this (16 times the Lambda budget): inflating a zip member that far
 #: to reach its tables would take minutes, and no layer can hold it anyway.
 MAX_ELF_BYTES = 4 * 2**30
@@ -111,11 +113,15 @@ class ElfFacts:
 
 class _Reader:
     """The bytes of a file by offset, never past ``limit``: its start is kept in memory (read
-    as far as it is asked for), anything beyond ``_PREFIX_BYTES`` is read by seeking to it."""
+    as far as it is asked for); beyond ``_PREFIX_BYTES``, windows of 4 MiB are read where they
+    are asked for and the last few kept (patchelf moves .dynamic, .dynstr and the version
+    tables of a library it rewrites to its end, side by side: one window serves them all, and a
+    zip member is not inflated again from its start for each string)."""
 
     def __init__(self, stream: IO[bytes], limit: int) -> None:
         self._stream = stream
         self._prefix = bytearray()
+        self._windows: list[tuple[int, bytes]] = []
         self._position = 0
         self._seekable = stream.seekable()
         self.limit = limit
@@ -142,10 +148,14 @@ class _Reader:
         if end <= _PREFIX_BYTES or not self._seekable:
             self._fill(end)
             return bytes(self._prefix[start:end])
-        data = self._read_at(start, size)
-        if len(data) < size:
+        for base, window in self._windows:
+            if base <= start and end <= base + len(window):
+                return window[start - base : end - base]
+        window = self._read_at(start, min(max(size, _WINDOW_BYTES), self.limit - start))
+        if len(window) < size:
             raise ValueError(f"truncated ELF file: ends before byte {end:,}")
-        return data
+        self._windows = [(start, window), *self._windows[: _WINDOWS - 1]]
+        return window[:size]
 
     def cstring(self, start: int) -> str:
         end = start

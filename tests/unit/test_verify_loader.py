@@ -10,6 +10,7 @@ import subprocess
 import sys
 import zipfile
 from pathlib import Path
+from typing import IO, cast
 
 import pytest
 
@@ -601,6 +602,28 @@ def test_wheel_targets_are_judged_by_their_file_name(build: Path, tmp_path: Path
         assert finding.file == name and fragment in finding.message, finding
 
 
+class _Counted(io.RawIOBase):
+    """A zip member that counts the bytes inflated to serve reads (a seek inflates too)."""
+
+    def __init__(self, member: IO[bytes]) -> None:
+        self._member, self.inflated, self._at = member, 0, 0
+
+    def seekable(self) -> bool:
+        return True
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        target = offset if whence == 0 else self._at + offset
+        self.inflated += target if target < self._at else target - self._at
+        self._at = self._member.seek(target)
+        return self._at
+
+    def read(self, size: int = -1) -> bytes:
+        data = self._member.read(size)
+        self.inflated += len(data)
+        self._at += len(data)
+        return data
+
+
 @pytest.mark.slow
 def test_a_297_mb_library_is_read_where_its_tables_are_not_called_truncated(
     build: Path, tmp_path: Path
@@ -621,6 +644,11 @@ def test_a_297_mb_library_is_read_where_its_tables_are_not_called_truncated(
     with (folder / "_large.abi3.so").open("rb") as handle:
         facts = read_elf_facts(handle)
         assert facts == read_elf_facts_with_pyelftools(handle) and facts.dynamic
+    with zipfile.ZipFile(zipped) as archive, archive.open("python/_large.abi3.so") as member:
+        counted = _Counted(member)
+        size = archive.getinfo(member.name).file_size
+        assert read_elf_facts(cast(IO[bytes], counted), size) == facts
+        assert counted.inflated < 1.2 * 297_000_000  # once to the dynamic section, no rewinds
     probe = (
         "from pathlib import Path\n"
         "from layerforge.runtimes import Architecture, get_runtime\n"
