@@ -4,13 +4,15 @@ Everything a layer holds reaches the loader through ``dlopen``: Python opens ext
 with it, and their DT_NEEDED libraries are mapped in the same call. ``open_verify`` compares the
 identification first: ELF version 1, OS ABI SYSV or GNU, an ABI version of 0 (or, with OS ABI
 GNU, one the runtime's glibc knows), zero padding. An object loaded that way must then be a
-shared library: ``ET_EXEC`` is never loaded ("cannot dynamically load executable"),
-nor an ``ET_DYN`` without a dynamic section, nor one flagged DF_1_NOOPEN; a position-independent
+shared library: ``ET_EXEC`` is never loaded ("cannot dynamically load executable"), nor an
+``ET_DYN`` without a dynamic section, nor one flagged DF_1_NOOPEN; a position-independent
 executable (DF_1_PIE) is refused from glibc 2.30 on (2.26 still maps it). Executables run from
-``bin/`` are not dlopened and may be any of these. Relocations in the DT_RELR format are applied
-only by glibc 2.36 and later; linkers mark such objects with a GLIBC_ABI_DT_RELR requirement
-(``elf-symbols`` judges it), and an object without the marker would load with its pointers
-unrelocated, so the tags themselves are judged here.
+``bin/`` are not dlopened and may be any of these; the runtime's ld.so relocates them unless
+they are static (no PT_INTERP: a static-pie relocates itself, DT_RELR included).
+
+Relocations in the DT_RELR format are applied only by glibc 2.36 and later; linkers mark such
+objects with a GLIBC_ABI_DT_RELR requirement (``elf-symbols`` judges it), and an object without
+the marker would load with its pointers unrelocated, so the tags themselves are judged here.
 """
 
 from __future__ import annotations
@@ -135,6 +137,7 @@ def _as_library(path: str, facts: ElfFacts, runtime: Runtime, policy: AbiPolicy)
 
 
 def _relocations(path: str, facts: ElfFacts, policy: AbiPolicy) -> list[Finding]:
+    """DT_RELR in an object the runtime's ld.so relocates (a static-pie relocates itself)."""
     introduced = policy.glibc_named.get(_RELR_MARKER, "")
     marked = any(version == _RELR_MARKER for _, version in facts.versioned)
     if not facts.relr or marked or policy.glibc_at_least(introduced):
@@ -156,7 +159,6 @@ def check_loadable(
 ) -> list[Finding]:
     """``as_library``: the object is dlopened (an extension module, a library some object of
     the layer needs, anything named like a shared object outside ``bin/``)."""
-    findings = _relocations(path, facts, policy)
-    if as_library:
-        findings += _as_library(path, facts, runtime, policy)
-    return findings
+    if not as_library:
+        return _relocations(path, facts, policy) if facts.interpreter else []
+    return _relocations(path, facts, policy) + _as_library(path, facts, runtime, policy)

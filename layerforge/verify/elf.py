@@ -45,7 +45,7 @@ __all__ = [
 
 ELF_MAGIC = b"\x7fELF"
 _LOADERS = ("ld-linux", "ld64.so")
-_PT_LOAD, _PT_DYNAMIC = 1, 2
+_PT_LOAD, _PT_DYNAMIC, _PT_INTERP = 1, 2, 3
 _DT_NULL, _DT_NEEDED, _DT_STRTAB, _DT_SONAME, _DT_RPATH, _DT_RUNPATH = 0, 1, 5, 14, 15, 29
 _DT_RELRSZ, _DT_RELR, _DT_RELRENT = 35, 36, 37
 _DT_FLAGS_1 = 0x6FFFFFFB
@@ -106,6 +106,7 @@ class ElfFacts:
     ident: Ident = Ident()
     flags_1: int = 0  # DT_FLAGS_1 (DF_1_PIE, DF_1_NOOPEN ...)
     dynamic: bool = True  # has a PT_DYNAMIC segment
+    interpreter: bool = False  # has PT_INTERP: started by the system's ld.so (not static)
     relr: bool = False  # DT_RELR, DT_RELRSZ or DT_RELRENT present
     weak: tuple[WeakNeed, ...] = ()  # requirements flagged VER_FLG_WEAK (not in ``versioned``)
     definitions: tuple[str, ...] | None = None  # DT_VERDEF names; None without DT_VERDEF
@@ -377,8 +378,11 @@ def _fast_facts(buffer: _Reader, machine: int, ident: Ident, layout: _Layout) ->
     _check_aligned(segments)
     elf_class = 64 if layout.wide else 32
     dynamic = [(s.offset, s.filesz) for s in segments if s.kind == _PT_DYNAMIC]
+    interpreter = any(s.kind == _PT_INTERP for s in segments)
     if not dynamic:
-        return ElfFacts(machine, elf_class, (), (), (), (), ident=ident, dynamic=False)
+        return ElfFacts(
+            machine, elf_class, (), (), (), (), ident=ident, dynamic=False, interpreter=interpreter
+        )
     tags = _dynamic_tags(buffer, layout, *dynamic[0])
     values = dict(tags)
     strings = _file_offset(values[_DT_STRTAB], segments)
@@ -411,6 +415,7 @@ def _fast_facts(buffer: _Reader, machine: int, ident: Ident, layout: _Layout) ->
         soname=soname[0] if soname else None,
         ident=ident,
         flags_1=values.get(_DT_FLAGS_1, 0),
+        interpreter=interpreter,
         relr=any(tag in _RELR_TAGS for tag, _ in tags),
         weak=weak,
         definitions=definitions,
@@ -555,7 +560,7 @@ def read_elf_facts_with_pyelftools(stream: IO[bytes]) -> ElfFacts:
     """The same facts through pyelftools' section parser (slower; handles anything valid)."""
     try:
         parsed = _parse_with_pyelftools(stream)
-        has_dynamic = any(s["p_type"] == "PT_DYNAMIC" for s in parsed.elf.iter_segments())
+        kinds = {s["p_type"] for s in parsed.elf.iter_segments()}
     except Exception as exc:  # a parser of untrusted bytes: whatever it raises, the file is bad
         raise ValueError(f"unreadable ELF file: {type(exc).__name__}: {exc}") from None
     stream.seek(0)
@@ -578,7 +583,8 @@ def read_elf_facts_with_pyelftools(stream: IO[bytes]) -> ElfFacts:
         soname=soname[0] if soname else None,
         ident=ident,
         flags_1=parsed.numbers.get(_DT_FLAGS_1, 0),
-        dynamic=has_dynamic,
+        dynamic="PT_DYNAMIC" in kinds,
+        interpreter="PT_INTERP" in kinds,
         relr=bool(_RELR_TAGS & set(parsed.numbers)),
         weak=weak,
         definitions=parsed.definitions,

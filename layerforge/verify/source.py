@@ -5,6 +5,10 @@ never opened), a zip may not declare more entries than any layer could have, a l
 read only as far as a path can go, and members are read only as far as a rule needs. A member
 that cannot be read (corrupt data, a CRC error, no permission) raises ``MemberError``, which the
 rules turn into a finding for that file.
+
+A wheel is listed as pip and uv install it: members under ``python/`` (``*.data/purelib`` and
+``platlib`` unpacked), each tagged with the wheel's file name, and a symlink member as the
+regular file they write for it, holding the link's target (its ``link_target`` says so).
 """
 
 from __future__ import annotations

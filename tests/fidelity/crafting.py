@@ -14,12 +14,24 @@ from pathlib import Path
 from typing import NamedTuple
 
 __all__ = [
+    "FOO_1",
+    "FOO_2",
+    "IFUNC",
+    "MEMFD_STRONG",
+    "MEMFD_WEAK",
+    "PLAIN",
+    "POINTERS",
+    "PROGRAM",
+    "USES_FOO",
+    "USES_FOO_WEAKLY",
     "Link",
     "aarch64_shared_object",
     "compile_c",
     "drop_dynamic_segment",
+    "foo_user",
     "layer_folder",
     "layer_zip",
+    "libfoo",
     "set_ident",
     "set_version_flags",
     "wheel",
@@ -27,6 +39,36 @@ __all__ = [
 
 VER_FLG_WEAK = 0x2
 _PT_DYNAMIC = 2
+
+PLAIN = "int answer(void){return 42;}\n"
+#: A program with no libc at all: linked here against glibc 2.36, a main() would need
+#: GLIBC_2.34 (__libc_start_main), a true finding on Amazon Linux 2 but not the case's.
+PROGRAM = "void _start(void){for (;;) {}}\n"
+#: Pointers to static data: relative relocations (DT_RELR with -z pack-relative-relocs).
+POINTERS = (
+    "static int t[8]; int *p[4] = {&t[0], &t[1], &t[2], &t[3]};\nint f(void){return *p[1];}\n"
+)
+#: An IFUNC: ld marks the object EI_OSABI GNU.
+IFUNC = (
+    "static int one(void){return 1;}\n"
+    "static int (*pick(void))(void){return one;}\n"
+    'int chosen(void) __attribute__((ifunc("pick")));\n'
+)
+_MEMFD = "#define _GNU_SOURCE\n#include <sys/mman.h>\n"
+#: memfd_create appeared in glibc 2.27, one past Amazon Linux 2's.
+MEMFD_STRONG = _MEMFD + 'int f(void){return memfd_create("x", 0);}\n'
+MEMFD_WEAK = (
+    _MEMFD
+    + "extern int memfd_create(const char *, unsigned int) __attribute__((weak));\n"
+    + 'int f(void){return memfd_create ? memfd_create("x", 0) : -1;}\n'
+)
+USES_FOO = "extern int foo(void); int g(void){return foo();}\n"
+USES_FOO_WEAKLY = (
+    "extern int foo(void) __attribute__((weak));\nint g(void){return foo ? foo() : -1;}\n"
+)
+#: The versions a build of libfoo.so.1 defines (its version script).
+FOO_1 = "FOO_1.0 { global: foo; local: *; };\n"
+FOO_2 = "FOO_1.0 { local: *; };\nFOO_2.0 { global: foo; } FOO_1.0;\n"
 
 
 class Link(NamedTuple):
@@ -50,6 +92,25 @@ def compile_c(work: Path, name: str, source: str, *flags: str, shared: bool = Tr
     kind = ["-shared", "-fPIC"] if shared else []
     subprocess.run([_tool("gcc"), *kind, "-o", str(target), str(c_file), *flags], check=True)
     return target
+
+
+def libfoo(work: Path, script: str | None) -> Path:
+    """libfoo.so.1 defining foo in the versions of ``script`` (None: no versions at all),
+    in a folder of its own with the libfoo.so a linker looks for."""
+    work.mkdir(parents=True, exist_ok=True)
+    flags = ["-Wl,-soname,libfoo.so.1"]
+    if script is not None:
+        (work / "libfoo.map").write_text(script)
+        flags.append(f"-Wl,--version-script,{work / 'libfoo.map'}")
+    library = compile_c(work, "libfoo.so.1", "int foo(void){return 2;}\n", *flags)
+    (work / "libfoo.so").symlink_to("libfoo.so.1")
+    return library
+
+
+def foo_user(work: Path, name: str, source: str, linked: Path) -> Path:
+    """An extension linked against ``linked`` (a libfoo.so.1), finding it beside itself."""
+    flags = ["-Wl,--no-as-needed", f"-L{linked.parent}", "-lfoo", "-Wl,-rpath,$ORIGIN"]
+    return compile_c(work, name, source, *flags)
 
 
 def aarch64_shared_object(work: Path, name: str, *, big_endian: bool) -> Path:

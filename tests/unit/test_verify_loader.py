@@ -20,12 +20,23 @@ from layerforge.verify.elf import read_elf_facts, read_elf_facts_with_pyelftools
 from layerforge.verify.policy import policy_for
 from tests.conftest import compile_shared_library
 from tests.fidelity.crafting import (
+    FOO_1,
+    FOO_2,
+    IFUNC,
+    MEMFD_WEAK,
+    PLAIN,
+    POINTERS,
+    PROGRAM,
+    USES_FOO,
+    USES_FOO_WEAKLY,
     VER_FLG_WEAK,
     Link,
     aarch64_shared_object,
     compile_c,
     drop_dynamic_segment,
+    foo_user,
     layer_folder,
+    libfoo,
     set_ident,
     set_version_flags,
     wheel,
@@ -33,15 +44,6 @@ from tests.fidelity.crafting import (
 from tests.fidelity.crafting import layer_zip as crafted_zip
 from tests.unit.test_verify_rules import errors, layer_zip
 
-PLAIN_SOURCE = "int answer(void){return 42;}\n"
-POINTERS = (
-    "static int t[8]; int *p[4] = {&t[0], &t[1], &t[2], &t[3]};\nint f(void){return *p[1];}\n"
-)
-IFUNC_SOURCE = (
-    "static int one(void){return 1;}\n"
-    "static int (*pick(void))(void){return one;}\n"
-    'int chosen(void) __attribute__((ifunc("pick")));\n'
-)
 PY311, PY312, PY313 = (
     get_runtime("python3.11"),
     get_runtime("python3.12"),
@@ -331,7 +333,6 @@ def test_a_link_that_inflates_to_300_mb_is_read_only_as_far_as_a_path_goes(tmp_p
 # -- issue 19 §5: each class on binaries built here (gcc, binutils, a struct writer) ---------
 
 ABI3 = "cp311-abi3-manylinux_2_17_x86_64"
-PROGRAM = "void _start(void){for (;;) {}}\n"  # no libc: no GLIBC_2.34 from this host's crt
 
 
 def _report(target: Path, runtime: Runtime = PY311, arch: Architecture = X86) -> Report:
@@ -359,7 +360,7 @@ def test_byte_order_os_abi_and_abi_version_are_what_glibc_compares(build: Path) 
     finding = _one(on_arm, Rule.ELF_ARCH)
     assert "big-endian" in finding.message and "not little-endian" in finding.message
     for osabi, abi_version, fragment in ((9, None, "OS ABI 9"), (None, 1, "ABI version 1")):
-        built = compile_c(build, "libpatched.so", PLAIN_SOURCE)
+        built = compile_c(build, "libpatched.so", PLAIN)
         patched = set_ident(built, osabi=osabi, abi_version=abi_version)
         report = _report(layer_zip(build / "p.zip", {"python/_p.abi3.so": patched.read_bytes()}))
         assert fragment in _one(report, Rule.ELF_LOADER).message
@@ -367,7 +368,7 @@ def test_byte_order_os_abi_and_abi_version_are_what_glibc_compares(build: Path) 
     branded = set_ident(program, osabi=9)  # the kernel runs it: only dlopen looks at EI_OSABI
     members = {"bin/tool": branded.read_bytes(), "python/m.py": b""}
     assert _report(layer_zip(build / "b.zip", members)).passed
-    gnu = compile_c(build, "libifunc.so", IFUNC_SOURCE)
+    gnu = compile_c(build, "libifunc.so", IFUNC)
     assert read_elf_facts(io.BytesIO(gnu.read_bytes())).ident.osabi == 3  # ld marks IFUNC users
     assert _report(layer_zip(build / "g.zip", {"python/_g.abi3.so": gnu.read_bytes()})).passed
 
@@ -375,8 +376,8 @@ def test_byte_order_os_abi_and_abi_version_are_what_glibc_compares(build: Path) 
 def test_what_dlopen_maps_must_be_a_shared_library(build: Path) -> None:
     pie = compile_c(build, "pie", PROGRAM, "-nostdlib", "-fPIE", "-pie", shared=False)
     exe = compile_c(build, "exe", PROGRAM, "-nostdlib", "-no-pie", shared=False)
-    noopen = compile_c(build, "libnoopen.so", PLAIN_SOURCE, "-Wl,-z,nodlopen")
-    nodyn = drop_dynamic_segment(compile_c(build, "libnodyn.so", PLAIN_SOURCE))
+    noopen = compile_c(build, "libnoopen.so", PLAIN, "-Wl,-z,nodlopen")
+    nodyn = drop_dynamic_segment(compile_c(build, "libnodyn.so", PLAIN))
     layer = layer_zip(
         build / "types.zip",
         {
@@ -422,35 +423,13 @@ def test_dt_relr_needs_glibc_236_even_without_its_marker(build: Path) -> None:
 @pytest.fixture(scope="module")
 def foo(build: Path) -> dict[str, bytes]:
     """libfoo.so.1 built three ways, and extensions linked against the one defining FOO_2.0."""
-    scripts = {
-        "v1": "FOO_1.0 { global: foo; local: *; };\n",
-        "v2": "FOO_1.0 { local: *; };\nFOO_2.0 { global: foo; } FOO_1.0;\n",
+    built = {
+        name: libfoo(build / name, script).read_bytes()
+        for name, script in (("v1", FOO_1), ("v2", FOO_2), ("none", None))
     }
-    built: dict[str, bytes] = {}
-    for name, script in scripts.items():
-        (build / f"{name}.map").write_text(script)
-        library = compile_c(
-            build / name,
-            "libfoo.so.1",
-            "int foo(void){return 2;}\n",
-            "-Wl,-soname,libfoo.so.1",
-            f"-Wl,--version-script,{build / name}.map",
-        )
-        built[name] = library.read_bytes()
-    built["none"] = compile_c(
-        build / "none", "libfoo.so.1", "int foo(void){return 2;}\n", "-Wl,-soname,libfoo.so.1"
-    ).read_bytes()
-    (build / "v2" / "libfoo.so").symlink_to("libfoo.so.1")
-    link = ["-Wl,--no-as-needed", f"-L{build / 'v2'}", "-lfoo", "-Wl,-rpath,$ORIGIN"]
-    strong = compile_c(
-        build, "strong.so", "extern int foo(void); int g(void){return foo();}\n", *link
-    )
-    weak = compile_c(
-        build,
-        "weak.so",
-        "extern int foo(void) __attribute__((weak));\nint g(void){return foo ? foo() : -1;}\n",
-        *link,
-    )
+    linked = build / "v2" / "libfoo.so.1"
+    strong = foo_user(build, "strong.so", USES_FOO, linked)
+    weak = foo_user(build, "weak.so", USES_FOO_WEAKLY, linked)
     built["strong"] = strong.read_bytes()
     built["strong-weak-version"] = set_version_flags(strong, "FOO_2.0", VER_FLG_WEAK).read_bytes()
     built["weak-weak-version"] = set_version_flags(weak, "FOO_2.0", VER_FLG_WEAK).read_bytes()
@@ -482,12 +461,7 @@ def test_a_weak_version_requirement_is_not_fatal_but_a_strong_symbol_of_it_is(
     strong = _one(_with_foo(build, foo["strong-weak-version"], foo["v1"]), Rule.ELF_SYMBOLS)
     assert strong.severity is Severity.ERROR and "undefined symbol" in strong.message
     assert "foo@FOO_2.0" in strong.message
-    memfd = "#define _GNU_SOURCE\n#include <sys/mman.h>\n"
-    weak_ref = memfd + (
-        "extern int memfd_create(const char *, unsigned int) __attribute__((weak));\n"
-        'int f(void){return memfd_create ? memfd_create("x", 0) : -1;}\n'
-    )
-    glibc = compile_c(build, "libweakglibc.so", weak_ref, "-Wl,--no-as-needed")
+    glibc = compile_c(build, "libweakglibc.so", MEMFD_WEAK, "-Wl,--no-as-needed")
     set_version_flags(glibc, "GLIBC_2.27", VER_FLG_WEAK)
     facts = read_elf_facts(io.BytesIO(glibc.read_bytes()))
     assert [(w.library, w.version) for w in facts.weak] == [("libc.so.6", "GLIBC_2.27")]
@@ -499,7 +473,7 @@ def test_a_weak_version_requirement_is_not_fatal_but_a_strong_symbol_of_it_is(
 def test_links_that_loop_or_dangle_are_errors_never_zero_files_checked(
     build: Path, tmp_path: Path
 ) -> None:
-    plain = compile_c(build, "libreal.so", PLAIN_SOURCE)
+    plain = compile_c(build, "libreal.so", PLAIN)
     only_links = {
         "python/pkg/_loop.abi3.so": Link("_alias.abi3.so"),
         "python/pkg/_alias.abi3.so": Link("_loop.abi3.so"),
@@ -548,7 +522,7 @@ def test_links_that_loop_or_dangle_are_errors_never_zero_files_checked(
 
 
 def test_a_symlink_member_of_a_wheel_is_the_file_pip_writes(build: Path, tmp_path: Path) -> None:
-    real = compile_c(build, "libw.so", PLAIN_SOURCE).read_bytes()
+    real = compile_c(build, "libw.so", PLAIN).read_bytes()
     target = wheel(
         tmp_path,
         "linked",
@@ -567,7 +541,7 @@ def test_a_symlink_member_of_a_wheel_is_the_file_pip_writes(build: Path, tmp_pat
 
 
 def test_wheel_targets_are_judged_by_their_file_name(build: Path, tmp_path: Path) -> None:
-    ext = {"newtag/_newtag.abi3.so": compile_c(build, "libt.so", PLAIN_SOURCE).read_bytes()}
+    ext = {"newtag/_newtag.abi3.so": compile_c(build, "libt.so", PLAIN).read_bytes()}
     newer = wheel(
         tmp_path,
         "newtag",
