@@ -4,8 +4,8 @@ pip (and uv) choose and install a wheel by its *file name*: the tags there decid
 ``Tag:`` lines of its ``*.dist-info/WHEEL`` are never consulted. So a wheel given as a target is
 judged by its file name (a WHEEL that disagrees is a warning), together with what pip checks
 before installing it (one ``.dist-info`` folder named for the project, a WHEEL file, a
-Wheel-Version it understands). An installed distribution has no file name left: its WHEEL's
-``Tag:`` lines are all there is.
+Wheel-Version it understands, a Requires-Python that admits the runtime's Python). An installed
+distribution has no file name left: its WHEEL's ``Tag:`` lines are all there is.
 
 A ``linux_<arch>`` tag (a wheel built on some Linux, with no manylinux promise) is a warning:
 whether its binaries load is for the ELF rules to decide, file by file.
@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from email.message import Message
 from email.parser import HeaderParser
 
+from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.tags import Tag, parse_tag
 from packaging.utils import InvalidWheelFilename, canonicalize_name, parse_wheel_filename
 
@@ -29,6 +30,8 @@ __all__ = ["check_wheel_tags", "wheel_tags"]
 
 #: A WHEEL file is a few lines; nothing longer is read.
 _MAX_WHEEL_BYTES = 64 * 1024
+#: METADATA's headers come before its description; this much holds them.
+_MAX_METADATA_BYTES = 256 * 1024
 
 
 def _tags_of(message: Message) -> frozenset[Tag]:
@@ -126,34 +129,55 @@ def _dist_info(project: str, members: Sequence[Entry]) -> tuple[str, str]:
     return folders[0], ""
 
 
-def _pip_refuses(
-    project: str, members: Sequence[Entry], metadata: Sequence[_Metadata]
-) -> str | None:
-    """Why pip would not install this wheel at all, or None (pip's wheel_dist_info_dir,
-    wheel_metadata and check_compatibility)."""
-    folder, problem = _dist_info(project, members)
+def _wheel_version_refused(folder: str, metadata: Sequence[_Metadata]) -> str:
+    """pip's wheel_metadata and check_compatibility: a WHEEL with Wheel-Version 1.x."""
     found = [m for m in metadata if m.entry.path == f"python/{folder}/WHEEL"]
-    if problem or not found:
-        return problem or f"no {folder}/WHEEL: pip refuses the wheel"
+    if not found:
+        return f"no {folder}/WHEEL: pip refuses the wheel"
     if found[0].message is None:
-        return None  # unreadable: reported as such
+        return ""  # unreadable: reported as such
     major = (found[0].message.get("Wheel-Version") or "").strip().split(".")[0]
     if not major.isdigit():
         return "its WHEEL has no Wheel-Version: pip refuses the wheel"
-    if int(major) > 1:
-        return f"Wheel-Version {major}.x: pip installs only version 1 wheels"
-    return None
+    return f"Wheel-Version {major}.x: pip installs only version 1 wheels" if int(major) > 1 else ""
+
+
+def _requires_python_refused(
+    source: LayerSource, members: Sequence[Entry], folder: str, runtime: Runtime
+) -> str:
+    """pip's check of METADATA's Requires-Python against the target Python (an invalid one it
+    ignores, with a warning)."""
+    path = f"python/{folder}/METADATA"
+    entry = next((e for e in members if e.path == path and e.is_regular), None)
+    if entry is None:
+        return ""
+    try:
+        text = source.read(entry, _MAX_METADATA_BYTES).decode("utf-8", "replace")
+        wanted = HeaderParser().parsestr(text.split("\n\n", 1)[0]).get("Requires-Python")
+        if wanted is None or SpecifierSet(wanted).contains(
+            runtime.python_version, prereleases=True
+        ):
+            return ""
+    except (MemberError, InvalidSpecifier):
+        return ""
+    return f"pip refuses it for Python {runtime.python_version}: Requires-Python {wanted}"
 
 
 def _wheel_file(
-    wheel: str, members: Sequence[Entry], metadata: Sequence[_Metadata], target: _Target
+    wheel: str,
+    members: Sequence[Entry],
+    metadata: Sequence[_Metadata],
+    target: _Target,
+    source: LayerSource,
 ) -> list[Finding]:
     try:
         project, _, _, tags = parse_wheel_filename(wheel)
     except InvalidWheelFilename as exc:
         return [target.finding(wheel, Severity.ERROR, f"pip refuses it: {exc}", wheel)]
-    refused = _pip_refuses(str(project), members, metadata)
-    if refused is not None:
+    folder, refused = _dist_info(str(project), members)
+    refused = refused or _wheel_version_refused(folder, metadata)
+    refused = refused or _requires_python_refused(source, members, folder, target.runtime)
+    if refused:
         return [target.finding(wheel, Severity.ERROR, refused, wheel)]
     findings = target.judge(
         wheel, frozenset(tags), "pip does not install this wheel here: its file name's tags"
@@ -189,5 +213,5 @@ def check_wheel_tags(
     for wheel in sorted({e.wheel for e in entries if e.wheel is not None}):
         members = [e for e in entries if e.wheel == wheel]
         ours = [m for m in metadata if m.entry.wheel == wheel]
-        findings += _wheel_file(wheel, members, ours, target)
+        findings += _wheel_file(wheel, members, ours, target, source)
     return findings

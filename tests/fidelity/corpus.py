@@ -752,6 +752,23 @@ CASES += [
         oracles=(Oracle("pip", "load", "python3.11"),),
     ),
     Case(
+        "crafted-requires-python",
+        lambda work: wheel(
+            work,
+            "newpy",
+            {"newpy/__init__.py": b"x = 1\n"},
+            "py3-none-any",
+            requires_python=">=3.12",
+        ),
+        _both(
+            Expected("refuse", "wheel-tags", "pip refuses it: Requires-Python >=3.12"),
+            Expected("load"),
+        ),
+        notes="pip checks Requires-Python against the interpreter it runs under (3.11 here), "
+        "not --python-version: its python3.12 verdict cannot be asked of it here",
+        oracles=(Oracle("pip", "refuse", "python3.11"),),
+    ),
+    Case(
         "crafted-large-library",
         _large_library,
         _both(

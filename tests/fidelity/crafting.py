@@ -216,14 +216,20 @@ def wheel(
     tag: str,
     *,
     declared: str | None = None,
+    requires_python: str | None = None,
 ) -> Path:
     """A wheel named with ``tag``; its WHEEL says ``declared`` (``tag`` unless given)."""
     work.mkdir(parents=True, exist_ok=True)
     path = work / f"{name}-1.0-{tag}.whl"
     dist = f"{name}-1.0.dist-info"
+    metadata = f"Metadata-Version: 2.1\nName: {name}\nVersion: 1.0\n"
+    if requires_python is not None:
+        metadata += f"Requires-Python: {requires_python}\n"
     files: dict[str, bytes | Link] = {
         **members,
-        f"{dist}/METADATA": f"Metadata-Version: 2.1\nName: {name}\nVersion: 1.0\n".encode(),
+        f"{dist}/METADATA": (
+            metadata + "\nA description, not headers: Requires-Python: <3\n"
+        ).encode(),
         f"{dist}/WHEEL": (
             f"Wheel-Version: 1.0\nRoot-Is-Purelib: false\nTag: {declared or tag}\n".encode()
         ),

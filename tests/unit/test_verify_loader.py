@@ -574,6 +574,11 @@ def test_wheel_targets_are_judged_by_their_file_name(build: Path, tmp_path: Path
         path = crafted_zip(broken, name.removesuffix(".whl"), members).rename(broken / name)
         finding = _one(_report(path), Rule.WHEEL_TAGS)
         assert finding.file == name and fragment in finding.message, finding
+    newer_python = wheel(
+        tmp_path, "newpy", {"newpy/x.py": b""}, "py3-none-any", requires_python=">=3.12"
+    )
+    assert "Requires-Python >=3.12" in _one(_report(newer_python), Rule.WHEEL_TAGS).message
+    assert _report(newer_python, PY312).passed
 
 
 class _Counted(io.RawIOBase):
