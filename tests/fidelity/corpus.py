@@ -62,8 +62,9 @@ class Expected:
 class Oracle(NamedTuple):
     """A real tool's verdict the case claims. ``dlopen``: installed as pip installs it (a
     layer zip: extracted with its links), every extension module dlopened RTLD_NOW, as Python
-    imports, by this host's glibc (2.36), in a process of its own. ``pip``: whether pip selects
-    the wheel for ``runtime`` (by its file name's tags)."""
+    imports, by this host's glibc (2.36), in a process of its own; ``dlopen-arm64``: the same by
+    the arm64 root filesystem's glibc (2.36, under qemu-user). ``pip``: whether pip selects the
+    wheel for ``runtime`` (by its file name's tags)."""
 
     kind: str
     verdict: str
@@ -553,12 +554,14 @@ CASES += [
         _aarch64("littleend", big_endian=False),
         _arm64(LOAD),
         notes="the control for the next case: the same binutils, little-endian",
+        oracles=(Oracle("dlopen-arm64", "load"),),
     ),
     Case(
         "crafted-aarch64-big-endian",
         _aarch64("bigend", big_endian=True),
         _arm64(Expected("refuse", "elf-arch", "big-endian: 'data encoding not little-endian'")),
         notes="assembled and linked by aarch64-linux-gnu-as/ld -EB (no aarch64_be gcc here)",
+        oracles=(Oracle("dlopen-arm64", "refuse"),),
     ),
     Case(
         "crafted-osabi-freebsd",

@@ -11,6 +11,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from packaging.utils import parse_wheel_filename
 
 from layerforge.runtimes import Architecture, get_runtime, supported_tags
 from layerforge.verify import Severity, verify_layer
@@ -63,23 +64,36 @@ def _extract(layer: Path, into: Path) -> Path:
 
 
 def _installed(path: Path, into: Path) -> Path:
-    """What /opt holds: a wheel installed by pip itself, a layer zip extracted, a folder."""
+    """What /opt holds: a wheel installed by pip itself (told the wheel's own tags, so it
+    installs one for another machine too), a layer zip extracted, a folder as it is."""
     if path.suffix == ".whl":
+        tag = next(iter(parse_wheel_filename(path.name)[3]))
         pip = [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-index"]
-        subprocess.run([*pip, "--target", str(into / "python"), str(path)], check=True)
+        wanted = ["--only-binary=:all:", "--platform", tag.platform, "--abi", tag.abi]
+        wanted += ["--implementation", "cp", "--python-version", tag.interpreter[2:]]
+        command = [*pip, *wanted, "--target", str(into / "python"), str(path)]
+        subprocess.run(command, check=True)
         return into
     return _extract(path, into) if path.suffix == ".zip" else path
 
 
-def _dlopen_verdict(root: Path) -> tuple[str, str]:
-    """Every extension module dlopened RTLD_NOW (as Python imports) by this host's glibc, in a
-    process of its own (a loader assertion aborts it)."""
-    modules = sorted(str(p) for p in root.rglob("*.so") if _EXTENSION.search(p.name))
+_PROBE = "import ctypes, sys\nfor path in sys.argv[1:]:\n    ctypes.CDLL(path, mode=2)\n"
+
+
+def _dlopen_verdict(root: Path, arm64_root: Path | None) -> tuple[str, str]:
+    """Every extension module dlopened RTLD_NOW (as Python imports), in a process of its own
+    (a loader assertion aborts it): by this host's glibc, or by an arm64 root filesystem's
+    (under qemu-user, the layer mounted at /opt)."""
+    modules = sorted(p for p in root.rglob("*.so") if _EXTENSION.search(p.name))
     assert modules, f"no extension module under {root}"
-    probe = "import ctypes, sys\nfor path in sys.argv[1:]:\n    ctypes.CDLL(path, mode=2)\n"
-    done = subprocess.run(
-        [sys.executable, "-c", probe, *modules], capture_output=True, text=True, check=False
-    )
+    if arm64_root is None:
+        command = [sys.executable, "-c", _PROBE, *map(str, modules)]
+    else:
+        inside = [f"/opt/{p.relative_to(root)}" for p in modules]
+        sandbox = ["bwrap", "--ro-bind", str(arm64_root), "/", "--ro-bind", str(root), "/opt"]
+        sandbox += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp"]
+        command = [*sandbox, "/usr/bin/python3", "-c", _PROBE, *inside]
+    done = subprocess.run(command, capture_output=True, text=True, check=False, timeout=300)
     return ("load" if done.returncode == 0 else "refuse"), done.stderr[-400:]
 
 
@@ -104,10 +118,13 @@ def _pip_verdict(wheel: Path, runtime: str, into: Path) -> tuple[str, str]:
     CLAIMS,
     ids=[f"{c.name}:{o.kind}{'@' + o.runtime if o.runtime else ''}" for c, o in CLAIMS],
 )
-def test_the_real_tool_agrees(case: Case, oracle: Oracle, work: Path, tmp_path: Path) -> None:
+def test_the_real_tool_agrees(
+    case: Case, oracle: Oracle, work: Path, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
     path = artifact(case, work)
-    if oracle.kind == "dlopen":
-        verdict, output = _dlopen_verdict(_installed(path, tmp_path / "opt"))
+    if oracle.kind.startswith("dlopen"):
+        arm64 = request.getfixturevalue("arm64_rootfs") if oracle.kind.endswith("arm64") else None
+        verdict, output = _dlopen_verdict(_installed(path, tmp_path / "opt"), arm64)
     else:
         verdict, output = _pip_verdict(path, oracle.runtime, tmp_path / "target")
     assert verdict == oracle.verdict, output
