@@ -1,8 +1,10 @@
 """``verify_layer``: every rule over one layer (zip, folder or wheels), read in place.
 
 Binaries are read in two passes: first every ELF file's facts (in a thread pool: inflating is
-most of the work and zlib releases the GIL), then the rules that need the whole layer (where the
-loader finds each library, following the layer's own load graph).
+most of the work and zlib releases the GIL), then the rules that need the whole layer: where the
+loader finds each library (following the layer's own load graph and links), the versions the
+libraries it finds define, and what ``dlopen`` maps (anything named like a shared object outside
+``bin/``, directly or through a link, and every library an object needs).
 """
 
 from __future__ import annotations
