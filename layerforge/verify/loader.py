@@ -11,12 +11,14 @@ For an object X needing library N (no slash in N), ld.so searches, in order:
 ``$ORIGIN`` expands to the folder of X; nothing else about X's folder is searched implicitly, so
 a helper library beside an extension module without an ``$ORIGIN`` entry is not found. The chain
 in (1) is taken from the layer's own dependency graph (any object that needs X and resolves it).
+A candidate path is followed through the layer's links (``verify.links``): a library found
+through a link is the file the link leads to, and a link that leads nowhere finds nothing.
 """
 
 from __future__ import annotations
 
 import posixpath
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from layerforge.verify.elf import ElfFacts
@@ -55,7 +57,7 @@ class LayerLoader:
     """The load graph of a layer's ELF files (paths relative to /opt)."""
 
     elves: Mapping[str, ElfFacts]
-    layer_files: frozenset[str]
+    layer_file: Callable[[str], str | None]  # the regular file a layer path leads to, or None
     system_libraries: frozenset[str]
     library_folders: tuple[str, ...]
     platform: str
@@ -97,12 +99,12 @@ class LayerLoader:
         folders += [*self.library_folders, *self._folders(path, "runpath")]
         if "/" in library:
             candidate = _expand(library, posixpath.dirname(path), self.platform)
-            hit = candidate if candidate in self.layer_files else None
+            hit = self.layer_file(candidate) if candidate is not None else None
             return Resolution(library, hit, (library,))
         for folder in folders:
-            candidate = posixpath.join(folder, library)
-            if candidate in self.layer_files:
-                return Resolution(library, candidate, tuple(folders))
+            hit = self.layer_file(posixpath.join(folder, library))
+            if hit is not None:
+                return Resolution(library, hit, tuple(folders))
         return Resolution(library, None, tuple(dict.fromkeys(folders)))
 
     def resolve_all(self) -> dict[str, dict[str, Resolution]]:

@@ -24,6 +24,7 @@ class Rule(str, Enum):
     ELF_ARCH = "elf-arch"
     ELF_SYMBOLS = "elf-symbols"
     ELF_LIBRARIES = "elf-libraries"
+    ELF_LOADER = "elf-loader"
     PYTHON_ABI = "python-abi"
     FOREIGN_BINARY = "foreign-binary"
     INTEGRITY = "integrity"

@@ -13,7 +13,7 @@ from typing import Any
 
 from layerforge.runtimes import Architecture, Runtime
 
-__all__ = ["AbiPolicy", "Family", "VersionVerdict", "policy_for", "version_key"]
+__all__ = ["AbiPolicy", "Family", "Identity", "VersionVerdict", "policy_for", "version_key"]
 
 
 def version_key(text: str) -> tuple[int, ...]:
@@ -48,6 +48,15 @@ class VersionVerdict:
 
 
 @dataclass(frozen=True)
+class Identity:
+    """The ELF identification the runtime's loader accepts on one architecture."""
+
+    byte_order: str
+    osabi: dict[int, str]  # EI_OSABI values accepted, with their names
+    abi_version_below: int  # EI_ABIVERSION (with OSABI GNU) must be below this
+
+
+@dataclass(frozen=True)
 class AbiPolicy:
     """What one runtime on one architecture provides to the binaries of a layer."""
 
@@ -59,6 +68,11 @@ class AbiPolicy:
     known_absent: frozenset[str]
     blacklist: dict[str, frozenset[str]]
     layer_library_folders: tuple[str, ...]
+    identity: Identity
+    dlopen_refuses_pie: str  # the glibc release from which dlopen refuses a PIE
+
+    def glibc_at_least(self, release: str) -> bool:
+        return version_key(self.glibc) >= version_key(release)
 
     @property
     def system_libraries(self) -> frozenset[str]:
@@ -127,6 +141,7 @@ def policy_for(runtime: Runtime, arch: Architecture) -> AbiPolicy:
     system = data["operating_systems"][runtime.os][arch.platform]
     blacklist = {k: frozenset(v) for k, v in data["blacklist"][name].items()}
     named = {k: v for k, v in data["glibc_named_versions"].items() if not k.startswith("_")}
+    identity = data["elf_identity"]
     return AbiPolicy(
         os=runtime.os,
         glibc=glibc,
@@ -136,6 +151,12 @@ def policy_for(runtime: Runtime, arch: Architecture) -> AbiPolicy:
         known_absent=frozenset(data["known_absent_libraries"]["libraries"]),
         blacklist=blacklist,
         layer_library_folders=tuple(data["library_path"]["layer_folders"]),
+        identity=Identity(
+            byte_order=identity["byte_order"][arch.platform],
+            osabi={int(k): v for k, v in identity["osabi"].items()},
+            abi_version_below=identity["abi_version_below"][arch.platform],
+        ),
+        dlopen_refuses_pie=data["loader_features"]["dlopen_refuses_pie"],
     )
 
 

@@ -5,6 +5,10 @@ never opened), a zip may not declare more entries than any layer could have, a l
 read only as far as a path can go, and members are read only as far as a rule needs. A member
 that cannot be read (corrupt data, a CRC error, no permission) raises ``MemberError``, which the
 rules turn into a finding for that file.
+
+A wheel is listed as pip and uv install it: members under ``python/`` (``*.data/purelib`` and
+``platlib`` unpacked), each tagged with the wheel's file name, and a symlink member as the
+regular file they write for it, holding the link's target (its ``link_target`` says so).
 """
 
 from __future__ import annotations
@@ -55,6 +59,7 @@ class Entry:
     link_target: str | None = None
     origin: str = ""
     problem: str | None = None  # why a folder's entry could not be listed or read
+    wheel: str | None = None  # the file name of the wheel it is a member of
 
     @property
     def is_dir(self) -> bool:
@@ -147,14 +152,17 @@ class ZipSource:
             return "<unreadable link target>"
 
     def entries(self) -> list[Entry]:
+        wheel = Path(self.name).name if self._as_wheel else None
         found = []
         for info in self._zip.infolist():
             mode = info.external_attr >> 16 if info.create_system == 3 else 0
             path = self._placed(info.filename)
             self._members[path] = info
-            entry = Entry(path, info.file_size, mode, origin=self.name)
+            entry = Entry(path, info.file_size, mode, origin=self.name, wheel=wheel)
             if entry.is_link:
-                entry = Entry(path, info.file_size, mode, self._link_target(info), self.name)
+                entry = replace(entry, link_target=self._link_target(info))
+                if wheel is not None:  # pip and uv write a file holding the target's name
+                    entry = replace(entry, mode=stat.S_IFREG | stat.S_IMODE(mode))
             found.append(entry)
         return found
 

@@ -156,3 +156,33 @@ def test_an_unreadable_folder_in_a_folder_target(lf: LF, work: Path, nobody: int
     assert run.code == 1, run.describe()
     problems = {f["file"] for f in run.json()["findings"] if f["rule"] == "integrity"}
     assert problems == {"python/pkg/secret/", "python/pkg/private.so"}
+
+
+LINK = stat.S_IFLNK | 0o777
+
+
+def test_long_link_chains_and_loops_are_findings_in_bounded_time(lf: LF, work: Path) -> None:
+    """20,000 links, each to the next, ending in a loop: every lookup stops at Linux's 40."""
+    members = {f"python/pkg/l{i}.so": f"l{i + 1}.so".encode() for i in range(20_000)}
+    members["python/pkg/l20000.so"] = b"l0.so"
+    layer = zip_of(work / "chain.zip", members, dict.fromkeys(members, LINK))
+    _finding(lf, layer, "integrity", "loops: more than 40 links")
+
+
+def test_a_layer_of_dangling_links_is_never_a_pass(lf: LF, work: Path) -> None:
+    members = {"python/pkg/_ext.abi3.so": b"_gone.abi3.so", "python/pkg/__init__.py": b""}
+    layer = zip_of(work / "dangling.zip", members, {"python/pkg/_ext.abi3.so": LINK})
+    _finding(lf, layer, "integrity", "python/pkg/_gone.abi3.so is not in the layer")
+
+
+def test_a_member_that_declares_4_gib_is_read_only_as_far_as_it_goes(lf: LF, work: Path) -> None:
+    """Its central directory claims 4 GiB; the data inflates to 64 KiB: the reader stops where
+    the data does (truncated), and never holds more than it read."""
+    body = ELF_HEADER + b"\0" * 65_536
+    layer = zip_of(work / "liar.zip", {"python/pkg/_big.so": body})
+    data = bytearray(layer.read_bytes())
+    central = data.rfind(b"PK\x01\x02")
+    struct.pack_into("<I", data, central + 24, 0xFFFFFFF0)  # uncompressed size
+    layer.write_bytes(bytes(data))
+    _finding(lf, layer, "size", "")
+    _finding(lf, layer, "integrity", "")

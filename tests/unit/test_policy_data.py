@@ -67,3 +67,48 @@ def test_every_list_names_its_source() -> None:
         assert DATA[section]["_source"]
     for system in DATA["operating_systems"].values():
         assert system["_source"]
+
+
+CXX = ("GLIBCXX", "CXXABI", "GCC")
+
+
+@pytest.mark.parametrize(
+    ("os_name", "glibcxx", "cxxabi", "gcc"),
+    [
+        ("Amazon Linux 2", "3.4.24", "1.3.11", {"x86_64": "7.0.0", "aarch64": "7.0.0"}),
+        ("Amazon Linux 2023", "3.4.29", "1.3.13", {"x86_64": "7.0.0", "aarch64": "11.0"}),
+    ],
+)
+def test_the_cxx_runtime_is_the_one_each_os_ships_on_both_architectures(
+    os_name: str, glibcxx: str, cxxabi: str, gcc: dict[str, str]
+) -> None:
+    """GCC 7.3.1's on Amazon Linux 2, GCC 11's on 2023: the same release on both
+    architectures (libgcc_s names its versions per architecture), each with its source."""
+    system = DATA["operating_systems"][os_name]
+    for arch in ("x86_64", "aarch64"):
+        families = system[arch]["families"]
+        assert families["_source"]
+        assert families["GLIBCXX"]["max"] == glibcxx
+        assert families["CXXABI"]["max"] == cxxabi
+        assert families["GCC"]["max"] == gcc[arch]
+    x86, arm = (system[a]["families"] for a in ("x86_64", "aarch64"))
+    assert set(x86["CXXABI"]["named"]) - set(arm["CXXABI"]["named"]) == {"FLOAT128"}
+
+
+def test_the_policy_judges_by_the_os_not_by_the_manylinux_caps() -> None:
+    for arch in Architecture:
+        al2 = policy_for(next(r for r in runtimes() if r.name == "python3.11"), arch)
+        assert al2.judge("libstdc++.so.6", "GLIBCXX_3.4.24") is None  # GCC 7.2+: beyond 3.4.22
+        assert al2.judge("libstdc++.so.6", "CXXABI_1.3.11") is None
+        assert al2.judge("libgcc_s.so.1", "GCC_7.0.0") is None
+        assert al2.judge("libstdc++.so.6", "GLIBCXX_3.4.25") is not None
+        assert al2.judge("libstdc++.so.6", "CXXABI_1.3.12") is not None
+
+
+def test_loader_facts_are_data_with_sources() -> None:
+    assert DATA["elf_identity"]["byte_order"] == {"x86_64": "little", "aarch64": "little"}
+    assert DATA["elf_identity"]["abi_version_below"] == {"x86_64": 3, "aarch64": 2}
+    assert DATA["loader_features"]["dlopen_refuses_pie"] == "2.30"
+    assert DATA["glibc_named_versions"]["GLIBC_ABI_DT_RELR"] == "2.36"
+    for section in ("elf_identity", "loader_features"):
+        assert DATA[section]["_source"]

@@ -10,14 +10,38 @@ import subprocess
 import sys
 import zipfile
 from pathlib import Path
+from typing import IO, cast
 
 import pytest
 
-from layerforge.runtimes import Architecture, get_runtime
-from layerforge.verify import Report, Rule, Severity, verify_layer
-from layerforge.verify.elf import read_elf_facts
+from layerforge.runtimes import Architecture, Runtime, get_runtime
+from layerforge.verify import Finding, Report, Rule, Severity, verify_layer
+from layerforge.verify.elf import read_elf_facts, read_elf_facts_with_pyelftools
 from layerforge.verify.policy import policy_for
 from tests.conftest import compile_shared_library
+from tests.fidelity.crafting import (
+    FOO_1,
+    FOO_2,
+    IFUNC,
+    MEMFD_WEAK,
+    PLAIN,
+    POINTERS,
+    PROGRAM,
+    USES_FOO,
+    USES_FOO_WEAKLY,
+    VER_FLG_WEAK,
+    Link,
+    aarch64_shared_object,
+    compile_c,
+    drop_dynamic_segment,
+    foo_user,
+    layer_folder,
+    libfoo,
+    set_ident,
+    set_version_flags,
+    wheel,
+)
+from tests.fidelity.crafting import layer_zip as crafted_zip
 from tests.unit.test_verify_rules import errors, layer_zip
 
 PY311, PY312, PY313 = (
@@ -304,3 +328,313 @@ def test_a_link_that_inflates_to_300_mb_is_read_only_as_far_as_a_path_goes(tmp_p
     )
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
     assert int(done.stdout.strip()) < 150_000  # KiB: far below the 300 MB it would inflate to
+
+
+# -- issue 19 §5: each class on binaries built here (gcc, binutils, a struct writer) ---------
+
+ABI3 = "cp311-abi3-manylinux_2_17_x86_64"
+
+
+def _report(target: Path, runtime: Runtime = PY311, arch: Architecture = X86) -> Report:
+    return verify_layer([target], runtime, arch)
+
+
+def _one(report: Report, rule: Rule) -> Finding:
+    found = [f for f in report.findings if f.rule is rule]
+    assert len(found) == 1, report.findings
+    return found[0]
+
+
+def test_byte_order_os_abi_and_abi_version_are_what_glibc_compares(build: Path) -> None:
+    little = aarch64_shared_object(build / "le", "libanswer.so", big_endian=False)
+    big = aarch64_shared_object(build / "be", "libanswer.so", big_endian=True)
+    for library in (little, big):
+        data = library.read_bytes()
+        assert read_elf_facts(io.BytesIO(data)) == read_elf_facts_with_pyelftools(io.BytesIO(data))
+    assert _report(
+        layer_zip(build / "le.zip", {"python/libanswer.so": little.read_bytes()}), PY312, ARM
+    ).passed
+    on_arm = _report(
+        layer_zip(build / "be.zip", {"python/libanswer.so": big.read_bytes()}), PY312, ARM
+    )
+    finding = _one(on_arm, Rule.ELF_ARCH)
+    assert "big-endian" in finding.message and "not little-endian" in finding.message
+    for osabi, abi_version, fragment in ((9, None, "OS ABI 9"), (None, 1, "ABI version 1")):
+        built = compile_c(build, "libpatched.so", PLAIN)
+        patched = set_ident(built, osabi=osabi, abi_version=abi_version)
+        report = _report(layer_zip(build / "p.zip", {"python/_p.abi3.so": patched.read_bytes()}))
+        assert fragment in _one(report, Rule.ELF_LOADER).message
+    program = compile_c(build, "prog", PROGRAM, "-nostdlib", "-no-pie", shared=False)
+    branded = set_ident(program, osabi=9)  # the kernel runs it: only dlopen looks at EI_OSABI
+    members = {"bin/tool": branded.read_bytes(), "python/m.py": b""}
+    assert _report(layer_zip(build / "b.zip", members)).passed
+    gnu = compile_c(build, "libifunc.so", IFUNC)
+    assert read_elf_facts(io.BytesIO(gnu.read_bytes())).ident.osabi == 3  # ld marks IFUNC users
+    assert _report(layer_zip(build / "g.zip", {"python/_g.abi3.so": gnu.read_bytes()})).passed
+
+
+def test_what_dlopen_maps_must_be_a_shared_library(build: Path) -> None:
+    pie = compile_c(build, "pie", PROGRAM, "-nostdlib", "-fPIE", "-pie", shared=False)
+    exe = compile_c(build, "exe", PROGRAM, "-nostdlib", "-no-pie", shared=False)
+    noopen = compile_c(build, "libnoopen.so", PLAIN, "-Wl,-z,nodlopen")
+    nodyn = drop_dynamic_segment(compile_c(build, "libnodyn.so", PLAIN))
+    layer = layer_zip(
+        build / "types.zip",
+        {
+            "python/pkg/_pie.abi3.so": pie.read_bytes(),
+            "python/pkg/_exe.abi3.so": exe.read_bytes(),
+            "python/pkg/_noopen.abi3.so": noopen.read_bytes(),
+            "python/pkg/_nodyn.abi3.so": nodyn.read_bytes(),
+            "python/pkg/tools/run-pie": pie.read_bytes(),  # executables are run, not dlopened
+            "python/pkg/tools/run-exe": exe.read_bytes(),
+            "bin/tool.so": exe.read_bytes(),
+        },
+    )
+    on_al2 = {f.file: f for f in _report(layer).findings if f.rule is Rule.ELF_LOADER}
+    assert on_al2["python/pkg/_pie.abi3.so"].severity is Severity.WARNING  # glibc 2.26 maps it
+    assert "2.30" in on_al2["python/pkg/_pie.abi3.so"].message
+    assert "cannot dynamically load executable" in on_al2["python/pkg/_exe.abi3.so"].message
+    assert "DF_1_NOOPEN" in on_al2["python/pkg/_noopen.abi3.so"].message
+    assert "no dynamic section" in on_al2["python/pkg/_nodyn.abi3.so"].message
+    assert set(on_al2) == {
+        "python/pkg/_pie.abi3.so",
+        "python/pkg/_exe.abi3.so",
+        "python/pkg/_noopen.abi3.so",
+        "python/pkg/_nodyn.abi3.so",
+    }
+    on_al2023 = _report(layer, PY312)
+    assert "python/pkg/_pie.abi3.so" in errors(on_al2023, Rule.ELF_LOADER)
+
+
+def test_dt_relr_needs_glibc_236_even_without_its_marker(build: Path) -> None:
+    bare = compile_c(build, "librelr.so", POINTERS, "-nostdlib", "-Wl,-z,pack-relative-relocs")
+    facts = read_elf_facts(io.BytesIO(bare.read_bytes()))
+    assert facts.relr and not facts.versioned  # no libc: no GLIBC_ABI_DT_RELR to need
+    layer = layer_zip(build / "relr.zip", {"python/_relr.abi3.so": bare.read_bytes()})
+    for runtime in (PY311, PY312):
+        finding = _one(_report(layer, runtime), Rule.ELF_LOADER)
+        assert "DT_RELR" in finding.message and "2.36" in finding.message
+    uses_libc = '#include <stdio.h>\nvoid hello(void){puts("x");}\n' + POINTERS
+    marked = compile_c(build, "libmarked.so", uses_libc, "-Wl,-z,pack-relative-relocs")
+    report = _report(layer_zip(build / "m.zip", {"python/_m.abi3.so": marked.read_bytes()}))
+    assert [f.rule for f in report.findings] == [Rule.ELF_SYMBOLS]  # the marker says it once
+
+
+@pytest.fixture(scope="module")
+def foo(build: Path) -> dict[str, bytes]:
+    """libfoo.so.1 built three ways, and extensions linked against the one defining FOO_2.0."""
+    built = {
+        name: libfoo(build / name, script).read_bytes()
+        for name, script in (("v1", FOO_1), ("v2", FOO_2), ("none", None))
+    }
+    linked = build / "v2" / "libfoo.so.1"
+    strong = foo_user(build, "strong.so", USES_FOO, linked)
+    weak = foo_user(build, "weak.so", USES_FOO_WEAKLY, linked)
+    built["strong"] = strong.read_bytes()
+    built["strong-weak-version"] = set_version_flags(strong, "FOO_2.0", VER_FLG_WEAK).read_bytes()
+    built["weak-weak-version"] = set_version_flags(weak, "FOO_2.0", VER_FLG_WEAK).read_bytes()
+    return built
+
+
+def _with_foo(build: Path, extension: bytes, library: bytes) -> Report:
+    members = {"python/foo/_foo.abi3.so": extension, "python/foo/libfoo.so.1": library}
+    return _report(layer_zip(build / "foo.zip", members))
+
+
+def test_versions_needed_from_a_bundled_library_are_checked_against_its_verdef(
+    build: Path, foo: dict[str, bytes]
+) -> None:
+    assert _with_foo(build, foo["strong"], foo["v2"]).passed
+    missing = _one(_with_foo(build, foo["strong"], foo["v1"]), Rule.ELF_SYMBOLS)
+    assert missing.required == "FOO_2.0" and "defines only FOO_1.0" in missing.message
+    unversioned = _one(_with_foo(build, foo["strong"], foo["none"]), Rule.ELF_SYMBOLS)
+    assert "no symbol versions at all" in unversioned.message
+    assert read_elf_facts(io.BytesIO(foo["none"])).definitions is None
+
+
+def test_a_weak_version_requirement_is_not_fatal_but_a_strong_symbol_of_it_is(
+    build: Path, foo: dict[str, bytes]
+) -> None:
+    weak = _with_foo(build, foo["weak-weak-version"], foo["v1"])
+    assert weak.passed
+    assert _one(weak, Rule.ELF_SYMBOLS).severity is Severity.INFO
+    strong = _one(_with_foo(build, foo["strong-weak-version"], foo["v1"]), Rule.ELF_SYMBOLS)
+    assert strong.severity is Severity.ERROR and "undefined symbol" in strong.message
+    assert "foo@FOO_2.0" in strong.message
+    glibc = compile_c(build, "libweakglibc.so", MEMFD_WEAK, "-Wl,--no-as-needed")
+    set_version_flags(glibc, "GLIBC_2.27", VER_FLG_WEAK)
+    facts = read_elf_facts(io.BytesIO(glibc.read_bytes()))
+    assert [(w.library, w.version) for w in facts.weak] == [("libc.so.6", "GLIBC_2.27")]
+    assert facts == read_elf_facts_with_pyelftools(io.BytesIO(glibc.read_bytes()))
+    report = _report(layer_zip(build / "wg.zip", {"python/_wg.abi3.so": glibc.read_bytes()}))
+    assert report.passed and report.count(Severity.INFO) == 1
+
+
+def test_links_that_loop_or_dangle_are_errors_never_zero_files_checked(
+    build: Path, tmp_path: Path
+) -> None:
+    plain = compile_c(build, "libreal.so", PLAIN)
+    only_links = {
+        "python/pkg/_loop.abi3.so": Link("_alias.abi3.so"),
+        "python/pkg/_alias.abi3.so": Link("_loop.abi3.so"),
+        "python/pkg/_gone.abi3.so": Link("../missing/_gone.so"),
+        "python/pkg/data.txt": Link("nowhere.txt"),
+    }
+    for target in (
+        crafted_zip(tmp_path, "links", only_links),
+        layer_folder(tmp_path, "links-folder", only_links),
+    ):
+        report = _report(target)
+        assert report.elf_files == 0 and not report.passed
+        assert sorted(errors(report, Rule.INTEGRITY)) == [
+            "python/pkg/_alias.abi3.so",
+            "python/pkg/_gone.abi3.so",
+            "python/pkg/_loop.abi3.so",
+        ]
+        messages = {f.file: f.message for f in report.findings}
+        assert "loops" in messages["python/pkg/_loop.abi3.so"]
+        assert "python/missing is not in the layer" in messages["python/pkg/_gone.abi3.so"]
+        assert "python/pkg/data.txt" in {
+            f.file for f in report.findings if f.severity is Severity.WARNING
+        }
+    through_folder = crafted_zip(
+        tmp_path,
+        "folder-link",
+        {
+            "python/real/libreal.so.1": plain.read_bytes(),
+            "python/pkg": Link("real"),
+            "python/ext/_e.abi3.so": compile_c(
+                build,
+                "uses.so",
+                "extern int answer(void); int g(void){return answer();}\n",
+                f"-L{build}",
+                "-l:libreal.so",
+                "-Wl,-rpath,$ORIGIN/../pkg",
+            ).read_bytes(),
+            "python/ext/text.so": Link("../real/notes.txt"),
+            "python/real/notes.txt": b"not a library\n",
+        },
+    )
+    report = _report(through_folder)
+    assert errors(report, Rule.ELF_LIBRARIES) == ["python/ext/_e.abi3.so"]  # libreal.so: no link
+    assert errors(report, Rule.INTEGRITY) == ["python/real/notes.txt"]
+    assert "through the link python/ext/text.so" in _one(report, Rule.INTEGRITY).message
+
+
+def test_a_symlink_member_of_a_wheel_is_the_file_pip_writes(build: Path, tmp_path: Path) -> None:
+    real = compile_c(build, "libw.so", PLAIN).read_bytes()
+    target = wheel(
+        tmp_path,
+        "linked",
+        {
+            "linked/_real.abi3.so": real,
+            "linked/_linked.abi3.so": Link("_real.abi3.so"),
+            "linked/escape": Link("../../../../etc/passwd"),  # a file of 22 bytes, harmless
+        },
+        ABI3,
+    )
+    report = _report(target)
+    finding = _one(report, Rule.INTEGRITY)
+    assert finding.file == "python/linked/_linked.abi3.so"
+    assert "pip and uv install it as a file" in finding.message
+    assert not errors(report, Rule.LAYOUT)
+
+
+def test_wheel_targets_are_judged_by_their_file_name(build: Path, tmp_path: Path) -> None:
+    ext = {"newtag/_newtag.abi3.so": compile_c(build, "libt.so", PLAIN).read_bytes()}
+    newer = wheel(
+        tmp_path,
+        "newtag",
+        ext,
+        "cp311-abi3-manylinux_2_34_x86_64",
+        declared="cp311-abi3-manylinux_2_17_x86_64",
+    )
+    on_al2 = _report(newer)
+    assert errors(on_al2, Rule.WHEEL_TAGS) == [newer.name]
+    on_al2023 = _report(newer, PY312)
+    assert on_al2023.passed
+    warning = _one(on_al2023, Rule.WHEEL_TAGS)
+    assert warning.file == "python/newtag-1.0.dist-info/WHEEL" and "file name" in warning.message
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    cases = {
+        "notawheel.whl": ({"x.py": b""}, "pip refuses it"),
+        "nodist-1.0-py3-none-any.whl": ({"nodist/__init__.py": b""}, "no .dist-info folder"),
+        "other-1.0-py3-none-any.whl": (
+            {"x.py": b"", "else-1.0.dist-info/WHEEL": b"Wheel-Version: 1.0\nTag: py3-none-any\n"},
+            "not named for other",
+        ),
+        "future-1.0-py3-none-any.whl": (
+            {"future-1.0.dist-info/WHEEL": b"Wheel-Version: 2.0\nTag: py3-none-any\n"},
+            "Wheel-Version 2",
+        ),
+        "nowheel-1.0-py3-none-any.whl": ({"nowheel-1.0.dist-info/METADATA": b""}, "no nowheel"),
+    }
+    for name, (members, fragment) in cases.items():
+        path = crafted_zip(broken, name.removesuffix(".whl"), members).rename(broken / name)
+        finding = _one(_report(path), Rule.WHEEL_TAGS)
+        assert finding.file == name and fragment in finding.message, finding
+    newer_python = wheel(
+        tmp_path, "newpy", {"newpy/x.py": b""}, "py3-none-any", requires_python=">=3.12"
+    )
+    assert "Requires-Python >=3.12" in _one(_report(newer_python), Rule.WHEEL_TAGS).message
+    assert _report(newer_python, PY312).passed
+
+
+class _Counted(io.RawIOBase):
+    """A zip member that counts the bytes inflated to serve reads (a seek inflates too)."""
+
+    def __init__(self, member: IO[bytes]) -> None:
+        self._member, self.inflated, self._at = member, 0, 0
+
+    def seekable(self) -> bool:
+        return True
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        target = offset if whence == 0 else self._at + offset
+        self.inflated += target if target < self._at else target - self._at
+        self._at = self._member.seek(target)
+        return self._at
+
+    def read(self, size: int = -1) -> bytes:
+        data = self._member.read(size)
+        self.inflated += len(data)
+        self._at += len(data)
+        return data
+
+
+@pytest.mark.slow
+def test_a_297_mb_library_is_read_where_its_tables_are_not_called_truncated(
+    build: Path, tmp_path: Path
+) -> None:
+    source = "static const char blob[297000000] = {1};\nconst char *data(void){return blob;}\n"
+    library = compile_c(build, "liblarge.so", source)
+    assert library.stat().st_size > 297_000_000
+    folder = tmp_path / "layer" / "python"
+    folder.mkdir(parents=True)
+    library.rename(folder / "_large.abi3.so")
+    zipped = tmp_path / "large.zip"
+    with zipfile.ZipFile(zipped, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.write(folder / "_large.abi3.so", "python/_large.abi3.so")
+    for target in (tmp_path / "layer", zipped):
+        report = _report(target)
+        assert [(f.rule, f.severity) for f in report.findings] == [(Rule.SIZE, Severity.ERROR)]
+        assert report.elf_files == 1
+    with (folder / "_large.abi3.so").open("rb") as handle:
+        facts = read_elf_facts(handle)
+        assert facts == read_elf_facts_with_pyelftools(handle) and facts.dynamic
+    with zipfile.ZipFile(zipped) as archive, archive.open("python/_large.abi3.so") as member:
+        counted = _Counted(member)
+        size = archive.getinfo(member.name).file_size
+        assert read_elf_facts(cast(IO[bytes], counted), size) == facts
+        assert counted.inflated < 1.2 * 297_000_000  # once to the dynamic section, no rewinds
+    probe = (
+        "from pathlib import Path\n"
+        "from layerforge.runtimes import Architecture, get_runtime\n"
+        "from layerforge.verify import verify_layer\n"
+        f"verify_layer([Path({str(zipped)!r})], get_runtime('python3.11'), Architecture.X86_64)\n"
+        "status = Path('/proc/self/status').read_text().splitlines()\n"
+        "print(next(line.split()[1] for line in status if line.startswith('VmHWM')))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert int(done.stdout.strip()) < 200_000  # KiB: the 297 MB member is never held in memory
