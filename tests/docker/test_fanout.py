@@ -18,7 +18,6 @@ import pytest
 
 from analytics_payload.analysis import NUMERIC_COLUMNS, generate, generate_rows, summarise
 from layerforge.aws.clients import AwsClients
-from layerforge.aws.role import POLICY_NAME
 from tests.conftest import run_cli
 
 pytestmark = [pytest.mark.slow]
@@ -89,7 +88,8 @@ def _resources(statements: list[dict[str, Any]]) -> list[str]:
 
 
 def _policy(clients: AwsClients, role: str) -> dict[str, Any]:
-    document = clients.iam.get_role_policy(RoleName=role, PolicyName=POLICY_NAME)
+    (name,) = clients.iam.list_role_policies(RoleName=role)["PolicyNames"]
+    document = clients.iam.get_role_policy(RoleName=role, PolicyName=name)
     found = document["PolicyDocument"]
     return json.loads(found) if isinstance(found, str) else dict(found)
 
