@@ -234,15 +234,26 @@ def _verify_object(
     return found, problems
 
 
+def _needs_response(artifact: ArtifactSpec) -> bool:
+    """Whether the artifact is found where the function's response says ({response.<path>})."""
+    return any("{response." in where for where in (artifact.bucket, artifact.prefix))
+
+
 def check_artifacts(
-    s3: Any, spec: ProofSpec, templates: Templates
+    s3: Any, spec: ProofSpec, templates: Templates, *, failed: str | None = None
 ) -> tuple[Check, list[dict[str, Any]]]:
+    """Each declared artifact; ``failed`` says why there is no response (a FunctionError, a
+    timeout), so an artifact located by the response is reported as such, not looked for."""
     if not spec.artifacts:
         return Check("artifacts", True, "the proof spec declares no artifacts"), []
     scopes = [templates.expand(scope) for scope in spec.write]
     found: list[dict[str, Any]] = []
     problems: list[str] = []
     for artifact in spec.artifacts:
+        if failed and _needs_response(artifact):
+            where = artifact.prefix if "{response." in artifact.prefix else artifact.bucket
+            problems.append(f"{artifact.label}: no response ({failed}), so {where} is unknown")
+            continue
         bucket = templates.expand(artifact.bucket)
         prefix = templates.expand(artifact.prefix).strip("/")
         try:
@@ -289,7 +300,12 @@ def check_logs(lines: Sequence[str], spec: ProofSpec, templates: Templates) -> C
 def check_all(outcome: Outcome, s3: Any, spec: ProofSpec, templates: Templates) -> ProofReport:
     """All three checks; the artifact check reads S3 with the caller's credentials."""
     templates = Templates(templates.values, templates.event, outcome.payload)
-    artifacts_check, artifacts = check_artifacts(s3, spec, templates)
+    failed = (
+        f"FunctionError {outcome.function_error}"
+        if outcome.function_error
+        else (f"status {outcome.status_code}" if outcome.status_code != 200 else None)
+    )
+    artifacts_check, artifacts = check_artifacts(s3, spec, templates, failed=failed)
     return ProofReport(
         checks=[
             check_execution(outcome, spec, templates),
