@@ -105,8 +105,8 @@ def regions_failed(
     codes = {error.exit_code for error in failed.values()}
     code = EXIT_OPERATION_FAILED if EXIT_OPERATION_FAILED in codes else max(codes)
     reasons = "; ".join(f"{region}: {error.message}" for region, error in sorted(failed.items()))
-    hints = {error.hint for error in failed.values() if error.hint}
-    hint = f"{hints.pop()}; then {rerun}" if len(hints) == 1 else rerun
+    hints = dict.fromkeys(error.hint for _, error in sorted(failed.items()) if error.hint)
+    hint = "; ".join([*hints, f"then {rerun}"]) if hints else rerun
     count = f"{len(failed)} region" + ("s" if len(failed) > 1 else "")
     return RegionsFailedError(
         f"{count} failed: {reasons}", hint=hint, exit_code=code, report=report

@@ -195,6 +195,10 @@ def test_payload_that_raises_is_a_failed_check_with_its_log(
             "    print('about to fail')\n"
             "    raise RuntimeError('the analysis exploded')\n",
         )
+    spec = tmp_path / "proof.json"  # an artifact the response locates: there is no response
+    spec.write_text(
+        json.dumps({"artifacts": [{"name": "out.json", "prefix": "{response.prefix}"}]})
+    )
     code, out, err = _publish_cli(
         capsys,
         aws_env,
@@ -207,9 +211,14 @@ def test_payload_that_raises_is_a_failed_check_with_its_log(
         str(function_zip),
         "--handler",
         "boom.handler",
+        "--proof",
+        str(spec),
     )
     assert code == 1
     assert "PROOF FAILED" in out
+    cells = " ".join(out.translate(str.maketrans("│┃┏┓┗┛━─┡┩└┘┳┻╇", " " * 15)).split())
+    assert "out.json: no response (FunctionError Unhandled), so {response.prefix} is" in cells
+    assert "outside the prefixes" not in cells
     assert "FunctionError" in out and "the analysis exploded" in out
     assert "about to fail" in out  # the function's own log lines are shown
     assert "Traceback (most recent call last)" not in err
