@@ -42,7 +42,13 @@ from layerforge.aws.ownership import (
     tags_of_function,
     tags_of_machine,
 )
-from layerforge.aws.proven import Proven, code_sha256, inputs_digest, previous_proof
+from layerforge.aws.proven import (
+    Proven,
+    code_sha256,
+    has_record,
+    inputs_digest,
+    previous_proof,
+)
 from layerforge.aws.publish import find_layer_version
 from layerforge.aws.role import LAMBDA_SERVICE, STATES_SERVICE, execution_policy, require_trust
 from layerforge.builder.archive import sha256_of
@@ -142,6 +148,7 @@ class Preflight:
     code: bytes = b""  # the function's deployment package
     digest: str = ""  # of every input of the proof (aws/proven.py)
     proven: Proven | None = None  # these inputs already passed here: nothing to do again
+    recorded: bool = False  # the function carries the record of an earlier passed proof
     role_arn: str | None = None  # the role the function would run with, when it exists
     function_arn: str | None = None  # the function, when it exists
     fanout: FanOut | None = None  # with its input objects listed
@@ -375,6 +382,7 @@ def preflight(run: ProofRun, clients: AwsClients) -> Preflight:
         code=run.function.code(),
         role_arn=role_arn,
         function_arn=str(function["Configuration"]["FunctionArn"]) if function else None,
+        recorded=function is not None and has_record(function),
         fanout=fanout,
         fanout_plan=fanout_plan,
     )
@@ -396,6 +404,7 @@ def _inputs_digest(run: ProofRun, region: str, checked: Preflight) -> str:
             "policy": checked.policy,
             "event": dict(run.event),
             "proof": run.proof,
+            "inputs": [sha256_of(item.file) for item in run.proof.inputs],
         }
     )
 

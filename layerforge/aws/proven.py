@@ -3,10 +3,11 @@
 ``publish`` publishes a layer only where its sha256 is not there yet; ``publish-and-invoke``
 behaves the same: when a region's proof passed, its function carries the digest of every input
 of that proof (the layer's sha256, the code's, the configuration, the role and its policy, the
-event, the proof spec, layerforge's version) in the tag ``layerforge:proven``. A rerun whose
-inputs have the same digest, against a function still deployed as it was proven, reports that
-proof again instead of updating and invoking the function (``--prove-again`` runs it anyway).
-A failed proof removes the tag. Fan-out runs have their own idempotency: the run id.
+event, the proof spec and its input files, layerforge's version) in the tag
+``layerforge:proven``. A rerun whose inputs have the same digest, against a function still
+deployed as it was proven, reports that proof again instead of updating and invoking the
+function (``--prove-again`` runs it anyway). The tag is removed before the function changes and
+set again only when its proof passes. Fan-out runs have their own idempotency: the run id.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ __all__ = [
     "Proven",
     "code_sha256",
     "forget_proof",
+    "has_record",
     "inputs_digest",
     "previous_proof",
     "record_proof",
@@ -105,6 +107,11 @@ def previous_proof(
     return Proven(digest, at, request)
 
 
+def has_record(answer: Mapping[str, Any]) -> bool:
+    """Whether the function (GetFunction's ``answer``) carries the record of a passed proof."""
+    return PROVEN_TAG in (answer.get("Tags") or {})
+
+
 def record_proof(lambda_: Any, function_arn: str, digest: str, request_id: str) -> None:
     """Tag the function with the digest of the inputs its proof just passed with."""
     at = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
@@ -114,5 +121,6 @@ def record_proof(lambda_: Any, function_arn: str, digest: str, request_id: str) 
 
 
 def forget_proof(lambda_: Any, function_arn: str) -> None:
-    """A proof failed: the function no longer carries a record of an earlier one."""
+    """Before the function changes: it no longer carries the record of an earlier proof (so a
+    run that fails, or is interrupted, never leaves one behind)."""
     lambda_.untag_resource(Resource=function_arn, TagKeys=[PROVEN_TAG, PROVEN_AT_TAG])

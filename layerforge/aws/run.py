@@ -17,7 +17,7 @@ from typing import Any
 
 import botocore.exceptions
 
-from layerforge.aws.clients import AwsClients, aws_step, error_code
+from layerforge.aws.clients import AWS_ERRORS, AwsClients, aws_error, aws_step, error_code
 from layerforge.aws.deploy import DeployedFunction, deploy_function
 from layerforge.aws.fanout import (
     STATES_TRUST_POLICY,
@@ -183,6 +183,8 @@ def publish_and_invoke(
     _step(sink, "role", f"{'created' if role.created else 'using'} {role.arn}")
     config = run.function_config(role.arn, layer.version_arn)
     with aws_step("deploying the function"):
+        if checked.recorded and checked.function_arn:  # it changes: its old proof is void
+            forget_proof(clients.lambda_, checked.function_arn)
         function = deploy_function(clients.lambda_, config, checked.code, new_role=role.fresh)
     _step(sink, "function", f"{'created' if function.created else 'updated'} {function.arn}")
     if checked.fanout is not None:
@@ -200,12 +202,19 @@ def publish_and_invoke(
         )
         report = check_all(outcome, clients.s3, run.proof, run.templates(clients.region))
     report.details = _details(layer, function, role, result, run)
-    with aws_step("recording the proof on the function"):
-        if report.passed:
-            record_proof(clients.lambda_, function.arn, checked.digest, result.request_id)
-        else:
-            forget_proof(clients.lambda_, function.arn)
+    if report.passed:
+        _record(clients, function.arn, checked.digest, result.request_id, sink)
     return report
+
+
+def _record(clients: AwsClients, arn: str, digest: str, request_id: str, sink: EventSink) -> None:
+    """The proof passed: say so on the function, so a rerun need not invoke it again. A
+    record that cannot be written costs only that (a rerun proves again), never the proof."""
+    try:
+        record_proof(clients.lambda_, arn, digest, request_id)
+    except AWS_ERRORS as exc:
+        why = aws_error(exc, "recording the proof on the function").message
+        _step(sink, "proof", f"{why}; a rerun will invoke the function again")
 
 
 def _already_proven(run: ProofRun, checked: Preflight) -> ProofReport:

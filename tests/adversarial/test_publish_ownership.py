@@ -15,46 +15,20 @@ from typing import Any
 import pytest
 
 from layerforge.aws.ownership import function_policy_name
+from layerforge.aws.role import TRUST_POLICY
 from tests.adversarial.conftest import LF, failed_as_json, failed_cleanly, zip_of
 from tests.adversarial.harness import Run
 from tests.adversarial.test_publish_inputs import REGION, aws
+from tests.aws.fixtures import ADMIN
 
 pytestmark = [pytest.mark.adversarial, pytest.mark.slow]
 __all__ = ["aws"]  # the moto fixture, shared with the other publish cases
 
-ADMIN = {
-    "Version": "2012-10-17",
-    "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}],
-}
-TRUST = {
-    "Version": "2012-10-17",
-    "Statement": [
-        {
-            "Effect": "Allow",
-            "Principal": {"Service": "lambda.amazonaws.com"},
-            "Action": "sts:AssumeRole",
-        }
-    ],
-}
-
 
 def _argv(aws: dict[str, Any], layer: Path, name: str, *extra: str) -> list[str]:
-    return [
-        "publish-and-invoke",
-        "--layer",
-        str(layer),
-        "--bucket",
-        aws["bucket"],
-        "--region",
-        REGION,
-        "--endpoint-url",
-        aws["endpoint"],
-        "--function-name",
-        name,
-        "--layer-name",
-        name,
-        *extra,
-    ]
+    where = ("--bucket", aws["bucket"], "--region", REGION, "--endpoint-url", aws["endpoint"])
+    names = ("--function-name", name, "--layer-name", name)
+    return ["publish-and-invoke", "--layer", str(layer), *where, *names, *extra]
 
 
 def test_a_foreign_admin_role_is_refused_before_anything_changes(
@@ -62,7 +36,7 @@ def test_a_foreign_admin_role_is_refused_before_anything_changes(
 ) -> None:
     name = f"adv-{uuid.uuid4().hex[:8]}"
     role = aws["iam"].create_role(
-        RoleName=f"{name}-role", AssumeRolePolicyDocument=json.dumps(TRUST)
+        RoleName=f"{name}-role", AssumeRolePolicyDocument=json.dumps(TRUST_POLICY)
     )["Role"]["Arn"]
     aws["iam"].put_role_policy(
         RoleName=f"{name}-role", PolicyName="admin", PolicyDocument=json.dumps(ADMIN)

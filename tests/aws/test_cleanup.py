@@ -4,28 +4,29 @@ reports exactly what the real run then does, and nothing layerforge did not make
 
 from __future__ import annotations
 
-import json
 import uuid
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from layerforge.aws.clients import AwsClients, AwsTarget, connect_aws
+from layerforge.aws.clients import AwsClients
 from layerforge.aws.deploy import FunctionConfig, deploy_function
 from layerforge.aws.ownership import function_policy_name
 from layerforge.aws.publish import STAGING_PREFIX, staging_key
-from layerforge.aws.role import TRUST_POLICY, ensure_role
-from layerforge.runtimes import Architecture, get_runtime
-from tests.aws.test_ownership import REGION, policy_for, small_zip, unique
+from layerforge.aws.role import ensure_role
+from tests.aws.fixtures import (
+    HANDLER_CODE,
+    PY311,
+    REGION,
+    X86,
+    foreign_function,
+    foreign_role,
+    policy_for,
+    small_zip,
+    unique,
+)
 from tests.conftest import run_cli
-
-PY311, X86 = get_runtime("python3.11"), Architecture.X86_64
-
-
-@pytest.fixture
-def clients(aws_env: str) -> AwsClients:
-    return connect_aws(AwsTarget(region=REGION, endpoint_url=aws_env))
 
 
 def _cleanup(
@@ -67,7 +68,7 @@ def _function(
         handler="code.handler",
         layers=layers,
     )
-    code = small_zip(tmp_path / f"{name}.zip", {"code.py": "def handler(e, c):\n    return 1\n"})
+    code = small_zip(tmp_path / f"{name}.zip", {"code.py": HANDLER_CODE})
     deploy_function(clients.lambda_, config, code.read_bytes())
     return config
 
@@ -146,17 +147,8 @@ def test_what_layerforge_did_not_make_is_never_deleted(
     clients: AwsClients, tmp_path: Path, aws_env: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
     function = unique("theirs")
-    role = clients.iam.create_role(
-        RoleName=f"{function}-role", AssumeRolePolicyDocument=json.dumps(TRUST_POLICY)
-    )["Role"]["Arn"]
-    code = small_zip(tmp_path / "code.zip", {"code.py": "def handler(e, c):\n    return 1\n"})
-    clients.lambda_.create_function(
-        FunctionName=function,
-        Role=role,
-        Runtime="python3.11",
-        Handler="code.handler",
-        Code={"ZipFile": code.read_bytes()},
-    )
+    role = foreign_role(clients, f"{function}-role", admin=False)
+    foreign_function(clients, function, role, tmp_path)
     bucket = unique("stage")
     clients.s3.create_bucket(Bucket=bucket)
     leftover = staging_key("layer", "a" * 64)

@@ -3,19 +3,12 @@ artifacts check says there was no response; publish's verdict and hints name wha
 
 from __future__ import annotations
 
-import pytest
-
-from layerforge.aws.clients import AwsClients, AwsTarget, connect_aws
+from layerforge.aws.clients import AwsClients
 from layerforge.proof import Outcome, Templates, bundled_spec, check_all
-from tests.aws.test_ownership import REGION, unique
+from tests.aws.fixtures import unique
 
 #: What Lambda answers for a function that ran out of time (FunctionError Unhandled).
 TIMED_OUT = {"errorMessage": "2026-12-01T10:00:00Z 1f2e Task timed out after 3.00 seconds"}
-
-
-@pytest.fixture
-def clients(aws_env: str) -> AwsClients:
-    return connect_aws(AwsTarget(region=REGION, endpoint_url=aws_env))
 
 
 def test_after_a_timeout_artifacts_located_by_the_response_are_no_response(

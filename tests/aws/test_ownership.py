@@ -11,58 +11,34 @@ from __future__ import annotations
 
 import json
 import uuid
-import zipfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from layerforge.aws.clients import AwsClients, AwsTarget, connect_aws
+from layerforge.aws.clients import AwsClients
 from layerforge.aws.deploy import FunctionConfig, deploy_function
 from layerforge.aws.ownership import function_policy_name
 from layerforge.aws.proven import code_sha256
-from layerforge.aws.publish import PublishedLayer, publish_layer
-from layerforge.aws.role import TRUST_POLICY, ensure_role, execution_policy
+from layerforge.aws.publish import PublishedLayer
+from layerforge.aws.role import ensure_role
 from layerforge.builder.archive import sha256_of
 from layerforge.errors import UsageError
-from layerforge.runtimes import Architecture, get_runtime
+from tests.aws.fixtures import (
+    ADMIN,
+    HANDLER_CODE,
+    PY311,
+    REGION,
+    X86,
+    foreign_function,
+    foreign_role,
+    policy_for,
+    publish_zip,
+    small_zip,
+    unique,
+)
 from tests.conftest import run_cli
-
-REGION = "us-east-1"
-PY311, X86 = get_runtime("python3.11"), Architecture.X86_64
-ADMIN = {
-    "Version": "2012-10-17",
-    "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}],
-}
-
-
-@pytest.fixture
-def clients(aws_env: str) -> AwsClients:
-    return connect_aws(AwsTarget(region=REGION, endpoint_url=aws_env))
-
-
-@pytest.fixture
-def other(aws_env: str) -> AwsClients:
-    """The clients of "the other run", which meets this one."""
-    return connect_aws(AwsTarget(region=REGION, endpoint_url=aws_env))
-
-
-def unique(prefix: str) -> str:
-    return f"{prefix}-{uuid.uuid4().hex[:8]}"
-
-
-def small_zip(path: Path, members: dict[str, str]) -> Path:
-    with zipfile.ZipFile(path, "w") as archive:
-        for name, text in members.items():
-            archive.writestr(name, text)
-    return path
-
-
-def policy_for(function: str, bucket: str = "bucket-x") -> dict[str, Any]:
-    return execution_policy(
-        write=[f"{bucket}/{function}/"], function=function, region=REGION, account="123456789012"
-    )
 
 
 def before_call(client: Any, operation: str, action: Callable[[], object]) -> None:
@@ -77,13 +53,6 @@ def before_call(client: Any, operation: str, action: Callable[[], object]) -> No
     client.meta.events.register(
         f"before-call.{client.meta.service_model.service_name}.{operation}", hook
     )
-
-
-def foreign_role(clients: AwsClients, name: str) -> str:
-    """A role someone else made: no layerforge tag, an admin inline policy."""
-    arn = clients.iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(TRUST_POLICY))
-    clients.iam.put_role_policy(RoleName=name, PolicyName="admin", PolicyDocument=json.dumps(ADMIN))
-    return str(arn["Role"]["Arn"])
 
 
 def inline_policies(clients: AwsClients, role: str) -> list[str]:
@@ -172,8 +141,8 @@ def test_a_function_created_beside_this_run_is_reused(
 ) -> None:
     name = unique("fn")
     config = _config(clients, name)
-    theirs = small_zip(tmp_path / "a.zip", {"code.py": "def handler(e, c):\n    return 1\n"})
-    ours = small_zip(tmp_path / "b.zip", {"code.py": "def handler(e, c):\n    return 2\n"})
+    theirs = small_zip(tmp_path / "a.zip", {"code.py": HANDLER_CODE})
+    ours = small_zip(tmp_path / "b.zip", {"code.py": HANDLER_CODE.replace("1", "2")})
     before_call(
         clients.lambda_,
         "CreateFunction",
@@ -191,32 +160,12 @@ def test_a_function_layerforge_did_not_deploy_is_never_updated(
 ) -> None:
     name = unique("fn")
     config = _config(clients, name)
-    code = small_zip(tmp_path / "a.zip", {"code.py": "def handler(e, c):\n    return 1\n"})
-    clients.lambda_.create_function(
-        FunctionName=name,
-        Role=config.role_arn,
-        Runtime="python3.11",
-        Handler="code.handler",
-        Code={"ZipFile": code.read_bytes()},
-    )
+    foreign_function(clients, name, config.role_arn, tmp_path)
     with pytest.raises(UsageError, match="layerforge did not deploy it"):
         deploy_function(clients.lambda_, config, b"other code")
 
 
 # -- layer versions ----------------------------------------------------------------------------
-
-
-def _publish(clients: AwsClients, layer: Path, name: str) -> PublishedLayer:
-    return publish_layer(
-        clients.lambda_,
-        clients.s3,
-        layer=layer,
-        sha256=sha256_of(layer),
-        name=name,
-        runtimes=[PY311],
-        architectures=[X86],
-        staging_bucket=None,
-    )
 
 
 def _versions(clients: AwsClients, name: str) -> list[int]:
@@ -238,10 +187,10 @@ def test_two_publishes_of_one_zip_at_once_keep_one_version(
     def publish_beside(**_: Any) -> None:
         if not done:
             done.append(True)
-            theirs.append(_publish(other, layer, name))
+            theirs.append(publish_zip(other, layer, name))
 
     clients.lambda_.meta.events.register(f"{when}.lambda.PublishLayerVersion", publish_beside)
-    ours = _publish(clients, layer, name)
+    ours = publish_zip(clients, layer, name)
     assert _versions(clients, name) == [1]
     assert ours.version == theirs[0].version == 1
     assert [ours.reused, theirs[0].reused].count(False) == 1  # one of them published it
@@ -257,51 +206,41 @@ def test_a_version_layerforge_did_not_publish_is_never_reused(
         Content={"ZipFile": layer.read_bytes()},
         Description=f"hand-made sha256:{sha256_of(layer)}",
     )
-    published = _publish(clients, layer, name)
+    published = publish_zip(clients, layer, name)
     assert published.reused is False and published.version == 2
 
 
 # -- the pre-flight (and --dry-run) --------------------------------------------------------------
 
 
-def _dry_run(
-    capsys: pytest.CaptureFixture[str], endpoint: str, layer: Path, bucket: str, *extra: str
-) -> tuple[int, Any, str]:
-    return run_cli(
-        capsys,
-        "publish-and-invoke",
-        "--layer",
-        str(layer),
-        "--bucket",
-        bucket,
-        "--region",
-        REGION,
-        "--endpoint-url",
-        endpoint,
-        "--create-role",
-        "--dry-run",
-        "--json",
-        *extra,
-    )
-
-
-def test_the_dry_run_refuses_a_function_or_state_machine_layerforge_did_not_make(
+@pytest.fixture
+def dry_run(
     clients: AwsClients, aws_env: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+) -> Callable[..., tuple[int, Any]]:
+    """``dry_run(*extra)``: publish-and-invoke --create-role --dry-run --json with a small
+    layer and a bucket of its own: (exit code, the JSON document)."""
     bucket = unique("bucket")
     clients.s3.create_bucket(Bucket=bucket)
     layer = small_zip(tmp_path / "layer.zip", {"python/m.py": "X = 1\n"})
+    where = ("--bucket", bucket, "--region", REGION, "--endpoint-url", aws_env)
+
+    def run(*extra: str) -> tuple[int, Any]:
+        flags = ("--create-role", "--dry-run", "--json", *extra)
+        code, document, _ = run_cli(
+            capsys, "publish-and-invoke", "--layer", str(layer), *where, *flags
+        )
+        return code, document
+
+    return run
+
+
+def test_the_dry_run_refuses_a_function_or_state_machine_layerforge_did_not_make(
+    clients: AwsClients, tmp_path: Path, dry_run: Callable[..., tuple[int, Any]]
+) -> None:
     name = unique("fn")
     role = foreign_role(clients, unique("theirs"))
-    code = small_zip(tmp_path / "code.zip", {"code.py": "def handler(e, c):\n    return 1\n"})
-    clients.lambda_.create_function(
-        FunctionName=name,
-        Role=role,
-        Runtime="python3.11",
-        Handler="code.handler",
-        Code={"ZipFile": code.read_bytes()},
-    )
-    status, document, _ = _dry_run(capsys, aws_env, layer, bucket, "--function-name", name)
+    foreign_function(clients, name, role, tmp_path)
+    status, document = dry_run("--function-name", name)
     assert status == 2, document
     assert f"function {name} exists and layerforge did not deploy it" in document["error"]
     assert "tag-resource" in document["hint"]
@@ -312,25 +251,18 @@ def test_the_dry_run_refuses_a_function_or_state_machine_layerforge_did_not_make
         definition=json.dumps({"StartAt": "P", "States": {"P": {"Type": "Pass", "End": True}}}),
         roleArn=role,
     )
-    status, document, _ = _dry_run(
-        capsys, aws_env, layer, bucket, "--function-name", machine, "--shards", "2"
-    )
+    status, document = dry_run("--function-name", machine, "--shards", "2")
     assert status == 2, document
-    assert (
-        f"state machine {machine}-fanout exists and layerforge did not make it"
-        in (document["error"])
-    )
+    refused = f"state machine {machine}-fanout exists and layerforge did not make it"
+    assert refused in document["error"]
 
 
 def test_the_dry_run_refuses_a_foreign_role_before_anything_changes(
-    clients: AwsClients, aws_env: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    clients: AwsClients, dry_run: Callable[..., tuple[int, Any]]
 ) -> None:
-    bucket = unique("bucket")
-    clients.s3.create_bucket(Bucket=bucket)
-    layer = small_zip(tmp_path / "layer.zip", {"python/m.py": "X = 1\n"})
     name = unique("fn")
     foreign_role(clients, f"{name}-role")
-    status, document, _ = _dry_run(capsys, aws_env, layer, bucket, "--function-name", name)
+    status, document = dry_run("--function-name", name)
     assert status == 2, document
     assert f"role {name}-role exists and layerforge did not make it" in document["error"]
     assert "* on *" in document["error"] and "--role-arn" in document["hint"]
