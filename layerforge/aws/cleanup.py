@@ -25,6 +25,7 @@ from layerforge.aws.ownership import (
     RoleFacts,
     function_policy_name,
     managed,
+    read_function,
     read_role,
     role_refusal,
     tags_of_function,
@@ -209,12 +210,9 @@ def _plan_layers(
 
 def _function(clients: AwsClients, name: str, plan: CleanupPlan) -> str | None:
     """Plan the function's deletion if layerforge deployed it: its role's ARN, else None."""
-    try:
-        answer = clients.lambda_.get_function(FunctionName=name)
-    except botocore.exceptions.ClientError as exc:
-        if error_code(exc) == "ResourceNotFoundException":
-            return None
-        raise
+    answer = read_function(clients.lambda_, name)
+    if answer is None:
+        return None
     if not managed(tags_of_function(answer)):
         plan.kept[f"function {name}"] = "not deployed by layerforge (no managed-by tag)"
         return None

@@ -15,7 +15,12 @@ from typing import Any
 import botocore.exceptions
 
 from layerforge.aws.clients import error_code
-from layerforge.aws.ownership import lambda_tags, refuse_function, tags_of_function
+from layerforge.aws.ownership import (
+    lambda_tags,
+    read_function,
+    refuse_function,
+    tags_of_function,
+)
 from layerforge.errors import AwsError, UsageError
 from layerforge.runtimes import Architecture, Runtime
 
@@ -122,16 +127,6 @@ def _while_updating(lambda_: Any, name: str, action: Callable[[], Any]) -> Any:
     return action()
 
 
-def _existing(lambda_: Any, name: str) -> dict[str, Any] | None:
-    """GetFunction's answer (configuration and tags), or None when there is no such function."""
-    try:
-        return dict(lambda_.get_function(FunctionName=name))
-    except botocore.exceptions.ClientError as exc:
-        if error_code(exc) != "ResourceNotFoundException":
-            raise
-    return None
-
-
 def deploy_function(
     lambda_: Any,
     config: FunctionConfig,
@@ -149,13 +144,13 @@ def deploy_function(
     assumed yet. Any other role fails at once. A function layerforge did not deploy is refused."""
     check_environment(config.environment)
     role_attempts = role_attempts if new_role else 1
-    existing = _existing(lambda_, config.name)
+    existing = read_function(lambda_, config.name)
     if existing is None:
         arn = _create(lambda_, config, code, attempts=role_attempts, pause=role_pause, sleep=sleep)
         lambda_.get_waiter("function_active_v2").wait(FunctionName=config.name)
         if arn is not None:
             return DeployedFunction(config.name, arn, created=True)
-        existing = _existing(lambda_, config.name)  # made by a run beside this one: reuse it
+        existing = read_function(lambda_, config.name)  # made by a run beside this one: reuse it
         if existing is None:
             raise AwsError(f"function {config.name} vanished while it was created", hint="retry")
     arn = str(existing["Configuration"]["FunctionArn"])

@@ -7,7 +7,7 @@ Terraform with resources it does not own, layerforge never updates, adopts or de
 without that marker, and never changes a policy it did not write: a role it made holds one
 inline policy per function (``layerforge-function-<name>``), and nothing else.
 
-Reading the facts (``read_role``, ``tags_of_function``, ``tags_of_machine``) is apart from
+Reading the facts (``read_role``, ``read_function``, ``tags_of_machine``) is apart from
 judging them (``role_refusal``, ``managed``), so the rules are pure functions.
 """
 
@@ -37,6 +37,7 @@ __all__ = [
     "lambda_tags",
     "managed",
     "policy_document",
+    "read_function",
     "read_role",
     "refuse_function",
     "refuse_machine",
@@ -212,8 +213,23 @@ def refuse_role(facts: RoleFacts, *, option: str = "--role-name") -> None:
         )
 
 
+def read_function(lambda_: Any, name: str) -> dict[str, Any] | None:
+    """GetFunction's answer with the function's tags as ListTags gives them (GetFunction
+    leaves them out without ``lambda:ListTags``, which must not look like "not tagged");
+    None when there is no such function. Read-only."""
+    try:
+        answer = dict(lambda_.get_function(FunctionName=name))
+    except botocore.exceptions.ClientError as exc:
+        if error_code(exc) == "ResourceNotFoundException":
+            return None
+        raise
+    arn = str(answer["Configuration"]["FunctionArn"])
+    answer["Tags"] = dict(lambda_.list_tags(Resource=arn).get("Tags") or {})
+    return answer
+
+
 def tags_of_function(answer: Mapping[str, Any]) -> dict[str, str]:
-    """The tags in a GetFunction answer."""
+    """The tags in ``read_function``'s answer."""
     return {str(k): str(v) for k, v in (answer.get("Tags") or {}).items()}
 
 

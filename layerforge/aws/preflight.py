@@ -35,6 +35,7 @@ from layerforge.aws.names import (
 )
 from layerforge.aws.ownership import (
     function_policy_name,
+    read_function,
     read_role,
     refuse_function,
     refuse_machine,
@@ -324,13 +325,10 @@ def _account(clients: AwsClients) -> str:
 def _function(clients: AwsClients, name: str) -> dict[str, Any] | None:
     """GetFunction's answer, None when there is no such function; one that layerforge did
     not deploy is refused."""
-    try:
-        answer = dict(clients.lambda_.get_function(FunctionName=name))
-    except botocore.exceptions.ClientError as exc:
-        if error_code(exc) == "ResourceNotFoundException":
-            return None
-        raise
-    refuse_function(name, str(answer["Configuration"]["FunctionArn"]), tags_of_function(answer))
+    answer = read_function(clients.lambda_, name)
+    if answer is not None:
+        arn = str(answer["Configuration"]["FunctionArn"])
+        refuse_function(name, arn, tags_of_function(answer))
     return answer
 
 

@@ -96,8 +96,8 @@ def _deployed_as(configuration: Mapping[str, Any], config: FunctionConfig, code:
 def previous_proof(
     answer: Mapping[str, Any], digest: str, config: FunctionConfig, code: bytes
 ) -> Proven | None:
-    """The proof recorded on the function (GetFunction's ``answer``) if it was made with these
-    inputs and the function is still deployed as then; None otherwise."""
+    """The proof recorded on the function (``read_function``'s ``answer``) if it was made with
+    these inputs and the function is still deployed as then; None otherwise."""
     tags = answer.get("Tags") or {}
     if tags.get(PROVEN_TAG) != digest:
         return None
@@ -108,7 +108,7 @@ def previous_proof(
 
 
 def has_record(answer: Mapping[str, Any]) -> bool:
-    """Whether the function (GetFunction's ``answer``) carries the record of a passed proof."""
+    """Whether the function (``read_function``'s answer) carries the record of a passed proof."""
     return PROVEN_TAG in (answer.get("Tags") or {})
 
 
