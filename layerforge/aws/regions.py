@@ -15,7 +15,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from layerforge.aws.clients import AWS_ERRORS, AwsClients, aws_error
+import botocore.exceptions
+
+from layerforge.aws.clients import AWS_ERRORS, AwsClients, aws_error, error_code
 from layerforge.aws.names import check_bucket, check_layer_name
 from layerforge.aws.preflight import check_bucket_reachable
 from layerforge.aws.publish import PublishedLayer, publish_layer
@@ -164,13 +166,17 @@ def _grant(clients: AwsClients, layer: PublishedLayer, principals: Sequence[str]
     for principal in principals:
         statement = "layerforge-public" if principal == "*" else f"layerforge-{principal}"
         if statement not in existing:
-            clients.lambda_.add_layer_version_permission(
-                LayerName=layer.layer_arn,
-                VersionNumber=layer.version,
-                StatementId=statement,
-                Action="lambda:GetLayerVersion",
-                Principal=principal,
-            )
+            try:
+                clients.lambda_.add_layer_version_permission(
+                    LayerName=layer.layer_arn,
+                    VersionNumber=layer.version,
+                    StatementId=statement,
+                    Action="lambda:GetLayerVersion",
+                    Principal=principal,
+                )
+            except botocore.exceptions.ClientError as exc:
+                if error_code(exc) != "ResourceConflictException":
+                    raise  # (a conflict: a run beside this one granted it first)
         granted.append(principal)
     return granted
 

@@ -22,6 +22,7 @@ from layerforge.aws.deploy import FunctionConfig, deploy_function
 from layerforge.aws.ownership import function_policy_name
 from layerforge.aws.proven import code_sha256
 from layerforge.aws.publish import PublishedLayer
+from layerforge.aws.regions import LayerPublish, publish_everywhere
 from layerforge.aws.role import ensure_role
 from layerforge.builder.archive import sha256_of
 from layerforge.errors import UsageError
@@ -266,3 +267,38 @@ def test_the_dry_run_refuses_a_foreign_role_before_anything_changes(
     assert status == 2, document
     assert f"role {name}-role exists and layerforge did not make it" in document["error"]
     assert "* on *" in document["error"] and "--role-arn" in document["hint"]
+
+
+def test_a_grant_made_beside_this_run_is_reused(clients: AwsClients, tmp_path: Path) -> None:
+    """MOCKED FAULT: moto accepts a statement id twice; AWS answers 409
+    ResourceConflictException when a run beside this one granted the same account first."""
+    from botocore.awsrequest import AWSResponse
+
+    layer = small_zip(tmp_path / "layer.zip", {"python/m.py": f"X = {uuid.uuid4().hex!r}\n"})
+    name, account = unique("layer"), "210987654321"
+    answered: list[int] = []
+
+    class Raw:
+        def stream(self, **_: Any) -> Any:
+            yield b'{"__type": "ResourceConflictException", "message": "statement id exists"}'
+
+    def granted_beside(request: Any, **_: Any) -> Any:
+        answered.append(409)
+        return AWSResponse(
+            request.url, 409, {"x-amzn-errortype": "ResourceConflictException"}, Raw()
+        )
+
+    clients.lambda_.meta.events.register(
+        "before-send.lambda.AddLayerVersionPermission", granted_beside
+    )
+    request = LayerPublish(
+        layer=layer,
+        layer_name=name,
+        regions=(REGION,),
+        runtimes=(PY311,),
+        architectures=(X86,),
+        principals=(account,),
+    )
+    outcome = publish_everywhere(request, lambda region: clients)
+    assert outcome.failed == {} and outcome.permissions == {REGION: [account]}
+    assert answered == [409]
