@@ -308,6 +308,8 @@ def _check_role(
     except botocore.exceptions.ClientError as exc:
         if error_code(exc) != "NoSuchEntity":
             raise aws_error(exc, doing) from None
+        if not given:  # deleted while it was read: --create-role makes it again
+            return None
         raise UsageError(
             f"role {given} does not exist", hint="check the role's ARN, or use --create-role"
         ) from None
