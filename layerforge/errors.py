@@ -32,6 +32,7 @@ __all__ = [
     "InvalidDocumentError",
     "LayerforgeError",
     "NoCompatibleWheelError",
+    "RegionsFailedError",
     "SandboxError",
     "UsageError",
 ]
@@ -110,6 +111,21 @@ class SandboxError(LayerforgeError):
 
 class AwsError(LayerforgeError):
     """An AWS call failed."""
+
+
+class RegionsFailedError(LayerforgeError):
+    """Some regions of a multi-region command failed; the others are kept. ``details`` is the
+    command's report, every region's result or error, so ``--json`` still says what was done."""
+
+    def __init__(
+        self, message: str, *, hint: str | None, exit_code: int, report: dict[str, object]
+    ) -> None:
+        super().__init__(message, hint=hint)
+        self.exit_code = exit_code
+        self.report = report
+
+    def to_dict(self) -> dict[str, object]:
+        return {**super().to_dict(), "details": self.report}
 
 
 class Interrupted(KeyboardInterrupt):

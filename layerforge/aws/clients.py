@@ -102,15 +102,16 @@ def error_code(exc: botocore.exceptions.ClientError) -> str:
 _HINTS = {
     "AccessDenied": "the credentials lack a permission this step needs",
     "AccessDeniedException": "the credentials lack a permission this step needs",
-    "NoSuchBucket": "create the bucket first, or pass an existing one with --bucket",
+    "NoSuchBucket": "create the bucket first, or pass an existing one with {bucket_option}",
     "TooManyRequestsException": "AWS is throttling: retry in a minute",
     "ExpiredToken": "the credentials expired: refresh them",
     "InvalidClientTokenId": "the credentials are not valid here: check --profile and --region",
 }
 
 
-def aws_error(exc: Exception, doing: str) -> AwsError:
-    """One clear line for an AWS failure, with what to do about it."""
+def aws_error(exc: Exception, doing: str, *, bucket_option: str = "--bucket") -> AwsError:
+    """One clear line for an AWS failure, with what to do about it; ``bucket_option`` is the
+    option that named the bucket the step uses (a hint about a missing bucket names it)."""
     if isinstance(exc, botocore.exceptions.NoCredentialsError):
         return AwsError(
             f"{doing}: no AWS credentials",
@@ -119,10 +120,13 @@ def aws_error(exc: Exception, doing: str) -> AwsError:
     if isinstance(exc, botocore.exceptions.ClientError):
         code = error_code(exc) or "Error"
         message = exc.response.get("Error", {}).get("Message", str(exc))
-        return AwsError(f"{doing}: {code}: {message}", hint=_HINTS.get(code))
+        hint = _HINTS.get(code)
+        return AwsError(
+            f"{doing}: {code}: {message}", hint=hint and hint.format(bucket_option=bucket_option)
+        )
     if isinstance(exc, boto3.exceptions.S3UploadFailedError):
         hint = "check that the bucket exists and is yours" if "NoSuchBucket" in str(exc) else None
-        return AwsError(f"{doing}: {exc}", hint=hint and f"{hint} (--bucket)")
+        return AwsError(f"{doing}: {exc}", hint=hint and f"{hint} ({bucket_option})")
     if isinstance(exc, botocore.exceptions.BotoCoreError):
         return AwsError(f"{doing}: {exc}", hint="check the network and --endpoint-url")
     return AwsError(f"{doing}: {exc}")

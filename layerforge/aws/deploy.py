@@ -1,4 +1,8 @@
-"""Create or update the function, attach the layer, and wait until Lambda says it is ready."""
+"""Create or update the function, attach the layer, and wait until Lambda says it is ready.
+
+A function layerforge creates is tagged as its own; one it did not deploy is never updated. A
+create that meets a function a run beside this one just created reuses it (two identical runs
+converge on one function)."""
 
 from __future__ import annotations
 
@@ -11,7 +15,13 @@ from typing import Any
 import botocore.exceptions
 
 from layerforge.aws.clients import error_code
-from layerforge.errors import UsageError
+from layerforge.aws.ownership import (
+    lambda_tags,
+    read_function,
+    refuse_function,
+    tags_of_function,
+)
+from layerforge.errors import AwsError, UsageError
 from layerforge.runtimes import Architecture, Runtime
 
 __all__ = ["DeployedFunction", "FunctionConfig", "check_environment", "deploy_function"]
@@ -79,8 +89,9 @@ def _create(
     attempts: int,
     pause: float,
     sleep: Callable[[float], None],
-) -> str:
-    """CreateFunction, retried while a new role has not propagated through IAM yet."""
+) -> str | None:
+    """CreateFunction (tagged as layerforge's), retried while a new role has not propagated
+    through IAM yet; None when a run beside this one created the function first."""
     for attempt in range(1, attempts + 1):
         try:
             created = lambda_.create_function(
@@ -88,10 +99,13 @@ def _create(
                 Code={"ZipFile": code},
                 Architectures=[config.architecture.value],
                 Publish=False,
+                Tags=lambda_tags(),
                 **config.settings(),
             )
             return str(created["FunctionArn"])
         except botocore.exceptions.ClientError as exc:
+            if error_code(exc) == "ResourceConflictException":
+                return None
             not_ready = error_code(exc) == "InvalidParameterValueException" and (
                 _ROLE_NOT_READY in str(exc)
             )
@@ -125,18 +139,22 @@ def deploy_function(
 ) -> DeployedFunction:
     """Create the function, or update its code and configuration; wait until it is ready.
 
-    Only a role created in this run may still be propagating through IAM; for it, creation is
-    retried while Lambda says the role cannot be assumed yet. Any other role fails at once."""
+    Only a role made moments ago (``new_role``: by this run, or by a run beside it) may still be
+    propagating through IAM; for it, creation is retried while Lambda says the role cannot be
+    assumed yet. Any other role fails at once. A function layerforge did not deploy is refused."""
     check_environment(config.environment)
     role_attempts = role_attempts if new_role else 1
-    try:
-        arn = lambda_.get_function(FunctionName=config.name)["Configuration"]["FunctionArn"]
-    except botocore.exceptions.ClientError as exc:
-        if error_code(exc) != "ResourceNotFoundException":
-            raise
+    existing = read_function(lambda_, config.name)
+    if existing is None:
         arn = _create(lambda_, config, code, attempts=role_attempts, pause=role_pause, sleep=sleep)
         lambda_.get_waiter("function_active_v2").wait(FunctionName=config.name)
-        return DeployedFunction(config.name, str(arn), created=True)
+        if arn is not None:
+            return DeployedFunction(config.name, arn, created=True)
+        existing = read_function(lambda_, config.name)  # made by a run beside this one: reuse it
+        if existing is None:
+            raise AwsError(f"function {config.name} vanished while it was created", hint="retry")
+    arn = str(existing["Configuration"]["FunctionArn"])
+    refuse_function(config.name, arn, tags_of_function(existing))
     waiter = lambda_.get_waiter("function_updated_v2")
     _while_updating(
         lambda_,

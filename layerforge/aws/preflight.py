@@ -16,11 +16,12 @@ from typing import Any
 import botocore.exceptions
 
 from layerforge.aws.clients import AWS_ERRORS, AwsClients, aws_error, aws_step, error_code
-from layerforge.aws.deploy import check_environment
+from layerforge.aws.deploy import FunctionConfig, check_environment
 from layerforge.aws.fanout import (
     check_rerun,
     fanout_quotas,
     machine_arn,
+    machine_exists,
     read_scopes,
     state_machine_definition,
     state_machine_policy,
@@ -35,8 +36,25 @@ from layerforge.aws.names import (
     fanout_names,
     role_name_of,
 )
+from layerforge.aws.ownership import (
+    function_policy_name,
+    read_function,
+    read_role,
+    refuse_function,
+    refuse_machine,
+    refuse_role,
+    tags_of_function,
+    tags_of_machine,
+)
+from layerforge.aws.proven import (
+    Proven,
+    code_sha256,
+    has_record,
+    inputs_digest,
+    previous_proof,
+)
 from layerforge.aws.publish import find_layer_version
-from layerforge.aws.role import POLICY_NAME, execution_policy, trusts
+from layerforge.aws.role import LAMBDA_SERVICE, STATES_SERVICE, execution_policy, require_trust
 from layerforge.builder.archive import sha256_of
 from layerforge.errors import CheckFailedError, UsageError
 from layerforge.fanout import FanOut
@@ -72,6 +90,7 @@ class ProofRun:
     fanout: FanOut | None = None  # a Step Functions Distributed Map run instead of one invoke
     states_role_arn: str | None = None  # the state machine's role, when not --create-role
     fanout_wait_s: float = 3600.0
+    prove_again: bool = False  # invoke even where these inputs were already proven
 
     @property
     def state_machine_name(self) -> str:
@@ -102,6 +121,21 @@ class ProofRun:
     def function_environment(self) -> dict[str, str]:
         return {**self.environment, "ARTIFACT_BUCKET": self.bucket, "ARTIFACT_PREFIX": self.prefix}
 
+    def function_config(self, role_arn: str, layer_arn: str) -> FunctionConfig:
+        """The function as this run deploys it, with its role and the layer version."""
+        return FunctionConfig(
+            name=self.function_name,
+            role_arn=role_arn,
+            runtime=self.runtime,
+            architecture=self.architecture,
+            handler=self.function.handler,
+            memory_mb=self.memory_mb,
+            timeout_s=self.timeout_s,
+            ephemeral_mb=self.ephemeral_mb,
+            environment=self.function_environment(),
+            layers=(layer_arn,),
+        )
+
 
 @dataclass
 class Preflight:
@@ -115,6 +149,12 @@ class Preflight:
     existing_layer: str | None
     function_exists: bool
     staging: bool
+    code: bytes = b""  # the function's deployment package
+    digest: str = ""  # of every input of the proof (aws/proven.py)
+    proven: Proven | None = None  # these inputs already passed here: nothing to do again
+    recorded: bool = False  # the function carries the record of an earlier passed proof
+    role_arn: str | None = None  # the role the function would run with, when it exists
+    function_arn: str | None = None  # the function, when it exists
     fanout: FanOut | None = None  # with its input objects listed
     fanout_plan: dict[str, Any] | None = None
     proof_plan: dict[str, Any] = field(default_factory=dict)  # uploads, access scopes
@@ -137,15 +177,26 @@ class Preflight:
                 "action": "update" if self.function_exists else "create",
             },
             "role": self.role,
-            "policy_name": POLICY_NAME if self.policy else None,
+            "policy_name": function_policy_name(run.function_name) if self.policy else None,
             "policy": self.policy,
             "environment": run.function_environment(),
             "event": dict(run.event),
             "proof_spec": run.proof.source,
             **self.proof_plan,
+            "proof": self.proof_action(),
             **({"fanout": self.fanout_plan} if self.fanout_plan else {}),
             **({"notes": list(run.proof.notes)} if run.proof.notes else {}),
         }
+
+    def proof_action(self) -> str:
+        if self.fanout is not None:
+            return "run the fan-out (a succeeded --run-id is reported, not run again)"
+        if self.proven is None:
+            return "deploy, invoke and check the proof"
+        return (
+            f"already proven with these inputs at {self.proven.at} (request "
+            f"{self.proven.request_id}): nothing is updated or invoked (--prove-again does)"
+        )
 
 
 def _check_names(run: ProofRun) -> None:
@@ -209,8 +260,11 @@ def _check_layer(run: ProofRun) -> str:
     return report.summary
 
 
-def check_bucket_reachable(clients: AwsClients, bucket: str, *, staging: bool) -> None:
-    """The bucket exists and answers; a staging bucket must be in the function's region."""
+def check_bucket_reachable(
+    clients: AwsClients, bucket: str, *, staging: bool, option: str = "--bucket"
+) -> None:
+    """The bucket exists and answers; a staging bucket must be in the function's region.
+    ``option`` is how the user named the bucket, so the hint says what to change."""
     try:
         clients.s3.head_bucket(Bucket=bucket)
     except botocore.exceptions.ClientError as exc:
@@ -218,7 +272,7 @@ def check_bucket_reachable(clients: AwsClients, bucket: str, *, staging: bool) -
         if code in ("404", "NoSuchBucket", "NotFound"):
             raise UsageError(
                 f"bucket {bucket} does not exist (NoSuchBucket)",
-                hint="create it first, or pass an existing one with --bucket",
+                hint=f"create it first, or pass an existing one with {option}",
             ) from None
         raise CheckFailedError(
             f"bucket {bucket} is not in reach ({code or exc})",
@@ -232,7 +286,7 @@ def check_bucket_reachable(clients: AwsClients, bucket: str, *, staging: bool) -
             raise UsageError(
                 f"bucket {bucket} is in {region}, but the layer (over 50 MiB) must be staged in "
                 f"{clients.region}, where it is published",
-                hint="pass a bucket in the function's region with --bucket",
+                hint=f"pass a bucket in {clients.region} with {option}",
             )
 
 
@@ -241,29 +295,34 @@ def _check_role(
     *,
     name: str,
     given: str | None,
-    service: str = "lambda.amazonaws.com",
-) -> bool:
-    """Whether the role exists; a given or reused role must let the service assume it."""
+    service: str = LAMBDA_SERVICE,
+) -> str | None:
+    """The role's ARN, or None when there is none yet. A given role (``--role-arn``, the
+    user's deliberate choice) must exist and let the service assume it; a role
+    ``--create-role`` would reuse must also be one layerforge made, holding only policies
+    layerforge wrote."""
+    doing = f"reading the role {name}"
     try:
-        role = clients.iam.get_role(RoleName=name)["Role"]
+        if given:
+            role = clients.iam.get_role(RoleName=name)["Role"]
+        else:
+            facts = read_role(clients.iam, name)
+            if facts is None:
+                return None
+            refuse_role(facts)
+            role = facts.role
     except botocore.exceptions.ClientError as exc:
         if error_code(exc) != "NoSuchEntity":
-            raise aws_error(exc, "reading the execution role") from None
-        if given:
-            raise UsageError(
-                f"role {given} does not exist", hint="check the role's ARN, or use --create-role"
-            ) from None
-        return False
-    except AWS_ERRORS as exc:
-        raise aws_error(exc, "reading the execution role") from None
-    if not trusts(role, service):
-        who = {"lambda.amazonaws.com": "Lambda", "states.amazonaws.com": "Step Functions"}
+            raise aws_error(exc, doing) from None
+        if not given:  # deleted while it was read: --create-role makes it again
+            return None
         raise UsageError(
-            f"role {name} does not let {who.get(service, service)} assume it "
-            f"(no {service} in its trust policy)",
-            hint="fix the role's trust policy, or use another role",
-        )
-    return True
+            f"role {given} does not exist", hint="check the role's ARN, or use --create-role"
+        ) from None
+    except AWS_ERRORS as exc:
+        raise aws_error(exc, doing) from None
+    require_trust(role, name, service)
+    return str(role["Arn"])
 
 
 def _account(clients: AwsClients) -> str:
@@ -271,14 +330,14 @@ def _account(clients: AwsClients) -> str:
         return str(clients.sts.get_caller_identity()["Account"])
 
 
-def _function_exists(clients: AwsClients, name: str) -> bool:
-    try:
-        clients.lambda_.get_function(FunctionName=name)
-    except botocore.exceptions.ClientError as exc:
-        if error_code(exc) == "ResourceNotFoundException":
-            return False
-        raise
-    return True
+def _function(clients: AwsClients, name: str) -> dict[str, Any] | None:
+    """GetFunction's answer, None when there is no such function; one that layerforge did
+    not deploy is refused."""
+    answer = read_function(clients.lambda_, name)
+    if answer is not None:
+        arn = str(answer["Configuration"]["FunctionArn"])
+        refuse_function(name, arn, tags_of_function(answer))
+    return answer
 
 
 def policy_for(
@@ -308,31 +367,63 @@ def preflight(run: ProofRun, clients: AwsClients) -> Preflight:
     templates = run.templates(clients.region)
     planned = proof_plan(run.proof, templates, run.bucket)  # uploads and scopes, checked
     for bucket in sorted({u.bucket for u in planned_uploads(run.proof, templates)} - {run.bucket}):
-        check_bucket_reachable(clients, bucket, staging=False)
-    role_exists = _check_role(clients, name=run.effective_role_name, given=run.role_arn)
+        check_bucket_reachable(clients, bucket, staging=False, option="the proof spec's inputs")
+    role_arn = _check_role(clients, name=run.effective_role_name, given=run.role_arn)
     with aws_step("reading the layer and the function"):
         existing = find_layer_version(clients.lambda_, run.layer_name, sha256)
-        function_exists = _function_exists(clients, run.function_name)
+        function = _function(clients, run.function_name)
     fanout, fanout_plan = (
         _fanout_plan(run, clients, account, sha256) if run.fanout else (None, None)
     )
     policy = policy_for(run, clients, account, fanout) if run.create_role else None
     role = run.role_arn or (
-        f"reuse {run.effective_role_name}" if role_exists else f"create {run.effective_role_name}"
+        f"reuse {run.effective_role_name}" if role_arn else f"create {run.effective_role_name}"
     )
-    return Preflight(
+    checked = Preflight(
         sha256=sha256,
         verification=verification,
         account=account,
         policy=policy,
         role=role,
         existing_layer=str(existing["LayerVersionArn"]) if existing else None,
-        function_exists=function_exists,
+        function_exists=function is not None,
         staging=staging,
+        code=run.function.code(),
+        role_arn=role_arn,
+        function_arn=str(function["Configuration"]["FunctionArn"]) if function else None,
+        recorded=function is not None and has_record(function),
         fanout=fanout,
         fanout_plan=fanout_plan,
         proof_plan=planned,
     )
+    checked.digest = _inputs_digest(run, clients.region, checked)
+    if function is not None and fanout is None and not run.prove_again:
+        checked.proven = _proven(run, checked, function)
+    return checked
+
+
+def _inputs_digest(run: ProofRun, region: str, checked: Preflight) -> str:
+    """Every input of the proof (aws/proven.py): what a passed proof is recorded under."""
+    return inputs_digest(
+        {
+            "region": region,
+            "layer": {"name": run.layer_name, "sha256": checked.sha256},
+            "code": code_sha256(checked.code),
+            "function": run.function_config(run.effective_role_name, run.layer_name),
+            "role": run.role_arn or run.effective_role_name,
+            "policy": checked.policy,
+            "event": dict(run.event),
+            "proof": run.proof,
+            "inputs": [sha256_of(item.file) for item in run.proof.inputs],
+        }
+    )
+
+
+def _proven(run: ProofRun, checked: Preflight, function: dict[str, Any]) -> Proven | None:
+    if checked.existing_layer is None or checked.role_arn is None:
+        return None
+    config = run.function_config(checked.role_arn, checked.existing_layer)
+    return previous_proof(function, checked.digest, config, checked.code)
 
 
 def function_arn(run: ProofRun, clients: AwsClients, account: str) -> str:
@@ -354,17 +445,20 @@ def _fanout_plan(
     assert run.fanout is not None
     fanout = replace(run.fanout, layer_sha256=sha256)
     if fanout.input_bucket:
-        check_bucket_reachable(clients, fanout.input_bucket, staging=False)
+        check_bucket_reachable(clients, fanout.input_bucket, staging=False, option="--input")
         with aws_step(f"listing the CSV objects of s3://{fanout.input_bucket}/"):
             fanout = fanout.listed(clients.s3)
-    states_role_exists = _check_role(
+    states_role = _check_role(
         clients,
         name=run.states_role_name,
         given=run.states_role_arn,
-        service="states.amazonaws.com",
+        service=STATES_SERVICE,
     )
     target = function_arn(run, clients, account)
     machine = machine_arn(clients, account, run.state_machine_name)
+    with aws_step(f"reading the state machine {run.state_machine_name}"):
+        if machine_exists(clients, machine):
+            refuse_machine(run.state_machine_name, tags_of_machine(clients.stepfunctions, machine))
     with aws_step(f"reading the executions of run {fanout.run_id}"):
         execution = check_rerun(
             clients, machine=machine, fanout=fanout, bucket=run.bucket, prefix=run.prefix
@@ -381,7 +475,7 @@ def _fanout_plan(
         },
         "quotas": quotas.summary(),
         "states_role": run.states_role_arn
-        or (f"{'reuse' if states_role_exists else 'create'} {run.states_role_name}"),
+        or (f"{'reuse' if states_role else 'create'} {run.states_role_name}"),
     }
     if not run.states_role_arn:
         plan["states_policy"] = state_machine_policy(

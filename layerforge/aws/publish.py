@@ -1,14 +1,20 @@
 """Publish a layer version, once per content: a version with the same sha256 is reused.
 
-Zips over the 50 MiB direct-upload limit go through an S3 staging object, which is removed on
-every exit path (an interrupted multipart upload is aborted too); ``cleanup`` removes any that a
-killed run left behind.
+Two runs that publish the same zip at once converge: after publishing, the versions are listed
+again and the oldest one holding the sha256 is the one every run keeps (a younger one this run
+made is deleted). Only versions layerforge published (``layerforge sha256:<digest>`` in the
+description) are ever reused.
+
+Zips over the 50 MiB direct-upload limit go through an S3 staging object of this run's own
+(tagged as layerforge's), which is removed on every exit path (an interrupted multipart upload is
+aborted too); ``cleanup`` removes any that a killed run left behind.
 """
 
 from __future__ import annotations
 
 import contextlib
 import re
+import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -16,6 +22,8 @@ from typing import Any
 
 import botocore.exceptions
 
+from layerforge.aws.clients import error_code
+from layerforge.aws.ownership import s3_tagging
 from layerforge.interrupts import deferred
 from layerforge.runtimes import LIMITS, Architecture, Runtime
 
@@ -23,13 +31,18 @@ __all__ = [
     "STAGING_PREFIX",
     "PublishedLayer",
     "find_layer_version",
+    "is_layerforge_version",
+    "is_staging_key",
     "publish_layer",
     "remove_staging",
     "staging_key",
 ]
 
-_DIGEST = re.compile(r"sha256:([0-9a-f]{64})")
+_DIGEST = re.compile(r"^layerforge sha256:([0-9a-f]{64})\b")
 STAGING_PREFIX = "layerforge-staging"
+_STAGING_KEY = re.compile(
+    rf"^{STAGING_PREFIX}/[A-Za-z0-9_-]{{1,140}}-[0-9a-f]{{64}}(?:-[0-9a-f]{{12}})?\.zip$"
+)
 
 
 @dataclass(frozen=True)
@@ -53,13 +66,23 @@ def _versions(lambda_: Any, name: str) -> Iterator[dict[str, Any]]:
         yield from page.get("LayerVersions", [])
 
 
+def digest_of(description: str) -> str | None:
+    """The sha256 a layerforge version's description records (None: not layerforge's)."""
+    match = _DIGEST.match(description or "")
+    return match.group(1) if match else None
+
+
+def is_layerforge_version(version: dict[str, Any]) -> bool:
+    return digest_of(str(version.get("Description", ""))) is not None
+
+
 def find_layer_version(lambda_: Any, name: str, sha256: str) -> dict[str, Any] | None:
-    """The newest version of ``name`` whose description records ``sha256``."""
-    for version in _versions(lambda_, name):
-        match = _DIGEST.search(version.get("Description", ""))
-        if match and match.group(1) == sha256:
-            return version
-    return None
+    """The oldest version of ``name`` that layerforge published with ``sha256``: the one that
+    every run reuses, and the one that runs publishing at once converge on."""
+    found = [
+        v for v in _versions(lambda_, name) if digest_of(str(v.get("Description", ""))) == sha256
+    ]
+    return min(found, key=lambda v: int(v["Version"])) if found else None
 
 
 def _published(
@@ -79,7 +102,13 @@ def _published(
 
 
 def staging_key(name: str, sha256: str) -> str:
-    return f"{STAGING_PREFIX}/{name}-{sha256}.zip"
+    """This run's own staging object (two runs staging the same zip never share one)."""
+    return f"{STAGING_PREFIX}/{name}-{sha256}-{uuid.uuid4().hex[:12]}.zip"
+
+
+def is_staging_key(key: str) -> bool:
+    """Whether ``key`` is a staging object layerforge names (``cleanup`` removes only those)."""
+    return _STAGING_KEY.match(key) is not None
 
 
 def remove_staging(s3: Any, bucket: str, key: str) -> None:
@@ -98,7 +127,7 @@ def remove_staging(s3: Any, bucket: str, key: str) -> None:
 @contextlib.contextmanager
 def _staged(s3: Any, layer: Path, bucket: str, key: str) -> Iterator[dict[str, str]]:
     try:
-        s3.upload_file(str(layer), bucket, key)
+        s3.upload_file(str(layer), bucket, key, ExtraArgs={"Tagging": s3_tagging()})
         yield {"S3Bucket": bucket, "S3Key": key}
     finally:
         remove_staging(s3, bucket, key)
@@ -129,12 +158,31 @@ def publish_layer(
     }
     if license_info:
         arguments["LicenseInfo"] = license_info
-    if layer.stat().st_size <= LIMITS.direct_upload_zip_bytes:
+    via_s3 = layer.stat().st_size > LIMITS.direct_upload_zip_bytes
+    if not via_s3:
         version = lambda_.publish_layer_version(
             Content={"ZipFile": layer.read_bytes()}, **arguments
         )
-        return _published(name, version, sha256, reused=False, via_s3=False, region=region)
-    assert staging_bucket is not None, "the pre-flight requires a staging bucket over 50 MiB"
-    with _staged(s3, layer, staging_bucket, staging_key(name, sha256)) as content:
-        version = lambda_.publish_layer_version(Content=content, **arguments)
-    return _published(name, version, sha256, reused=False, via_s3=True, region=region)
+    else:
+        assert staging_bucket is not None, "the pre-flight requires a staging bucket over 50 MiB"
+        with _staged(s3, layer, staging_bucket, staging_key(name, sha256)) as content:
+            version = lambda_.publish_layer_version(Content=content, **arguments)
+    kept = _converge(lambda_, name, sha256, version)
+    reused = kept is not version
+    return _published(
+        name, kept, sha256, reused=reused, via_s3=via_s3 and not reused, region=region
+    )
+
+
+def _converge(lambda_: Any, name: str, sha256: str, mine: dict[str, Any]) -> dict[str, Any]:
+    """After publishing: when an older version holds the same sha256 (a run beside this one
+    published it first), that one is kept and this run's own is deleted (nothing uses it yet)."""
+    first = find_layer_version(lambda_, name, sha256)
+    if first is None or int(first["Version"]) >= int(mine["Version"]):
+        return mine
+    try:
+        lambda_.delete_layer_version(LayerName=name, VersionNumber=int(mine["Version"]))
+    except botocore.exceptions.ClientError as exc:
+        if error_code(exc) != "ResourceNotFoundException":
+            raise
+    return first

@@ -15,16 +15,30 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from layerforge.aws.clients import AWS_ERRORS, AwsClients, aws_error
+import botocore.exceptions
+
+from layerforge.aws.clients import AWS_ERRORS, AwsClients, aws_error, error_code
 from layerforge.aws.names import check_bucket, check_layer_name
 from layerforge.aws.preflight import check_bucket_reachable
 from layerforge.aws.publish import PublishedLayer, publish_layer
 from layerforge.builder.archive import sha256_of
-from layerforge.errors import CheckFailedError, LayerforgeError, UsageError
+from layerforge.errors import (
+    EXIT_OPERATION_FAILED,
+    CheckFailedError,
+    LayerforgeError,
+    RegionsFailedError,
+    UsageError,
+)
 from layerforge.runtimes import LIMITS, Architecture, Runtime
 from layerforge.verify import Severity, verify_layer
 
-__all__ = ["LayerPublish", "PublishOutcome", "publish_everywhere", "staging_buckets"]
+__all__ = [
+    "LayerPublish",
+    "PublishOutcome",
+    "publish_everywhere",
+    "regions_failed",
+    "staging_buckets",
+]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -52,6 +66,23 @@ class PublishOutcome:
     def passed(self) -> bool:
         return not self.failed
 
+    @property
+    def verdict(self) -> str:
+        """PUBLISHED everywhere, PARTLY PUBLISHED (in some regions), or NOT PUBLISHED."""
+        if self.passed:
+            return "PUBLISHED"
+        total = len(self.published) + len(self.failed)
+        if self.published:
+            return f"PARTLY PUBLISHED ({len(self.published)} of {total} regions)"
+        return "NOT PUBLISHED"
+
+    def failure(self) -> RegionsFailedError:
+        return regions_failed(
+            self.failed,
+            self.to_dict(),
+            rerun="rerun the same command: it publishes only where the layer is still missing",
+        )
+
     def to_dict(self) -> dict[str, Any]:
         regions: dict[str, Any] = {}
         for region, layer in sorted(self.published.items()):
@@ -65,6 +96,23 @@ class PublishOutcome:
         for region, error in sorted(self.failed.items()):
             regions[region] = {"error": error.message, "hint": error.hint}
         return {"passed": self.passed, "sha256": self.sha256, "regions": regions}
+
+
+def regions_failed(
+    failed: Mapping[str, LayerforgeError], report: dict[str, Any], *, rerun: str
+) -> RegionsFailedError:
+    """One error for the regions that failed (each named with its reason); ``report`` (what
+    every region did) goes into its details, and its exit code is 3 when any region's
+    operation failed, else the highest of theirs."""
+    codes = {error.exit_code for error in failed.values()}
+    code = EXIT_OPERATION_FAILED if EXIT_OPERATION_FAILED in codes else max(codes)
+    reasons = "; ".join(f"{region}: {error.message}" for region, error in sorted(failed.items()))
+    hints = dict.fromkeys(error.hint for _, error in sorted(failed.items()) if error.hint)
+    hint = "; ".join([*hints, f"then {rerun}"]) if hints else rerun
+    count = f"{len(failed)} region" + ("s" if len(failed) > 1 else "")
+    return RegionsFailedError(
+        f"{count} failed: {reasons}", hint=hint, exit_code=code, report=report
+    )
 
 
 def staging_buckets(values: Sequence[str], regions: Sequence[str]) -> dict[str, str]:
@@ -118,13 +166,17 @@ def _grant(clients: AwsClients, layer: PublishedLayer, principals: Sequence[str]
     for principal in principals:
         statement = "layerforge-public" if principal == "*" else f"layerforge-{principal}"
         if statement not in existing:
-            clients.lambda_.add_layer_version_permission(
-                LayerName=layer.layer_arn,
-                VersionNumber=layer.version,
-                StatementId=statement,
-                Action="lambda:GetLayerVersion",
-                Principal=principal,
-            )
+            try:
+                clients.lambda_.add_layer_version_permission(
+                    LayerName=layer.layer_arn,
+                    VersionNumber=layer.version,
+                    StatementId=statement,
+                    Action="lambda:GetLayerVersion",
+                    Principal=principal,
+                )
+            except botocore.exceptions.ClientError as exc:
+                if error_code(exc) != "ResourceConflictException":
+                    raise  # (a conflict: a run beside this one granted it first)
         granted.append(principal)
     return granted
 
@@ -136,12 +188,13 @@ def _one_region(
     needs_staging = request.layer.stat().st_size > LIMITS.direct_upload_zip_bytes
     try:
         if needs_staging:
+            option = f"--staging-bucket {clients.region}=BUCKET"
             if staging is None:
                 raise UsageError(
                     f"the layer is over 50 MiB: {clients.region} needs a staging bucket",
-                    hint=f"--staging-bucket {clients.region}=BUCKET (a bucket in that region)",
+                    hint=f"{option} (a bucket in that region)",
                 )
-            check_bucket_reachable(clients, staging, staging=True)
+            check_bucket_reachable(clients, staging, staging=True, option=option)
         layer = publish_layer(
             clients.lambda_,
             clients.s3,
@@ -156,7 +209,9 @@ def _one_region(
         )
         return layer, _grant(clients, layer, request.principals)
     except AWS_ERRORS as exc:
-        raise aws_error(exc, f"publishing in {clients.region}") from None
+        raise aws_error(
+            exc, f"publishing in {clients.region}", bucket_option="--staging-bucket"
+        ) from None
 
 
 def publish_everywhere(

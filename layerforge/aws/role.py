@@ -1,29 +1,51 @@
 """The function's execution role: trusted by Lambda, allowed exactly what its proof spec says
-it reads and writes, and its own log group; nothing else."""
+it reads and writes, and its own log group; nothing else.
+
+A role layerforge makes is tagged as its own and holds one inline policy per function
+(``layerforge-function-<name>``), so functions sharing a role (``--role-name``) never take each
+other's permissions away. A role of the chosen name that layerforge did not make, or that holds
+policies it did not write, is refused (``ownership.role_refusal``): ``--role-arn`` is how to use
+one's own role.
+"""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timezone
 from typing import Any
-from urllib.parse import unquote
 
 import botocore.exceptions
 
 from layerforge.aws.clients import error_code
 from layerforge.aws.names import arn
+from layerforge.aws.ownership import (
+    RoleFacts,
+    function_policy_name,
+    iam_tags,
+    policy_document,
+    read_role,
+    refuse_role,
+)
+from layerforge.errors import AwsError, UsageError
 
 __all__ = [
-    "POLICY_NAME",
+    "LAMBDA_SERVICE",
+    "STATES_SERVICE",
     "TRUST_POLICY",
+    "EnsuredRole",
     "ensure_role",
     "execution_policy",
+    "regional_role_name",
+    "require_trust",
     "s3_object_arns",
     "trusts",
 ]
 
-POLICY_NAME = "layerforge-artifacts"
 LAMBDA_SERVICE = "lambda.amazonaws.com"
+STATES_SERVICE = "states.amazonaws.com"
+_WHO = {LAMBDA_SERVICE: "Lambda", STATES_SERVICE: "Step Functions"}
 TRUST_POLICY = {
     "Version": "2012-10-17",
     "Statement": [
@@ -96,19 +118,9 @@ def _one_or_many(values: list[str]) -> str | list[str]:
     return unique[0] if len(unique) == 1 else unique
 
 
-def _document(raw: Any) -> dict[str, Any]:
-    if isinstance(raw, str):
-        try:
-            parsed = json.loads(unquote(raw))
-        except ValueError:
-            return {}
-        return parsed if isinstance(parsed, dict) else {}
-    return raw if isinstance(raw, dict) else {}
-
-
 def trusts(role: dict[str, Any], service: str = LAMBDA_SERVICE) -> bool:
     """Whether the role's trust policy lets the service (Lambda unless named) assume it."""
-    for statement in _document(role.get("AssumeRolePolicyDocument")).get("Statement", []):
+    for statement in policy_document(role.get("AssumeRolePolicyDocument")).get("Statement", []):
         if not isinstance(statement, dict) or statement.get("Effect") != "Allow":
             continue
         services = (statement.get("Principal") or {}).get("Service", [])
@@ -120,23 +132,85 @@ def trusts(role: dict[str, Any], service: str = LAMBDA_SERVICE) -> bool:
     return False
 
 
-def ensure_role(
-    iam: Any, name: str, policy: dict[str, Any], trust: dict[str, Any] | None = None
-) -> tuple[str, bool]:
-    """Create the role (trusted by Lambda unless ``trust`` says otherwise), or reuse the one a
-    previous run made; its inline policy is (re)set. Returns (arn, created)."""
-    created = False
+def regional_role_name(base: str, region: str) -> str:
+    """``<role>-<region>``: IAM is global, so each region's role names its own bucket."""
+    return f"{base[: 63 - len(region)]}-{region}"
+
+
+def service_of(trust: dict[str, Any]) -> str:
+    principal = trust["Statement"][0]["Principal"]["Service"]
+    return str(principal)
+
+
+def require_trust(role: dict[str, Any], name: str, service: str) -> None:
+    if not trusts(role, service):
+        raise UsageError(
+            f"role {name} does not let {_WHO.get(service, service)} assume it "
+            f"(no {service} in its trust policy)",
+            hint="fix the role's trust policy, or use another role",
+        )
+
+
+@dataclass(frozen=True)
+class EnsuredRole:
+    arn: str
+    created: bool  # by this run
+    fresh: bool  # made moments ago (by this run or one beside it): IAM may still propagate it
+
+
+def _young(role: dict[str, Any], seconds: float = 120.0) -> bool:
+    made = role.get("CreateDate")
+    if not isinstance(made, datetime):
+        return False
+    return (datetime.now(timezone.utc) - made).total_seconds() < seconds
+
+
+def _create(iam: Any, name: str, trust: dict[str, Any]) -> str | None:
+    """CreateRole with the ownership tag: its ARN, or None when a run beside this one made it
+    first (then it is read and judged like any existing role)."""
     try:
-        role = iam.get_role(RoleName=name)["Role"]
-    except botocore.exceptions.ClientError as exc:
-        if error_code(exc) != "NoSuchEntity":
-            raise
         role = iam.create_role(
             RoleName=name,
-            AssumeRolePolicyDocument=json.dumps(trust or TRUST_POLICY),
+            AssumeRolePolicyDocument=json.dumps(trust),
             Description="layerforge publish-and-invoke role",
-            Tags=[{"Key": "managed-by", "Value": "layerforge"}],
+            Tags=iam_tags(),
         )["Role"]
-        created = True
-    iam.put_role_policy(RoleName=name, PolicyName=POLICY_NAME, PolicyDocument=json.dumps(policy))
-    return str(role["Arn"]), created
+    except botocore.exceptions.ClientError as exc:
+        if error_code(exc) != "EntityAlreadyExists":
+            raise
+        return None
+    return str(role["Arn"])
+
+
+def _judged(facts: RoleFacts | None, name: str, trust: dict[str, Any]) -> RoleFacts:
+    if facts is None:  # deleted between two calls: neither made here nor there to reuse
+        raise AwsError(f"role {name} vanished while layerforge was reading it", hint="retry")
+    refuse_role(facts)
+    require_trust(facts.role, name, service_of(trust))
+    return facts
+
+
+def ensure_role(
+    iam: Any,
+    name: str,
+    policy: dict[str, Any],
+    *,
+    function: str,
+    trust: dict[str, Any] | None = None,
+) -> EnsuredRole:
+    """Create the role (trusted by Lambda unless ``trust`` says otherwise), or reuse the one
+    layerforge made before (or that a run beside this one is making); then set this function's
+    own inline policy on it. A role layerforge did not make, or one holding policies it did
+    not write, is refused before anything changes."""
+    trust = trust or TRUST_POLICY
+    facts = read_role(iam, name)
+    arn = _create(iam, name, trust) if facts is None else None
+    if arn is None:  # it existed, or a run beside this one created it first
+        facts = _judged(facts or read_role(iam, name), name, trust)
+    iam.put_role_policy(
+        RoleName=name, PolicyName=function_policy_name(function), PolicyDocument=json.dumps(policy)
+    )
+    if facts is None:
+        assert arn is not None
+        return EnsuredRole(arn, created=True, fresh=True)
+    return EnsuredRole(facts.arn, created=False, fresh=_young(facts.role))

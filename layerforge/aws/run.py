@@ -1,7 +1,10 @@
 """publish-and-invoke: pre-flight, then publish (deduplicated), role, deploy, invoke and prove.
 
 Each step reuses what a rerun finds (the layer version with the same sha256, the role, the
-function), so a failed run leaves nothing that the next run cannot pick up.
+function, all of them only when layerforge made them), so a failed run leaves nothing that the
+next run cannot pick up, and two runs that meet converge. Where the same inputs were already
+proven, a rerun reports that proof and changes nothing (``aws/proven.py``), as ``publish``
+publishes only where the layer is missing.
 """
 
 from __future__ import annotations
@@ -14,16 +17,18 @@ from typing import Any
 
 import botocore.exceptions
 
-from layerforge.aws.clients import AwsClients, aws_step
-from layerforge.aws.deploy import DeployedFunction, FunctionConfig, deploy_function
+from layerforge.aws.clients import AWS_ERRORS, AwsClients, aws_error, aws_step, error_code
+from layerforge.aws.deploy import DeployedFunction, deploy_function
 from layerforge.aws.fanout import (
     STATES_TRUST_POLICY,
     FanOutResult,
     ensure_state_machine,
+    machine_arn,
     run_fanout,
     state_machine_definition,
 )
 from layerforge.aws.invoke import InvocationResult, invoke_function
+from layerforge.aws.ownership import refuse_machine, tags_of_machine
 from layerforge.aws.preflight import (
     Preflight,
     ProofRun,
@@ -31,9 +36,11 @@ from layerforge.aws.preflight import (
     policy_for,
     preflight,
 )
+from layerforge.aws.proven import forget_proof, record_proof
 from layerforge.aws.publish import PublishedLayer, publish_layer
-from layerforge.aws.role import ensure_role
-from layerforge.errors import EXIT_CHECK_FAILED, EXIT_OK, LayerforgeError
+from layerforge.aws.regions import regions_failed
+from layerforge.aws.role import EnsuredRole, ensure_role
+from layerforge.errors import EXIT_CHECK_FAILED, EXIT_OK, LayerforgeError, RegionsFailedError
 from layerforge.events import Event, EventKind, EventSink, emit_to
 from layerforge.fanout import (
     FanOut,
@@ -43,7 +50,7 @@ from layerforge.fanout import (
     shard_reports,
     shard_section,
 )
-from layerforge.proof import Outcome, ProofReport, check_all, check_logs
+from layerforge.proof import Check, Outcome, ProofReport, check_all, check_logs
 from layerforge.proof.inputs import upload_inputs
 
 __all__ = [
@@ -66,11 +73,11 @@ def dry_run_plan(run: ProofRun, clients: AwsClients) -> dict[str, Any]:
     return preflight(run, clients).plan(run)
 
 
-def _role(run: ProofRun, clients: AwsClients, checked: Preflight) -> tuple[str, bool]:
+def _role(run: ProofRun, clients: AwsClients, checked: Preflight) -> EnsuredRole:
     if run.role_arn:
-        return run.role_arn, False
+        return EnsuredRole(run.role_arn, created=False, fresh=False)
     policy = checked.policy or policy_for(run, clients, checked.account, checked.fanout)
-    return ensure_role(clients.iam, run.effective_role_name, policy)
+    return ensure_role(clients.iam, run.effective_role_name, policy, function=run.function_name)
 
 
 def _cloudwatch_lines(
@@ -104,7 +111,7 @@ def proof_log_lines(run: ProofRun, clients: AwsClients, result: InvocationResult
 
 
 def _common_details(
-    layer: PublishedLayer, function: DeployedFunction, role: tuple[str, bool], run: ProofRun
+    layer: PublishedLayer, function: DeployedFunction, role: EnsuredRole, run: ProofRun
 ) -> dict[str, Any]:
     return {
         "layer": {
@@ -120,7 +127,7 @@ def _common_details(
             "created": function.created,
             "code": run.function.label,
         },
-        "role": {"arn": role[0], "created": role[1]},
+        "role": {"arn": role.arn, "created": role.created},
         "proof_spec": run.proof.source,
         **({"notes": list(run.proof.notes)} if run.proof.notes else {}),
     }
@@ -129,7 +136,7 @@ def _common_details(
 def _details(
     layer: PublishedLayer,
     function: DeployedFunction,
-    role: tuple[str, bool],
+    role: EnsuredRole,
     result: InvocationResult,
     run: ProofRun,
 ) -> dict[str, Any]:
@@ -151,6 +158,9 @@ def publish_and_invoke(
     sink = emit_to(on_event)
     checked = preflight(run, clients)
     _step(sink, "pre-flight", checked.verification)
+    if checked.proven is not None:
+        _step(sink, "proof", checked.proof_action())
+        return _already_proven(run, checked)
     with aws_step("uploading the function's inputs"):
         uploaded = upload_inputs(clients.s3, run.proof, run.templates(clients.region))
     for item in uploaded:
@@ -171,21 +181,12 @@ def publish_and_invoke(
     _step(sink, "layer", f"{how} {layer.version_arn}")
     with aws_step("preparing the execution role"):
         role = _role(run, clients, checked)
-    _step(sink, "role", f"{'created' if role[1] else 'using'} {role[0]}")
-    config = FunctionConfig(
-        name=run.function_name,
-        role_arn=role[0],
-        runtime=run.runtime,
-        architecture=run.architecture,
-        handler=run.function.handler,
-        memory_mb=run.memory_mb,
-        timeout_s=run.timeout_s,
-        ephemeral_mb=run.ephemeral_mb,
-        environment=run.function_environment(),
-        layers=(layer.version_arn,),
-    )
+    _step(sink, "role", f"{'created' if role.created else 'using'} {role.arn}")
+    config = run.function_config(role.arn, layer.version_arn)
     with aws_step("deploying the function"):
-        function = deploy_function(clients.lambda_, config, run.function.code(), new_role=role[1])
+        if checked.recorded and checked.function_arn:  # it changes: its old proof is void
+            forget_proof(clients.lambda_, checked.function_arn)
+        function = deploy_function(clients.lambda_, config, checked.code, new_role=role.fresh)
     _step(sink, "function", f"{'created' if function.created else 'updated'} {function.arn}")
     if checked.fanout is not None:
         deployed = (layer, function, role)
@@ -202,37 +203,89 @@ def publish_and_invoke(
         )
         report = check_all(outcome, clients.s3, run.proof, run.templates(clients.region))
     report.details = _details(layer, function, role, result, run)
+    if report.passed:
+        _record(clients, function.arn, checked.digest, result.request_id, sink)
     return report
 
 
-def _states_role(run: ProofRun, clients: AwsClients, checked: Preflight) -> tuple[str, bool]:
+def _record(clients: AwsClients, arn: str, digest: str, request_id: str, sink: EventSink) -> None:
+    """The proof passed: say so on the function, so a rerun need not invoke it again. A
+    record that cannot be written costs only that (a rerun proves again), never the proof."""
+    try:
+        record_proof(clients.lambda_, arn, digest, request_id)
+    except AWS_ERRORS as exc:
+        why = aws_error(exc, "recording the proof on the function").message
+        _step(sink, "proof", f"{why}; a rerun will invoke the function again")
+
+
+def _already_proven(run: ProofRun, checked: Preflight) -> ProofReport:
+    """The report of a proof these inputs already passed here (nothing was changed)."""
+    assert checked.proven is not None and checked.existing_layer is not None
+    assert checked.function_arn is not None and checked.role_arn is not None
+    proven = checked.proven
+    layer = PublishedLayer(
+        name=run.layer_name,
+        layer_arn=checked.existing_layer.rsplit(":", 1)[0],
+        version_arn=checked.existing_layer,
+        version=int(checked.existing_layer.rsplit(":", 1)[1]),
+        sha256=checked.sha256,
+        reused=True,
+        via_s3=False,
+    )
+    function = DeployedFunction(run.function_name, checked.function_arn, created=False)
+    role = EnsuredRole(checked.role_arn, created=False, fresh=False)
+    evidence = (
+        f"already proven with these inputs at {proven.at} (request {proven.request_id}); "
+        "not updated or invoked again (--prove-again does)"
+    )
+    report = ProofReport(checks=[Check("proof", True, evidence)])
+    report.details = {**_common_details(layer, function, role, run), "proven": proven.to_dict()}
+    return report
+
+
+def _states_role(run: ProofRun, clients: AwsClients, checked: Preflight) -> EnsuredRole:
     if run.states_role_arn:
-        return run.states_role_arn, False
+        return EnsuredRole(run.states_role_arn, created=False, fresh=False)
     assert checked.fanout_plan is not None
     policy = checked.fanout_plan["states_policy"]
-    return ensure_role(clients.iam, run.states_role_name, policy, trust=STATES_TRUST_POLICY)
+    return ensure_role(
+        clients.iam,
+        run.states_role_name,
+        policy,
+        function=run.function_name,
+        trust=STATES_TRUST_POLICY,
+    )
 
 
 def _machine(
-    run: ProofRun, clients: AwsClients, checked: Preflight, role: tuple[str, bool], fanout: FanOut
+    run: ProofRun, clients: AwsClients, checked: Preflight, role: EnsuredRole, fanout: FanOut
 ) -> str:
-    """The state machine; a role made in this run may take seconds to reach Step Functions."""
+    """The state machine; a role made moments ago may take seconds to reach Step Functions,
+    and one a run beside this one created first is reused (once it is known to be ours)."""
     definition = state_machine_definition(
         function_arn(run, clients, checked.account), fanout.max_concurrency
     )
-    for attempt in range(12 if role[1] else 1):
+    attempts = 12 if role.fresh else 2
+    for attempt in range(1, attempts + 1):
         try:
             arn, _ = ensure_state_machine(
                 clients,
                 name=run.state_machine_name,
                 account=checked.account,
                 definition=definition,
-                role_arn=role[0],
+                role_arn=role.arn,
             )
             return arn
         except botocore.exceptions.ClientError as exc:
+            if attempt == attempts:
+                raise
+            if error_code(exc) == "StateMachineAlreadyExists":
+                # created beside this run: the next attempt updates it, if it is ours
+                arn = machine_arn(clients, checked.account, run.state_machine_name)
+                refuse_machine(run.state_machine_name, tags_of_machine(clients.stepfunctions, arn))
+                continue
             propagating = "AccessDenied" in str(exc) or "not authorized to assume" in str(exc)
-            if not (role[1] and propagating) or attempt == 11:
+            if not (role.fresh and propagating):
                 raise
             time.sleep(5.0)
     raise AssertionError("unreachable")
@@ -245,13 +298,13 @@ def _fan_out(
     fanout: FanOut,
     *,
     sink: EventSink,
-    deployed: tuple[PublishedLayer, DeployedFunction, tuple[str, bool]],
+    deployed: tuple[PublishedLayer, DeployedFunction, EnsuredRole],
 ) -> ProofReport:
     layer, function, role = deployed
     run = replace(run, fanout=fanout)  # with its input objects listed: {shards} counts them
     with aws_step("preparing the state machine's role"):
         states_role = _states_role(run, clients, checked)
-    _step(sink, "states role", f"{'created' if states_role[1] else 'using'} {states_role[0]}")
+    _step(sink, "states role", f"{'created' if states_role.created else 'using'} {states_role.arn}")
     with aws_step("creating the state machine"):
         machine = _machine(run, clients, checked, states_role, fanout)
     _step(sink, "state machine", machine)
@@ -293,8 +346,8 @@ def _fanout_details(
     run: ProofRun,
     fanout: FanOut,
     result: FanOutResult,
-    deployed: tuple[PublishedLayer, DeployedFunction, tuple[str, bool]],
-    states_role: tuple[str, bool],
+    deployed: tuple[PublishedLayer, DeployedFunction, EnsuredRole],
+    states_role: EnsuredRole,
 ) -> dict[str, Any]:
     layer, function, role = deployed
     details = _common_details(layer, function, role, run)
@@ -306,7 +359,7 @@ def _fanout_details(
         "reused": result.reused,
         "seconds": round(result.seconds, 3),
         "state_machine": run.state_machine_name,
-        "states_role": {"arn": states_role[0], "created": states_role[1]},
+        "states_role": {"arn": states_role.arn, "created": states_role.created},
         **({"skipped": list(fanout.skipped)} if fanout.skipped else {}),
         **({"error": result.error, "cause": (result.cause or "")[:2000]} if result.error else {}),
     }
@@ -326,8 +379,17 @@ class RegionsProof:
 
     def exit_code(self) -> int:
         if self.failed:
-            return max(e.exit_code for e in self.failed.values())
+            return self.failure().exit_code
         return EXIT_OK if self.passed else EXIT_CHECK_FAILED
+
+    def failure(self) -> RegionsFailedError:
+        """The regions that could not run, as one error (every region's result in details)."""
+        return regions_failed(
+            self.failed,
+            self.to_dict(),
+            rerun="rerun the same command: regions already proven with these inputs are "
+            "reported, not invoked again",
+        )
 
     def to_dict(self) -> dict[str, Any]:
         regions: dict[str, Any] = {r: p.to_dict() for r, p in sorted(self.reports.items())}

@@ -133,8 +133,9 @@ class Renderer:
         if self.json_output:
             self.json(document)
         self.err.print(styled(("ERROR ", "bold red"), str(document["error"])))
-        if document.get("details"):
-            self.err.print(styled((str(document["details"]), "dim")))
+        if document.get("details") and isinstance(document["details"], str):
+            # structured details (a multi-region report) are for --json; the report is above
+            self.err.print(styled((document["details"], "dim")))
         if document.get("hint"):
             self.err.print(styled(("hint: ", "yellow"), str(document["hint"])))
 
@@ -190,17 +191,17 @@ class Renderer:
         )
 
     def publish_result(self, outcome: PublishOutcome) -> None:
+        """The layer versions per region; a failure's one ERROR line (and, with --json, its
+        document, which holds this report) comes from the error boundary."""
         from layerforge.console.tables import publish_table
 
         document = outcome.to_dict()
         if self.json_output:
-            self.json(document)
+            if outcome.passed:
+                self.json(document)
             return
         self.out.print(publish_table(document))
-        for region, found in document["regions"].items():
-            if "error" in found:
-                self.error_line(f"{region}: {found['error']}", hint=found.get("hint"))
-        verdict = ("PUBLISHED", "green") if outcome.passed else ("PARTLY PUBLISHED", "bold red")
+        verdict = (outcome.verdict, "green" if outcome.passed else "bold red")
         self.out.print(styled(verdict, f" sha256 {outcome.sha256}"))
 
     def verify_report(self, report: Report) -> None:

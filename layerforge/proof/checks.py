@@ -248,9 +248,15 @@ class _Target:
         return f"{self.prefix}/{name}" if self.prefix else name
 
 
-def _targets(spec: ProofSpec, templates: Templates, problems: list[str]) -> list[_Target]:
+def _targets(
+    spec: ProofSpec, templates: Templates, problems: list[str], failed: str | None = None
+) -> list[_Target]:
     targets = []
     for artifact in spec.artifacts:
+        if failed and _needs_response(artifact):
+            where = artifact.prefix if "{response." in artifact.prefix else artifact.bucket
+            problems.append(f"{artifact.label}: no response ({failed}), so {where} is unknown")
+            continue
         try:
             bucket = templates.expand(artifact.bucket)
             prefix = templates.expand(artifact.prefix).strip("/")
@@ -367,9 +373,16 @@ def _read_all(
         pool.shutdown(wait=False, cancel_futures=True)
 
 
+def _needs_response(artifact: ArtifactSpec) -> bool:
+    """Whether the artifact is found where the function's response says ({response.<path>})."""
+    return any("{response." in where for where in (artifact.bucket, artifact.prefix))
+
+
 def check_artifacts(
-    s3: Any, spec: ProofSpec, templates: Templates
+    s3: Any, spec: ProofSpec, templates: Templates, *, failed: str | None = None
 ) -> tuple[Check, list[dict[str, Any]]]:
+    """Each declared artifact; ``failed`` says why there is no response (a FunctionError, a
+    timeout), so an artifact located by the response is reported as such, not looked for."""
     if not spec.artifacts:
         return Check("artifacts", True, "the proof spec declares no artifacts"), []
     problems: list[str] = []
@@ -377,7 +390,7 @@ def check_artifacts(
         scopes = access_of(spec.read, spec.write, templates).write
     except UsageError as unfit:
         return Check("artifacts", False, unfit.message), []
-    targets = _targets(spec, templates, problems)
+    targets = _targets(spec, templates, problems, failed)
     listings: dict[tuple[str, str], _Listing] = {}
     jobs: list[tuple[str, str, ArtifactSpec]] = []
     for target in targets:
@@ -431,10 +444,16 @@ def check_logs(lines: Sequence[str], spec: ProofSpec, templates: Templates) -> C
 
 def check_all(outcome: Outcome, s3: Any, spec: ProofSpec, templates: Templates) -> ProofReport:
     """All three checks; the artifact check reads S3 with the caller's credentials. A failed
-    invocation has no response: templates naming one say so."""
+    invocation has no response: templates naming one say so, and artifacts found where the
+    response would say are reported as such, not looked for."""
     response = NO_RESPONSE if outcome.function_error else outcome.payload
     templates = Templates(templates.values, templates.event, response)
-    artifacts_check, artifacts = check_artifacts(s3, spec, templates)
+    failed = (
+        f"FunctionError {outcome.function_error}"
+        if outcome.function_error
+        else (f"status {outcome.status_code}" if outcome.status_code != 200 else None)
+    )
+    artifacts_check, artifacts = check_artifacts(s3, spec, templates, failed=failed)
     return ProofReport(
         checks=[
             check_execution(outcome, spec, templates),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -9,7 +10,13 @@ from typing import Any
 
 from layerforge import containers
 from layerforge.builder.docker import platform_of
-from layerforge.errors import ContainerError, SandboxError, UsageError
+from layerforge.errors import (
+    CheckFailedError,
+    ContainerError,
+    LayerforgeError,
+    SandboxError,
+    UsageError,
+)
 from layerforge.events import Event, EventKind, EventSink
 from layerforge.sandbox.bwrap import bwrap_sandbox
 from layerforge.sandbox.docker import docker_sandbox
@@ -19,6 +26,22 @@ from layerforge.sandbox.sandbox import Sandbox
 __all__ = ["ENGINES", "open_sandbox"]
 
 ENGINES = ("auto", "docker", "bwrap")
+#: Docker's errors name the build's way around Docker; the sandbox's is another engine.
+_BUILD_ALTERNATIVE = re.compile(r",? or (?:use )?--backend cross\b")
+
+
+def sandbox_hint(hint: str | None) -> str:
+    """A Docker error's hint as it applies to the sandbox (never a build option)."""
+    if not hint:
+        return "check the engine (Docker image, bubblewrap, emulation) and retry"
+    return _BUILD_ALTERNATIVE.sub(", or use --sandbox bwrap", hint)
+
+
+def _not_started(error: LayerforgeError) -> SandboxError:
+    message = error.message
+    if not message.startswith("the sandbox could not start"):
+        message = f"the sandbox could not start: {message}"
+    return SandboxError(message, hint=sandbox_hint(error.hint), details=error.details)
 
 
 def _docker_client(spec: SandboxSpec, engine: str, sink: EventSink) -> Any:
@@ -33,11 +56,7 @@ def _docker_client(spec: SandboxSpec, engine: str, sink: EventSink) -> Any:
             raise ContainerError(f"image {image} is not present locally")
     except ContainerError as unavailable:
         if engine == "docker":
-            raise SandboxError(
-                f"the sandbox could not start: {unavailable.message}",
-                hint=unavailable.hint,
-                details=unavailable.details,
-            ) from None
+            raise _not_started(unavailable) from None
         note = f"sandbox auto: using bwrap (docker unavailable: {unavailable.message})"
         sink(Event(EventKind.NOTE, "sandbox", note))
         return None
@@ -61,5 +80,13 @@ def open_sandbox(
         with bwrap_sandbox(layer, spec, code=code) as sandbox:
             yield sandbox
         return
-    with docker_sandbox(client, layer, spec, code=code, sink=sink) as sandbox:
-        yield sandbox
+    started = False
+    try:
+        with docker_sandbox(client, layer, spec, code=code, sink=sink) as sandbox:
+            started = True
+            yield sandbox
+    except LayerforgeError as error:
+        # a failure of what ran inside, or of the input, is not one of starting the sandbox
+        if started or isinstance(error, (UsageError, CheckFailedError)):
+            raise
+        raise _not_started(error) from None

@@ -180,7 +180,9 @@ def test_cleanup_refuses_bad_input_and_dry_runs(
     name = f"adv-{uuid.uuid4().hex[:8]}"
     for number in range(3):
         aws["lambda"].publish_layer_version(
-            LayerName=name, Content={"ZipFile": small_layer.read_bytes()}, Description=f"v{number}"
+            LayerName=name,
+            Content={"ZipFile": small_layer.read_bytes()},
+            Description=f"layerforge sha256:{number:064x}",  # as layerforge publishes them
         )
     run = lf(
         "cleanup",

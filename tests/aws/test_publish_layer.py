@@ -33,10 +33,16 @@ def layer(tmp_path: Path) -> Path:
 
 
 def _publish(capsys: pytest.CaptureFixture[str], endpoint: str, *argv: str) -> tuple[int, Any]:
+    """publish --json: the report when every region has the layer; otherwise the documented
+    error document, whose details are that report (returned here, the error beside it)."""
     code = main(["publish", *argv, "--endpoint-url", endpoint, "--json"])
     document = json_document(capsys.readouterr().out)
+    if isinstance(document, dict) and "error" in document:
+        assert set(document) == {"error", "hint", "details", "exit_code"}, document
+        assert document["exit_code"] == code and document["hint"]
+        document = {**document["details"], "failure": document}
     if isinstance(document, dict) and "regions" in document:
-        jsonschema.validate(document, SCHEMA)
+        jsonschema.validate({k: v for k, v in document.items() if k != "failure"}, SCHEMA)
     return code, document
 
 
@@ -100,6 +106,8 @@ def test_three_regions_and_a_rerun_after_one_failed(
     monkeypatch.setattr(clients_module, "connect_aws", connect_with_fault)
     code, partial = _publish(capsys, aws_env, *argv)
     assert code == 3 and partial["passed"] is False
+    assert partial["failure"]["error"].startswith(f"1 region failed: {broken}: ")
+    assert "only where the layer is still missing" in partial["failure"]["hint"]
     assert set(partial["regions"]) == set(REGIONS)
     assert (
         "error" in partial["regions"][broken]

@@ -29,7 +29,6 @@ import pytest
 from analytics_payload.analysis import NUMERIC_COLUMNS, generate, generate_rows, summarise
 from layerforge.aws.clients import AwsClients
 from layerforge.aws.quotas import json_bytes, measure_fanout
-from layerforge.aws.role import POLICY_NAME
 from layerforge.fanout import FanOut
 from tests.adversarial.harness import command, processes_in_session
 from tests.conftest import run_cli
@@ -107,7 +106,8 @@ def _resources(statements: list[dict[str, Any]]) -> list[str]:
 
 
 def _policy(clients: AwsClients, role: str) -> dict[str, Any]:
-    document = clients.iam.get_role_policy(RoleName=role, PolicyName=POLICY_NAME)
+    (name,) = clients.iam.list_role_policies(RoleName=role)["PolicyNames"]
+    document = clients.iam.get_role_policy(RoleName=role, PolicyName=name)
     found = document["PolicyDocument"]
     return json.loads(found) if isinstance(found, str) else dict(found)
 

@@ -18,13 +18,13 @@ from layerforge.aws.clients import AwsClients, AwsTarget, connect_aws
 from layerforge.aws.deploy import FunctionConfig, deploy_function
 from layerforge.aws.invoke import invoke_function
 from layerforge.aws.preflight import ProofRun
-from layerforge.aws.publish import STAGING_PREFIX, PublishedLayer, publish_layer
+from layerforge.aws.publish import STAGING_PREFIX, PublishedLayer
 from layerforge.aws.role import TRUST_POLICY, ensure_role, execution_policy
 from layerforge.aws.run import proof_log_lines
-from layerforge.builder.archive import sha256_of
 from layerforge.functions import HANDLER, bundled_function
 from layerforge.proof import Outcome, Templates, bundled_spec, check_all, check_logs
 from layerforge.runtimes import Architecture, get_runtime
+from tests.aws.fixtures import publish_zip
 from tests.conftest import run_cli
 
 pytestmark = [pytest.mark.slow]
@@ -45,16 +45,7 @@ def _publish_cli(
 
 
 def _publish(clients: AwsClients, layer: Path, name: str, bucket: str) -> PublishedLayer:
-    return publish_layer(
-        clients.lambda_,
-        clients.s3,
-        layer=layer,
-        sha256=sha256_of(layer),
-        name=name,
-        runtimes=[PY311],
-        architectures=[X86],
-        staging_bucket=bucket,
-    )
+    return publish_zip(clients, layer, name, staging_bucket=bucket)
 
 
 def _small_zip(path: Path, content: str) -> Path:
@@ -104,6 +95,9 @@ def test_end_to_end_proof_then_dedupe_on_republish(
 
     code, again, err = _publish_cli(capsys, aws_env, layer, bucket, *extra)
     assert code == 0, (again, err)
+    # the same inputs were proven: the rerun reports that proof and changes nothing
+    assert [c["name"] for c in again["checks"]] == ["proof"] and again["passed"] is True
+    assert again["proven"]["request_id"] == proof["invocation"]["request_id"]
     assert again["layer"]["reused"] is True
     assert again["layer"]["version"] == proof["layer"]["version"]
     assert again["function"]["created"] is False and again["role"]["created"] is False
@@ -165,13 +159,13 @@ def test_created_role_allows_exactly_putobject_and_own_logs(
     assert all("/aws/lambda/fn-plan" in s["Resource"] for s in statements[1:])
     with pytest.raises(botocore.exceptions.ClientError):  # the dry run created nothing
         clients.iam.get_role(RoleName="fn-plan-role")
-    arn, created = ensure_role(clients.iam, "fn-plan-role", plan["policy"])
-    assert created and arn.endswith(":role/fn-plan-role")
+    role_made = ensure_role(clients.iam, "fn-plan-role", plan["policy"], function="fn-plan")
+    assert role_made.created and role_made.arn.endswith(":role/fn-plan-role")
     role = clients.iam.get_role(RoleName="fn-plan-role")["Role"]
     trust = role["AssumeRolePolicyDocument"]
     trust = json.loads(trust) if isinstance(trust, str) else trust
     assert trust == TRUST_POLICY
-    stored = clients.iam.get_role_policy(RoleName="fn-plan-role", PolicyName="layerforge-artifacts")
+    stored = clients.iam.get_role_policy(RoleName="fn-plan-role", PolicyName=plan["policy_name"])
     document = stored["PolicyDocument"]
     assert (json.loads(document) if isinstance(document, str) else document) == plan["policy"]
 
@@ -192,6 +186,10 @@ def test_payload_that_raises_is_a_failed_check_with_its_log(
             "    print('about to fail')\n"
             "    raise RuntimeError('the analysis exploded')\n",
         )
+    spec = tmp_path / "proof.json"  # an artifact the response locates: there is no response
+    spec.write_text(
+        json.dumps({"artifacts": [{"name": "out.json", "prefix": "{response.prefix}"}]})
+    )
     code, out, err = _publish_cli(
         capsys,
         aws_env,
@@ -204,9 +202,15 @@ def test_payload_that_raises_is_a_failed_check_with_its_log(
         str(function_zip),
         "--handler",
         "boom.handler",
+        "--proof",
+        str(spec),
     )
     assert code == 1
     assert "PROOF FAILED" in out
+    cells = " ".join(out.translate(str.maketrans("│┃┏┓┗┛━─┡┩└┘┳┻╇", " " * 15)).split())
+    assert "out.json: no response (FunctionError " in cells  # moto says Handled, AWS Unhandled
+    assert "so {response.prefix} is unknown" in cells
+    assert "outside the prefixes" not in cells
     assert "FunctionError" in out and "the analysis exploded" in out
     assert "about to fail" in out  # the function's own log lines are shown
     assert "Traceback (most recent call last)" not in err
@@ -222,7 +226,7 @@ def test_artifact_deleted_before_the_check_fails_that_check(
         region=REGION,
         account="123456789012",
     )
-    role, _ = ensure_role(clients.iam, "fn-deleted-role", policy)
+    role = ensure_role(clients.iam, "fn-deleted-role", policy, function="fn-deleted").arn
     with_code = bundled_function().package(Path(seed_build["output"]).with_name("fn.zip"))
     config = FunctionConfig(
         name="fn-deleted",
@@ -276,7 +280,7 @@ def test_cleanup_keeps_the_newest_versions_and_removes_function_and_role(
     policy = execution_policy(
         write=[f"{bucket}/p/"], function="fn-cleanup", region=REGION, account="123456789012"
     )
-    role, _ = ensure_role(clients.iam, "fn-cleanup-role", policy)
+    role = ensure_role(clients.iam, "fn-cleanup-role", policy, function="fn-cleanup").arn
     code_zip = _small_zip(tmp_path / "code.zip", "def h(e, c):\n    return {}\n")
     config = FunctionConfig(
         name="fn-cleanup", role_arn=role, runtime=PY311, architecture=X86, handler="marker.h"
@@ -323,7 +327,7 @@ def test_function_creation_waits_for_a_role_that_is_still_propagating(
     def pause(seconds: float) -> None:
         calls.append(seconds)
         if len(calls) == 2:
-            ensure_role(clients.iam, "late-role", MINIMAL_POLICY)
+            ensure_role(clients.iam, "late-role", MINIMAL_POLICY, function="fn-late")
 
     deployed = deploy_function(
         clients.lambda_,
@@ -430,7 +434,8 @@ def test_throttling_is_retried(clients: AwsClients, tmp_path: Path, bucket: str)
     _inject(clients.lambda_, "before-send.lambda.ListLayerVersions", throttle)
     layer = _small_zip(tmp_path / "t.zip", "T = 1\n")
     published = _publish(clients, layer, "layer-throttled", bucket)
-    assert published.version >= 1 and len(calls) == 3
+    # two throttled and one answered before publishing, one after it (runs converge)
+    assert published.version >= 1 and len(calls) == 4
 
 
 class _Raw(io.BytesIO):
@@ -473,7 +478,7 @@ def test_update_in_progress_is_waited_out(clients: AwsClients, tmp_path: Path) -
     409 ResourceConflictException as Lambda does while an update is in progress."""
     from botocore.awsrequest import AWSResponse
 
-    role, _ = ensure_role(clients.iam, "busy-role", MINIMAL_POLICY)
+    role = ensure_role(clients.iam, "busy-role", MINIMAL_POLICY, function="fn-busy").arn
     code_zip = _small_zip(tmp_path / "code.zip", "def h(e, c):\n    return {}\n")
     config = FunctionConfig(
         name="fn-busy", role_arn=role, runtime=PY311, architecture=X86, handler="marker.h"

@@ -127,6 +127,11 @@ def _layer_file(layer: Path) -> Path:
 @click.option(
     "--dry-run", is_flag=True, help="Run the pre-flight and print the plan; change nothing."
 )
+@click.option(
+    "--prove-again",
+    is_flag=True,
+    help="Invoke and check even where these exact inputs were already proven.",
+)
 @_regions("AWS region (repeatable: the proof in each; --bucket may hold {region}).")
 @json_option
 @debug_option
@@ -135,8 +140,9 @@ def publish_and_invoke(*, layer: Path, json_output: bool, dry_run: bool, **optio
 
     The function is analytics_payload unless --function-dir/--function-zip name your own; the
     proof spec says what success means. With --shards N (or --input s3://BUCKET/PREFIX/) a
-    Step Functions Distributed Map runs the function once per shard, then merges. Exit 0 when
-    every check passes, 1 when any fails.
+    Step Functions Distributed Map runs the function once per shard, then merges. Where the
+    same inputs were already proven, a rerun reports that proof and changes nothing. Exit 0
+    when every check passes, 1 when any fails.
     """
     from layerforge.aws.preflight import ProofRun
     from layerforge.aws.run import dry_run_plan
@@ -182,6 +188,7 @@ def publish_and_invoke(*, layer: Path, json_output: bool, dry_run: bool, **optio
         environment=_env_pairs(options["env"]),
         fanout=fanout,
         states_role_arn=options["states_role_arn"],
+        prove_again=options["prove_again"],
     )
     regions = tuple(dict.fromkeys(options["regions"])) or (None,)
     if len(regions) > 1:
@@ -229,11 +236,12 @@ def _regional(bucket: str, region: str | None) -> str:
 def _region_run(template: ProofRun, region: str) -> ProofRun:
     """The run in ``region``: its bucket, and (IAM being global, the policy naming this
     region's bucket) its own role when layerforge makes one: ``<role>-<region>``."""
+    from layerforge.aws.role import regional_role_name
+
     run = replace(template, bucket=_regional(template.bucket, region))
     if not template.create_role:
         return run
-    base = template.role_name or f"{template.function_name}-role"
-    return replace(run, role_name=f"{base[: 63 - len(region)]}-{region}")
+    return replace(run, role_name=regional_role_name(template.effective_role_name, region))
 
 
 def _in_regions(
@@ -266,13 +274,13 @@ def _in_regions(
         render.document({"regions": plans}, "Plan per region (pre-flight passed; nothing changed)")
         return EXIT_OK
     outcome = prove_everywhere(runs, clients_for, on_event=render.note)
+    if not json_output:
+        for region, report in sorted(outcome.reports.items()):
+            render.proof_report(report, f"Proof for {template.function_name} in {region}")
+    if outcome.failed:  # one error (every region's result in its details)
+        raise outcome.failure()
     if json_output:
         render.json(outcome.to_dict())
-        return outcome.exit_code()
-    for region, report in sorted(outcome.reports.items()):
-        render.proof_report(report, f"Proof for {template.function_name} in {region}")
-    for region, error in sorted(outcome.failed.items()):
-        render.error_line(f"{region}: {error.message}", hint=error.hint)
     return outcome.exit_code()
 
 
@@ -286,12 +294,18 @@ def _in_regions(
     help="Newest layer versions to keep.",
 )
 @click.option(
-    "--function-name", help="Also delete this function (and its fan-out state machine and role)."
+    "--function-name",
+    help="Also delete this function, its fan-out state machine and the roles layerforge made "
+    "for them (a role other functions still use loses only this function's policy).",
 )
-@click.option("--role-name", help="Also delete this role (its inline and managed policies first).")
+@click.option(
+    "--role-name", help="Also delete this role, if layerforge made it and nothing else uses it."
+)
 @click.option("--staging-bucket", help="Also remove staging objects a killed publish left here.")
 @click.option("--force", is_flag=True, help="Delete layer versions even if functions use them.")
-@click.option("--dry-run", is_flag=True, help="Say what would be deleted; delete nothing.")
+@click.option(
+    "--dry-run", is_flag=True, help="Say exactly what the real run would delete; delete nothing."
+)
 @_aws
 @json_option
 @debug_option
@@ -303,7 +317,10 @@ def cleanup_command(
     endpoint_url: str | None,
     **options: Any,
 ) -> int:
-    """Delete old layer versions (never one in use) and, optionally, the function and role."""
+    """Delete old layer versions (never one in use) and, optionally, the function and roles.
+
+    Only what layerforge made is ever deleted: anything without its marker is kept and named.
+    """
     from layerforge.aws.cleanup import CleanupRequest, cleanup
 
     render = renderer(json_output)
@@ -413,7 +430,6 @@ def publish_command(
 
     outcome = publish_everywhere(request, clients_for)
     render.publish_result(outcome)
-    if outcome.failed:
-        codes = {e.exit_code for e in outcome.failed.values()}
-        return EXIT_OPERATION_FAILED if EXIT_OPERATION_FAILED in codes else max(codes)
+    if outcome.failed:  # one error (every region's result in its details)
+        raise outcome.failure()
     return EXIT_OK
