@@ -169,4 +169,7 @@ def test_a_failed_invocation_has_no_response_to_fill_templates(s3: Any) -> None:
     outcome = Outcome(200, "Unhandled", {"errorMessage": "boom"}, [])
     report = check_all(outcome, s3, spec, Templates({"bucket": bucket, "prefix": "p"}))
     artifacts = next(c for c in report.checks if c.name == "artifacts")
-    assert "{response.prefix}: there is no response (the function failed)" in artifacts.evidence
+    assert (
+        "summary.json: no response (FunctionError Unhandled), so {response.prefix} is unknown"
+        in artifacts.evidence
+    )
