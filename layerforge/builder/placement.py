@@ -20,7 +20,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from layerforge.errors import CheckFailedError, LayerforgeError, UsageError
-from layerforge.interrupts import deferred
+from layerforge.interrupts import deferred, placing
 
 __all__ = [
     "StagedLayer",
@@ -167,7 +167,7 @@ class StagedLayer:
             staged = self._temporary(self.manifest)
             staged.write_text(manifest_text, "utf-8")
             staged.chmod(0o644)
-            with deferred():
+            with placing(self.output):  # refused once cancelled; no signal splits it
                 _swap(self.zip, staged, self.output, self.manifest)
         except OSError as exc:
             raise _placement_error(self.output, exc) from None

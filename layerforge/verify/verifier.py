@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from layerforge.events import Event, EventKind, EventSink, emit_to
+from layerforge.interrupts import WorkerPool
 from layerforge.runtimes import Architecture, Runtime
 from layerforge.verify.elf import ELF_MAGIC, ElfFacts, read_elf_facts, read_imported_symbols
 from layerforge.verify.elf_rules import (
@@ -120,7 +121,7 @@ def _binary_findings(
     layer_files = frozenset(e.path for e in entries if not e.is_dir)
     policy = policy_for(runtime, arch)
     found = _Binaries()
-    with ThreadPoolExecutor(max_workers=max(2, os.cpu_count() or 2)) as pool:
+    with WorkerPool(max(2, os.cpu_count() or 2)) as pool:  # an interrupt stops it at once
         pending = _sniff(source, files, layer_files, pool, found)
         found.elf_count = len(pending)
         by_path = {}
