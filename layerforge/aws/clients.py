@@ -18,6 +18,7 @@ import botocore.exceptions
 from botocore.config import Config
 
 from layerforge.errors import AwsError, UsageError
+from layerforge.interrupts import refuse_once_cancelled
 
 __all__ = [
     "AWS_ERRORS",
@@ -81,6 +82,7 @@ def connect_aws(target: AwsTarget) -> AwsClients:
     region = session.region_name
     if not region:
         raise UsageError("no AWS region", hint="pass --region or set AWS_REGION")
+    session.events.register("before-call", refuse_once_cancelled)  # nothing after a signal
 
     def client(name: str, config: Config = RETRIES) -> Any:
         return session.client(name, endpoint_url=target.endpoint_url, config=config)
