@@ -59,6 +59,7 @@ __all__ = [
     "deferred",
     "expect_output",
     "finish_process",
+    "first_signal",
     "on_cancel",
     "outputs",
     "placing",
@@ -112,6 +113,11 @@ def before_forced_exit(hook: Callable[[], None]) -> Callable[[], None]:
 def cancelled() -> bool:
     """Whether a signal (or ``cancel``) has asked the process to stop."""
     return _state.signum is not None
+
+
+def first_signal() -> int | None:
+    """The number of the signal that cancelled the process, or None."""
+    return _state.signum
 
 
 def check_cancelled() -> None:
@@ -230,20 +236,26 @@ def deferred() -> Iterator[None]:
 def finish_process(code: int) -> int:
     """The process is ending after a signal: later signals are ignored (the first one's exit
     code stands), threads still running get until ``EXIT_SECONDS`` after the signal, and then
-    the process exits whatever they are stuck in (a C call, a socket)."""
+    the process exits whatever they are stuck in (a C call, a socket), with the first signal's
+    code even when its output has nowhere to go."""
     for signum in HANDLED_SIGNALS:
         signal.signal(signum, signal.SIG_IGN)  # as signals_raise(ending_process=True) left them
     current = threading.current_thread()
     for thread in threading.enumerate():
         if thread is not current and not thread.daemon:
             thread.join(seconds_left(EXIT_SECONDS))
-    if any(t.is_alive() and not t.daemon for t in threading.enumerate() if t is not current):
+    stuck = any(t.is_alive() and not t.daemon for t in threading.enumerate() if t is not current)
+    if stuck:
         for hook in _last:
             with contextlib.suppress(Exception):
                 hook()
-        for stream in (sys.stdout, sys.stderr):
-            with contextlib.suppress(Exception):
-                stream.flush()
+    flushed = True
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):  # the terminal went with SIGHUP, a closed pipe
+            flushed = False
+    if stuck or not flushed:  # (an unflushable stream would make the exit status 120)
         os._exit(code)
     return code
 

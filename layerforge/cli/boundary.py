@@ -13,11 +13,13 @@ ERROR line with a hint (and the same as a JSON document on stdout with ``--json`
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import tempfile
 import time
 import traceback
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -164,6 +166,10 @@ def report_exception(
     """Render ``error`` as the contract says; returns the exit code."""
     if isinstance(error, click.exceptions.Abort) and isinstance(error.__cause__, Interrupted):
         error = error.__cause__
+    signum = interrupts.first_signal()
+    if signum is not None and not isinstance(error, Interrupted):
+        # whatever failed while it unwound (a terminal gone with SIGHUP), the signal is why
+        error = Interrupted(signum)
     if isinstance(error, LayerforgeError):
         document = error.to_dict()
     elif isinstance(error, click.ClickException):
@@ -192,5 +198,7 @@ def report_exception(
     assert isinstance(code, int)
     if not document.get("hint"):
         document["hint"] = _default_hint(code, command)
-    renderer.failure(document)
+    # after SIGHUP the terminal may be gone: nothing can be said, the exit code still tells
+    with contextlib.suppress(OSError) if isinstance(error, Interrupted) else nullcontext():
+        renderer.failure(document)
     return code

@@ -34,6 +34,7 @@ __all__ = [
     "command",
     "in_folder",
     "processes_in_session",
+    "processes_marked",
     "ram_folder",
     "run_layerforge",
 ]

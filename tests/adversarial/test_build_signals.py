@@ -11,8 +11,10 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import pty
 import signal
 import subprocess
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -22,7 +24,13 @@ from layerforge.builder.placement import place_layer
 from layerforge.errors import Interrupted
 from layerforge.interrupts import cancel, outputs, signals_raise
 from tests.adversarial.conftest import LF, failed_cleanly, interrupted_cleanly
-from tests.adversarial.harness import in_folder, ram_folder
+from tests.adversarial.harness import (
+    RUN_MARKER,
+    command,
+    in_folder,
+    processes_marked,
+    ram_folder,
+)
 from tests.conftest import old_pair_and_new_zip
 
 pytestmark = [pytest.mark.adversarial, pytest.mark.network, pytest.mark.slow]
@@ -124,6 +132,39 @@ def test_three_ctrl_cs_in_a_row_then_the_next_build_works(ram: Path) -> None:
     assert again.leftovers == [] and again.processes == [], again.describe()
     manifest = json.loads(the_pair(folder)[1])
     assert manifest["verification"]["passed"] is True
+
+
+def test_sighup_as_the_terminal_goes_away_still_ends_as_interrupted(ram: Path) -> None:
+    """The terminal closes (an ssh session drops): SIGHUP, and every later write to it fails.
+    The exit code is still 129, and cleanup still ran."""
+    folder = ram / "hangup"
+    (folder / "tmpdir").mkdir(parents=True)
+    marker = uuid.uuid4().hex
+    environment = {
+        **os.environ,
+        "TMPDIR": str(folder / "tmpdir"),
+        "LAYERFORGE_CACHE_DIR": str(folder / "cache"),
+        RUN_MARKER: marker,
+    }
+    terminal, attached = pty.openpty()
+    process = subprocess.Popen(
+        [*command(), *BUILD],
+        stdin=attached,
+        stdout=attached,
+        stderr=attached,
+        cwd=folder,
+        env=environment,
+        start_new_session=True,
+    )
+    os.close(attached)
+    seen = b""
+    while b"Resolving and installing wheels" not in seen:
+        seen += os.read(terminal, 4096)
+    process.send_signal(signal.SIGHUP)
+    os.close(terminal)  # the terminal is gone: writes to it fail with EIO
+    assert process.wait(timeout=60) == 129
+    assert list((folder / "tmpdir").iterdir()) == []
+    assert processes_marked(marker) == []
 
 
 def test_a_signal_between_the_two_renames_is_held_until_both_are_done(tmp_path: Path) -> None:
