@@ -21,8 +21,8 @@ the main thread is ever interrupted, so only its sections need holding.)
 
 From the signal to the exit takes at most ``EXIT_SECONDS``: pools wait for running tasks until
 ``STOP_SECONDS`` after it, and ``finish_process`` ends the process by ``EXIT_SECONDS`` whatever
-a thread is stuck in, once the main thread has removed what those threads had not
-(``before_forced_exit``: their scratch folders). Cleanup is never cut short: removing a
+a thread is stuck in, once the main thread has done the cleanup those threads still owed
+(``owed``: their scratch folders, a staging object). Cleanup is never cut short: removing a
 scratch tree takes what the file system takes (a build's tree in RAM, its default, goes in a
 fraction of a second; on a slow disk it can take longer than the bound).
 """
@@ -30,6 +30,7 @@ fraction of a second; on a slow disk it can take longer than the bound).
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import sys
@@ -52,16 +53,17 @@ __all__ = [
     "STOP_SECONDS",
     "OutputFate",
     "WorkerPool",
-    "before_forced_exit",
     "cancel",
     "cancelled",
     "check_cancelled",
     "deferred",
+    "exit_at_once_on_signals",
     "expect_output",
     "finish_process",
     "first_signal",
     "on_cancel",
     "outputs",
+    "owed",
     "placing",
     "refuse_once_cancelled",
     "signals_raise",
@@ -85,14 +87,21 @@ class _State:
     signum: int | None = None
     at: float = 0.0
     pending: int | None = None  # held by a deferred section of the main thread
-    depth: int = 0  # the main thread's nesting of deferred sections
     wake: int | None = None  # the write end of the watcher's pipe
 
 
+class _Sections(threading.local):
+    """Each thread's nesting of ``deferred`` sections (the handler reads the main thread's)."""
+
+    depth = 0
+
+
 _state = _State()
+_sections = _Sections()
 _immediate: list[Callable[[], None]] = []
 _background: list[Callable[[], None]] = []
-_last: list[Callable[[], None]] = []
+_owed: dict[object, Callable[[], None]] = {}
+_owed_lock = threading.Lock()
 
 
 def on_cancel(hook: Callable[[], None], *, immediate: bool = False) -> Callable[[], None]:
@@ -103,11 +112,19 @@ def on_cancel(hook: Callable[[], None], *, immediate: bool = False) -> Callable[
     return hook
 
 
-def before_forced_exit(hook: Callable[[], None]) -> Callable[[], None]:
-    """Run ``hook`` on the main thread before ``finish_process`` ends the process under threads
-    still running (removing the scratch folders they had not removed yet)."""
-    _last.append(hook)
-    return hook
+@contextmanager
+def owed(cleanup: Callable[[], None]) -> Iterator[None]:
+    """``cleanup`` is owed while the block runs (a scratch folder's removal, a staging object's):
+    should ``finish_process`` end the process under the block's thread, stuck after a signal,
+    the main thread runs it first. It may then run twice at once: it must not mind."""
+    token = object()
+    with _owed_lock:
+        _owed[token] = cleanup
+    try:
+        yield
+    finally:
+        with _owed_lock:
+            _owed.pop(token, None)
 
 
 def cancelled() -> bool:
@@ -127,9 +144,11 @@ def check_cancelled() -> None:
 
 
 def refuse_once_cancelled(**_event: object) -> None:
-    """A botocore ``before-call`` handler: no AWS call starts after a signal, in any thread
-    (a waiter polling in a worker thread stops at its next poll)."""
-    check_cancelled()
+    """A botocore ``before-call`` handler: no AWS call starts after a signal, in any thread (a
+    waiter polling in a worker thread stops at its next poll), but in a ``deferred`` section,
+    which cleans up (removing a staging object)."""
+    if _sections.depth == 0:
+        check_cancelled()
 
 
 def seconds_left(bound: float) -> float:
@@ -157,7 +176,7 @@ def cancel(signum: int) -> bool:
 def _handler(signum: int, _frame: FrameType | None) -> None:
     if not cancel(signum):
         return  # a later signal: cleanup is running, and is not cut short
-    if _state.depth > 0:
+    if _sections.depth > 0:
         _state.pending = signum
         return
     raise Interrupted(signum)
@@ -180,13 +199,35 @@ def _reset() -> None:
     _ledger.clear()
 
 
+def _starting(signum: int, _frame: FrameType | None) -> None:
+    """A signal while the process starts (its imports): nothing has been made yet, so it ends
+    at once, saying so as the contract does (also as the JSON document ``--json`` asks for)."""
+    name = signal.Signals(signum).name
+    error = f"interrupted by {name} while starting"
+    hint = "nothing was made or changed; run the command again"
+    if "--json" in sys.argv[1 : sys.argv.index("--") if "--" in sys.argv else None]:
+        document = {"error": error, "hint": hint, "details": "", "exit_code": 128 + signum}
+        os.write(1, (json.dumps(document, indent=2) + "\n").encode())
+    os.write(2, f"ERROR {error}\nhint: {hint}\n".encode())
+    os._exit(128 + signum)
+
+
+def exit_at_once_on_signals() -> None:
+    """The process's entry point, before anything is imported: until ``signals_raise`` takes
+    over, a handled signal ends the process at once (Python's own Ctrl-C would print a
+    traceback from whatever module it was importing)."""
+    for signum in HANDLED_SIGNALS:
+        signal.signal(signum, _starting)
+
+
 @contextmanager
 def signals_raise(*, ending_process: bool = False) -> Iterator[None]:
     """For the length of the block, the handled signals cancel the process and raise
     ``Interrupted`` in the main thread. ``ending_process``: the process ends with the block
-    (the CLI's entry point), so once cancelled it stays cancelled and the handled signals stay
-    ignored after it (a later Ctrl-C cannot cut the exit short or print a traceback); otherwise
-    (a test, a library caller) the cancellation ends with the block.
+    (the CLI's entry point), so the handled signals are ignored after it (the command is done,
+    or its cleanup is; a later Ctrl-C cannot cut the exit short or print a traceback) and a
+    cancellation stays; otherwise (a test, a library caller) the cancellation ends with the
+    block and the previous handlers return.
 
     Outside the main thread (tests running the CLI in a worker) nothing is installed.
     """
@@ -204,7 +245,7 @@ def signals_raise(*, ending_process: bool = False) -> Iterator[None]:
         yield
     finally:
         for signum, handler in previous.items():
-            signal.signal(signum, signal.SIG_IGN if ending_process and cancelled() else handler)
+            signal.signal(signum, signal.SIG_IGN if ending_process else handler)
         _state.wake = None
         if not cancelled():  # the watcher has nothing to do: let it go
             with contextlib.suppress(OSError):
@@ -218,17 +259,16 @@ def signals_raise(*, ending_process: bool = False) -> Iterator[None]:
 def deferred() -> Iterator[None]:
     """Hold signals until the block ends; then the first one held is raised.
 
-    Only the main thread is ever interrupted, so in a worker thread this holds nothing: a
-    worker's section always completes, and the worker raises at its next check."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    _state.depth += 1
+    Only the main thread is ever interrupted, so in a worker thread nothing is held (a worker's
+    section always completes, and the worker raises at its next check); in any thread, the
+    section may still call AWS after a signal (``refuse_once_cancelled``): it is cleaning up."""
+    _sections.depth += 1
     try:
         yield
     finally:
-        _state.depth -= 1
-        if _state.depth == 0 and _state.pending is not None:
+        _sections.depth -= 1
+        main = threading.current_thread() is threading.main_thread()
+        if main and _sections.depth == 0 and _state.pending is not None:
             signum, _state.pending = _state.pending, None
             raise Interrupted(signum)
 
@@ -246,9 +286,11 @@ def finish_process(code: int) -> int:
             thread.join(seconds_left(EXIT_SECONDS))
     stuck = any(t.is_alive() and not t.daemon for t in threading.enumerate() if t is not current)
     if stuck:
-        for hook in _last:
+        with _owed_lock:
+            owed_now = list(_owed.values())
+        for cleanup in owed_now:
             with contextlib.suppress(Exception):
-                hook()
+                cleanup()
     flushed = True
     for stream in (sys.stdout, sys.stderr):
         try:

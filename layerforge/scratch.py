@@ -1,7 +1,7 @@
 """Scratch folders that disappear with the step that made them: on success, on error, on Ctrl-C
-or SIGTERM (their making and their removal are sections no signal interrupts). Every live one is
-registered, so a process that ends under threads still running (an interrupted matrix) removes
-theirs first (``interrupts.before_forced_exit``)."""
+or SIGTERM (their making and their removal are sections no signal interrupts). A process that
+ends under threads still running (an interrupted matrix) removes theirs first
+(``interrupts.owed``)."""
 
 from __future__ import annotations
 
@@ -10,13 +10,12 @@ import os
 import shutil
 import stat
 import tempfile
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 from layerforge.errors import UsageError
-from layerforge.interrupts import before_forced_exit, deferred
+from layerforge.interrupts import deferred, owed
 
 __all__ = ["build_scratch_parent", "remove_beside", "remove_tree", "scratch_dir"]
 
@@ -114,32 +113,12 @@ def build_scratch_parent(environ: dict[str, str] | None = None) -> tuple[Path | 
     return None, default
 
 
-_live: set[Path] = set()
-_live_lock = threading.Lock()
-
-
-@before_forced_exit
-def _remove_live() -> None:
-    with _live_lock:
-        live = list(_live)
-    for path in live:
-        shutil.rmtree(path, onerror=_make_writable)
-
-
 @contextmanager
 def scratch_dir(prefix: str, *, parent: Path | None = None) -> Iterator[Path]:
     """A fresh folder under ``parent`` (default: TMPDIR), removed when the block ends."""
-    path: Path | None = None
-    try:
-        with deferred():  # made and registered as one step
+    with contextlib.ExitStack() as stack:
+        with deferred():  # made and owed as one step
             path = Path(tempfile.mkdtemp(prefix=prefix, dir=parent))
-            with _live_lock:
-                _live.add(path)
+            stack.enter_context(owed(lambda: shutil.rmtree(path, onerror=_make_writable)))
+            stack.callback(remove_tree, path)  # first on the way out, while still owed
         yield path
-    finally:
-        if path is not None:
-            try:
-                remove_tree(path)
-            finally:
-                with _live_lock:
-                    _live.discard(path)

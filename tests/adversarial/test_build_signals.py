@@ -134,6 +134,23 @@ def test_three_ctrl_cs_in_a_row_then_the_next_build_works(ram: Path) -> None:
     assert manifest["verification"]["passed"] is True
 
 
+@pytest.mark.parametrize("delay", [0.02, 0.08, 0.25])
+def test_a_signal_while_the_command_starts_is_reported_too(ram: Path, delay: float) -> None:
+    """Before the command's own handling is installed (its imports), a signal still ends it
+    as the contract says: one ERROR line, and with --json one JSON document. Only during the
+    interpreter's own start, before any of layerforge runs, is it killed by the signal
+    itself (which a shell reads as the same 128+N), and then it prints nothing."""
+    folder = ram / f"starting-{delay}"
+    argv = [*BUILD, "--json"]
+    run = in_folder(folder, argv, interrupt_on="^", signum=signal.SIGTERM, delay=delay)
+    if run.code == -signal.SIGTERM:
+        assert run.out == run.err == "", run.describe()
+        return
+    interrupted_cleanly(run, signal.SIGTERM)
+    document = run.json()
+    assert document["exit_code"] == 143 and "interrupted by SIGTERM" in document["error"]
+
+
 def test_sighup_as_the_terminal_goes_away_still_ends_as_interrupted(ram: Path) -> None:
     """The terminal closes (an ssh session drops): SIGHUP, and every later write to it fails.
     The exit code is still 129, and cleanup still ran."""
