@@ -25,6 +25,7 @@ __all__ = [
     "AwsError",
     "BudgetExceededError",
     "BuildError",
+    "Cancelled",
     "CheckFailedError",
     "ContainerError",
     "Interrupted",
@@ -99,6 +100,12 @@ class SandboxError(LayerforgeError):
 
 class AwsError(LayerforgeError):
     """An AWS call failed."""
+
+
+class Cancelled(LayerforgeError):
+    """An operation refused to start in a worker thread because a signal has interrupted the
+    process: an ``Exception`` (not ``Interrupted``), so a library's own thread pool (boto3's
+    transfers) fails its task and winds down instead of waiting on it."""
 
 
 class Interrupted(KeyboardInterrupt):

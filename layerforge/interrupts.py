@@ -19,12 +19,12 @@ raised when the section ends, so the section completes or never starts. (The hol
 in Python, not with a signal mask, because the kernel may deliver a signal to any thread; only
 the main thread is ever interrupted, so only its sections need holding.)
 
-From the signal to the exit takes at most ``EXIT_SECONDS``: pools wait for running tasks until
-``STOP_SECONDS`` after it, and ``finish_process`` ends the process by ``EXIT_SECONDS`` whatever
-a thread is stuck in, once the main thread has done the cleanup those threads still owed
-(``owed``: their scratch folders, a staging object). Cleanup is never cut short: removing a
-scratch tree takes what the file system takes (a build's tree in RAM, its default, goes in a
-fraction of a second; on a slow disk it can take longer than the bound).
+From the signal to the exit (the contract's bound is 2 s): pools wait for running tasks until
+``STOP_SECONDS`` after it; ``finish_process`` gives threads still running until
+``EXIT_SECONDS``, does on the main thread the cleanup they still owe (``owed``: their scratch
+folders, a staging object), and ends the process whatever they are stuck in. Cleanup is never
+cut short: removing a scratch tree takes what the file system takes (a build's tree in RAM, its
+default, goes in a fraction of a second; on a slow disk it can take longer than the bound).
 """
 
 from __future__ import annotations
@@ -45,7 +45,7 @@ from pathlib import Path
 from types import FrameType, TracebackType
 from typing import Any, ParamSpec, TypeVar
 
-from layerforge.errors import Interrupted
+from layerforge.errors import Cancelled, Interrupted
 
 __all__ = [
     "EXIT_SECONDS",
@@ -74,9 +74,10 @@ T = TypeVar("T")
 
 HANDLED_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 #: Seconds after the signal that running worker tasks get to notice it and clean up.
-STOP_SECONDS = 1.2
-#: Seconds after the signal by which the process has exited (the contract's bound is 2 s).
-EXIT_SECONDS = 1.7
+STOP_SECONDS = 1.0
+#: Seconds after the signal after which the process exits, once the main thread has done what
+#: threads still running owed (the contract's bound is 2 s).
+EXIT_SECONDS = 1.4
 
 
 @dataclass
@@ -146,9 +147,16 @@ def check_cancelled() -> None:
 def refuse_once_cancelled(**_event: object) -> None:
     """A botocore ``before-call`` handler: no AWS call starts after a signal, in any thread (a
     waiter polling in a worker thread stops at its next poll), but in a ``deferred`` section,
-    which cleans up (removing a staging object)."""
-    if _sections.depth == 0:
-        check_cancelled()
+    which cleans up (removing a staging object). Outside the main thread the refusal is
+    ``Cancelled``, an ``Exception``: boto3's transfer threads then fail the upload at once
+    (an ``Interrupted`` there would leave the transfer waiting on a task that never ends)."""
+    if _sections.depth > 0 or _state.signum is None:
+        return
+    if threading.current_thread() is threading.main_thread():
+        raise Interrupted(_state.signum)
+    raise Cancelled(
+        f"not started: the process was interrupted by {Interrupted(_state.signum).name}"
+    )
 
 
 def seconds_left(bound: float) -> float:
