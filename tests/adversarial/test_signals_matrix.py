@@ -53,7 +53,7 @@ class Scenario:
     previous: dict[str, bytes]  # file name -> the bytes before the run
 
 
-def _scenario(folder: Path, **options: object) -> Scenario:
+def _scenario(folder: Path, phase: str, signum: int, **options: object) -> Scenario:
     dist = folder / "dist"
     dist.mkdir(parents=True)
     previous = {}
@@ -63,29 +63,20 @@ def _scenario(folder: Path, **options: object) -> Scenario:
         previous[f"{stem}.manifest.json"] = b'{"previous": "good"}\n'
     for name, data in previous.items():
         (dist / name).write_bytes(data)
-    return Scenario(in_folder(folder, MATRIX, **options), folder, previous)
+    run = in_folder(folder, MATRIX, interrupt_on=phase, signum=signum, **options)
+    return Scenario(run, folder, previous)
 
 
 @pytest.fixture(scope="module")
-def mid_build(ram: Path) -> Iterator[Scenario]:
+def mid_build(ram: Path) -> Scenario:
     """Three Ctrl-Cs in a row while the first combinations deflate their zips."""
-    yield _scenario(
-        ram / "matrix-mid-build",
-        interrupt_on=r"zip \.\.\.",
-        signum=signal.SIGINT,
-        repeat=3,
-        spacing=0.2,
-    )
+    return _scenario(ram / "mid-build", r"zip \.\.\.", signal.SIGINT, repeat=3, spacing=0.2)
 
 
 @pytest.fixture(scope="module")
-def after_first_placed(ram: Path) -> Iterator[Scenario]:
+def after_first_placed(ram: Path) -> Scenario:
     """SIGTERM once the first combination is in place, the others still building."""
-    yield _scenario(
-        ram / "matrix-after-first",
-        interrupt_on=r"place done",
-        signum=signal.SIGTERM,
-    )
+    return _scenario(ram / "after-first", r"place done", signal.SIGTERM)
 
 
 def test_a_matrix_stops_at_once_and_leaves_nothing_behind(mid_build: Scenario) -> None:
