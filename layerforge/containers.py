@@ -232,7 +232,11 @@ class Container:
         check_cancelled()
         self._nonce = uuid.uuid4().hex
         try:
-            self._create()
+            # a signal is held while the engine creates it (the request would otherwise be cut
+            # before the answer named the container); its own label finds one that a failed
+            # request may still have made
+            with deferred():
+                self._create()
             self._container.start()
             check_cancelled()  # cancelled meanwhile: the registry's removal may have missed it
         except docker.errors.DockerException as exc:
@@ -272,8 +276,8 @@ class Container:
 
     def remove(self) -> None:
         """Remove the container (from any thread, as often as asked): what runs in it ends.
-        One whose creation was cut short (the engine may have made it, unanswered) is found by
-        its own label."""
+        One whose creation failed (the engine may have made it, unanswered) is found by its own
+        label."""
         import docker.errors
 
         with contextlib.suppress(docker.errors.DockerException):  # already gone
