@@ -3,6 +3,12 @@
 ``Container`` is a context manager (the cibuildwheel model): it starts an idle container,
 ``call`` runs commands in it, and leaving the block removes it, also after an error or Ctrl-C.
 The Docker client is passed in, so the same code talks to any daemon the SDK can reach.
+
+Every live container is in one registry, whichever thread started it: the first signal removes
+them all at once (which ends the commands running in them, so the threads waiting on those
+return), and once the process is cancelled no container starts and no command runs. Each
+container is labelled ``LABEL`` and ``OWNER_LABEL`` (the pid of the layerforge process that
+started it), so what a run left behind can be told from anyone else's containers.
 """
 
 from __future__ import annotations
@@ -10,6 +16,8 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import threading
+import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,11 +26,12 @@ from typing import Any
 
 from layerforge.errors import ContainerError, LayerforgeError
 from layerforge.events import Event, EventKind, EventSink
-from layerforge.interrupts import deferred
+from layerforge.interrupts import check_cancelled, deferred, on_cancel
 from layerforge.processes import Completed
 
 __all__ = [
     "LABEL",
+    "OWNER_LABEL",
     "Completed",
     "Container",
     "ContainerError",
@@ -40,6 +49,24 @@ __all__ = [
 
 #: Every container layerforge starts carries this label, so leftovers are easy to find.
 LABEL = "org.layerforge.managed"
+#: ... and this one, the pid of the layerforge process that started it.
+OWNER_LABEL = "org.layerforge.pid"
+_NONCE_LABEL = "org.layerforge.container"
+
+_live: dict[int, Container] = {}
+_live_lock = threading.RLock()  # re-entrant: a signal may come while the main thread holds it
+
+
+@on_cancel
+def _remove_all() -> None:
+    """The first signal: every live container goes at once (each removal on its own thread)."""
+    with _live_lock:
+        live = list(_live.values())
+    removals = [threading.Thread(target=c.remove, daemon=True) for c in live]
+    for removal in removals:
+        removal.start()
+    for removal in removals:
+        removal.join()
 
 
 @dataclass(frozen=True)
@@ -147,6 +174,7 @@ def _pull(client: Any, image: str, platform: str | None, sink: EventSink) -> Non
         repository, tag=tag or "latest", stream=True, decode=True, platform=platform
     )
     for message in stream:
+        check_cancelled()
         if "error" in message:
             raise docker.errors.APIError(message["error"])
         detail = message.get("progressDetail") or {}
@@ -196,37 +224,71 @@ class Container:
     platform: str | None = None
     working_dir: str | None = None
     _container: Any = None
+    _nonce: str = ""  # this container's own label value, set before it is created
 
     def __enter__(self) -> Container:
         import docker.errors
 
+        check_cancelled()
+        self._nonce = uuid.uuid4().hex
+        try:
+            # a signal is held while the engine creates it (the request would otherwise be cut
+            # before the answer named the container); its own label finds one that a failed
+            # request may still have made
+            with deferred():
+                self._create()
+            self._container.start()
+            check_cancelled()  # cancelled meanwhile: the registry's removal may have missed it
+        except docker.errors.DockerException as exc:
+            self.__exit__(None, None, None)
+            check_cancelled()  # removed by the cancellation as it started
+            raise ContainerError(f"cannot start a container from {self.image}: {exc}") from None
+        except BaseException:
+            self.__exit__(None, None, None)
+            raise
+        return self
+
+    def _create(self) -> None:
+        """Create the container (not started) and register it the moment it exists."""
         volumes = {
             str(m.source): {"bind": m.target, "mode": "ro" if m.read_only else "rw"}
             for m in self.mounts
         }
-        try:
-            self._container = self.client.containers.run(
-                self.image,
-                entrypoint=["sleep", "infinity"],
-                command=[],
-                detach=True,
-                volumes=volumes,
-                environment=dict(self.environment),
-                network_mode=self.network_mode,
-                user=self.user,
-                read_only=self.read_only,
-                tmpfs=dict(self.tmpfs),
-                mem_limit=self.memory,
-                platform=self.platform,
-                working_dir=self.working_dir,
-                cap_drop=["ALL"],
-                security_opt=["no-new-privileges"],
-                labels={LABEL: "1"},
-            )
-        except docker.errors.DockerException as exc:
-            self.__exit__(None, None, None)
-            raise ContainerError(f"cannot start a container from {self.image}: {exc}") from None
-        return self
+        self._container = self.client.containers.create(
+            self.image,
+            entrypoint=["sleep", "infinity"],
+            command=[],
+            volumes=volumes,
+            environment=dict(self.environment),
+            network_mode=self.network_mode,
+            user=self.user,
+            read_only=self.read_only,
+            tmpfs=dict(self.tmpfs),
+            mem_limit=self.memory,
+            platform=self.platform,
+            working_dir=self.working_dir,
+            cap_drop=["ALL"],
+            security_opt=["no-new-privileges"],
+            labels={LABEL: "1", OWNER_LABEL: str(os.getpid()), _NONCE_LABEL: self._nonce},
+        )
+        with _live_lock:
+            _live[id(self)] = self
+
+    def remove(self) -> None:
+        """Remove the container (from any thread, as often as asked): what runs in it ends.
+        One whose creation failed (the engine may have made it, unanswered) is found by its own
+        label."""
+        import docker.errors
+
+        with contextlib.suppress(docker.errors.DockerException):  # already gone
+            if self._container is not None:
+                self._container.remove(force=True)
+            elif self._nonce:
+                found = self.client.containers.list(
+                    all=True, filters={"label": f"{_NONCE_LABEL}={self._nonce}"}
+                )
+                for container in found:
+                    container.remove(force=True)
 
     def __exit__(
         self,
@@ -234,12 +296,12 @@ class Container:
         value: BaseException | None,
         traceback: TracebackType | None,
     ) -> None:
-        import docker.errors
-
-        if self._container is not None:
-            with deferred(), contextlib.suppress(docker.errors.DockerException):  # already gone
-                self._container.remove(force=True)
-            self._container = None
+        if self._container is not None or self._nonce:
+            with deferred():
+                self.remove()
+            with _live_lock:
+                _live.pop(id(self), None)
+            self._container, self._nonce = None, ""
 
     @property
     def id(self) -> str:
@@ -256,6 +318,7 @@ class Container:
         """Run ``command``; ``on_line`` sees each output line as it comes."""
         import docker.errors
 
+        check_cancelled()
         api = self.client.api
         try:
             exec_id = api.exec_create(
@@ -278,7 +341,9 @@ class Container:
                                 on_line(line)
             code = api.exec_inspect(exec_id)["ExitCode"]
         except docker.errors.DockerException as exc:
+            check_cancelled()  # the container was removed by the cancellation
             raise ContainerError(f"running {command[0]} in {self.image} failed: {exc}") from None
+        check_cancelled()  # ended by the cancellation: its output means nothing
         return Completed(int(code if code is not None else -1), "".join(stdout), "".join(stderr))
 
 

@@ -25,6 +25,7 @@ __all__ = [
     "AwsError",
     "BudgetExceededError",
     "BuildError",
+    "Cancelled",
     "CheckFailedError",
     "ContainerError",
     "ExecutionInterrupted",
@@ -126,6 +127,12 @@ class RegionsFailedError(LayerforgeError):
 
     def to_dict(self) -> dict[str, object]:
         return {**super().to_dict(), "details": self.report}
+
+
+class Cancelled(LayerforgeError):
+    """An operation refused to start in a worker thread because a signal has interrupted the
+    process: an ``Exception`` (not ``Interrupted``), so a library's own thread pool (boto3's
+    transfers) fails its task and winds down instead of waiting on it."""
 
 
 class Interrupted(KeyboardInterrupt):

@@ -12,6 +12,7 @@ import json
 import os
 import shutil
 import sys
+import threading
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from functools import cache
@@ -97,11 +98,22 @@ def _write_memo(memo: dict[str, dict[str, object]]) -> None:
     path = _memo_file()
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        temporary = path.with_name(f".{path.name}.{os.getpid()}")
+        temporary = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}")
         temporary.write_text(json.dumps(memo), "utf-8")
         temporary.replace(path)
     except OSError:
         return  # an unwritable cache only costs a probe next time
+
+
+#: The memo is read, changed and written by every thread that probes (a matrix's builds).
+_memo_lock = threading.Lock()
+
+
+def _remember(key: str, facts: dict[str, object]) -> None:
+    with _memo_lock:
+        memo = _read_memo()
+        memo[key] = facts
+        _write_memo(memo)
 
 
 def _interpreter(path: Path, facts: dict[str, object]) -> Interpreter | None:
@@ -138,14 +150,12 @@ def probe_interpreter(path: Path) -> Interpreter | None:
     fingerprint = _fingerprint(path)
     if fingerprint is None or not os.access(path, os.X_OK) or path.is_dir():
         return None
-    memo = _read_memo()
-    remembered = memo.get(fingerprint)
+    remembered = _read_memo().get(fingerprint)
     if isinstance(remembered, dict) and (found := _interpreter(path, remembered)) is not None:
         return found
     found = _ask(path)
     if found is not None:
-        memo[fingerprint] = {k: v for k, v in asdict(found).items() if k != "path"}
-        _write_memo(memo)
+        _remember(fingerprint, {k: v for k, v in asdict(found).items() if k != "path"})
     return found
 
 
@@ -156,15 +166,13 @@ def remembered_output(path: Path, arguments: list[str]) -> str | None:
     if fingerprint is None:
         return None
     key = f"{fingerprint}|{' '.join(arguments)}"
-    memo = _read_memo()
-    remembered = memo.get(key)
+    remembered = _read_memo().get(key)
     if isinstance(remembered, dict) and isinstance(remembered.get("stdout"), str):
         return str(remembered["stdout"])
     done = run([str(path), *arguments], timeout=30)
     if done.returncode != 0 or done.timed_out:
         return None
-    memo[key] = {"stdout": done.stdout.strip()}
-    _write_memo(memo)
+    _remember(key, {"stdout": done.stdout.strip()})
     return done.stdout.strip()
 
 

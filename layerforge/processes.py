@@ -4,6 +4,12 @@ Every child starts in its own session (process group), so a terminal's Ctrl-C re
 layerforge, which then stops the whole group: pip and its build helpers, compileall's worker
 processes, a sandboxed interpreter and whatever it started. A child that ignores SIGTERM is
 killed after a grace period. Output is read line by line (streamed as events) or captured.
+
+Every live group is in one registry, whichever thread started it: the first signal sends
+SIGTERM to all of them from the handler itself and SIGKILL to what is left a moment later
+(``CANCEL_GRACE_SECONDS``), so a worker thread waiting on pip or uv is released at once. Once
+the process is cancelled no child starts, and a command whose child ended raises
+``Interrupted`` instead of returning what the killed child printed.
 """
 
 from __future__ import annotations
@@ -13,16 +19,54 @@ import os
 import signal
 import subprocess
 import threading
+import time
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 from layerforge.errors import BuildError
+from layerforge.interrupts import cancelled, check_cancelled, deferred, on_cancel
 
-__all__ = ["Background", "Completed", "run", "run_streaming", "spawn", "usable_cores"]
+__all__ = [
+    "Background",
+    "Completed",
+    "run",
+    "run_streaming",
+    "spawn",
+    "usable_cores",
+]
 
 #: Seconds a process group gets to exit after SIGTERM before SIGKILL.
 GRACE_SECONDS = 3.0
+#: The same once the process is cancelled: the whole command has two seconds to end.
+CANCEL_GRACE_SECONDS = 0.3
+
+_live: dict[int, subprocess.Popen[str]] = {}
+_live_lock = threading.RLock()  # re-entrant: the signal handler runs on the main thread
+
+
+def _signal_all(signum: int) -> None:
+    with _live_lock:
+        processes = list(_live.values())
+    for process in processes:
+        if process.returncode is None:  # not reaped: its pid is still its own
+            _signal_group(process, signum)
+
+
+def _terminate_all() -> None:
+    """From the signal handler itself: SIGTERM to every live group, at once."""
+    _signal_all(signal.SIGTERM)
+
+
+def _kill_the_rest() -> None:
+    """A moment after the signal's SIGTERM, SIGKILL whatever ignored it."""
+    time.sleep(CANCEL_GRACE_SECONDS)
+    if cancelled():  # still: a caller that ended its cancellation meanwhile keeps its children
+        _signal_all(signal.SIGKILL)
+
+
+on_cancel(_terminate_all, immediate=True)
+on_cancel(_kill_the_rest)
 
 
 def usable_cores() -> int:
@@ -60,9 +104,63 @@ def stop_group(process: subprocess.Popen[str]) -> None:
     """SIGTERM the child's process group, SIGKILL it after the grace period, reap the child."""
     _signal_group(process, signal.SIGTERM)
     with contextlib.suppress(subprocess.TimeoutExpired):
-        process.wait(timeout=GRACE_SECONDS)
+        process.wait(timeout=CANCEL_GRACE_SECONDS if cancelled() else GRACE_SECONDS)
     _signal_group(process, signal.SIGKILL)  # helpers the child left behind go too
     process.wait()
+
+
+def _start(
+    command: Sequence[str],
+    *,
+    env: Mapping[str, str] | None,
+    merge_stderr: bool,
+    stdin: int | None,
+    pass_fds: Sequence[int],
+) -> subprocess.Popen[str]:
+    """Start ``command`` in its own session and register its group; refused once cancelled.
+    Starting and registering is one section no signal splits (the group is never unowned)."""
+    process: subprocess.Popen[str] | None = None
+    try:
+        with deferred():
+            check_cancelled()
+            try:
+                process = subprocess.Popen(
+                    list(command),
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.STDOUT if merge_stderr else subprocess.PIPE,
+                    stdin=stdin,
+                    text=True,
+                    errors="replace",
+                    env=dict(env) if env is not None else None,
+                    start_new_session=True,
+                    pass_fds=tuple(pass_fds),
+                )
+            except OSError as exc:
+                raise BuildError(f"cannot run {command[0]}: {exc.strerror}") from None
+            with _live_lock:
+                _live[process.pid] = process
+    except BaseException:  # the signal held while it started: it goes at once
+        if process is not None:
+            _forget(process)
+        raise
+    assert process is not None
+    return process
+
+
+def _forget(process: subprocess.Popen[str]) -> None:
+    """Stop the child's group (if it still runs), reap it, close its pipes, unregister it."""
+    try:
+        if process.poll() is None:
+            stop_group(process)
+        else:
+            _signal_group(process, signal.SIGKILL)  # the leader is gone; its helpers too
+    finally:
+        with _live_lock:
+            _live.pop(process.pid, None)
+        for stream in (process.stdout, process.stderr, process.stdin):
+            if stream is not None:
+                with contextlib.suppress(OSError):
+                    stream.close()
 
 
 @contextlib.contextmanager
@@ -75,30 +173,12 @@ def spawn(
     pass_fds: Sequence[int] = (),
 ) -> Iterator[subprocess.Popen[str]]:
     """A running child in its own process group; the group is stopped when the block exits."""
+    process = _start(command, env=env, merge_stderr=merge_stderr, stdin=stdin, pass_fds=pass_fds)
     try:
-        process = subprocess.Popen(
-            list(command),
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT if merge_stderr else subprocess.PIPE,
-            stdin=stdin,
-            text=True,
-            errors="replace",
-            env=dict(env) if env is not None else None,
-            start_new_session=True,
-            pass_fds=tuple(pass_fds),
-        )
-    except OSError as exc:
-        raise BuildError(f"cannot run {command[0]}: {exc.strerror}") from None
-    try:
+        check_cancelled()  # cancelled while it started: the registry's kill may have missed it
         yield process
     finally:
-        if process.poll() is None:
-            stop_group(process)
-        else:
-            _signal_group(process, signal.SIGKILL)  # the leader is gone; its helpers too
-        for stream in (process.stdout, process.stderr, process.stdin):
-            if stream is not None:
-                stream.close()
+        _forget(process)
 
 
 def run_streaming(
@@ -132,6 +212,7 @@ def run_streaming(
         finally:
             if timer is not None:
                 timer.cancel()
+    check_cancelled()  # a child killed by the cancellation: its output means nothing
     return Completed(process.returncode, "\n".join(tail), timed_out=expired.is_set())
 
 
@@ -176,11 +257,12 @@ class Background:
         self.process.wait()
         self._reader.join()
         self._stack.close()
+        check_cancelled()
         return Completed(self.process.returncode, "\n".join(self._tail))
 
     def stop(self) -> None:
         self._stack.close()
-        self._reader.join(timeout=GRACE_SECONDS)
+        self._reader.join(timeout=CANCEL_GRACE_SECONDS if cancelled() else GRACE_SECONDS)
 
 
 def run(
@@ -198,5 +280,7 @@ def run(
         except subprocess.TimeoutExpired:
             _signal_group(process, signal.SIGKILL)
             stdout, stderr = process.communicate()
+            check_cancelled()
             return Completed(process.returncode, stdout, stderr, timed_out=True)
+    check_cancelled()
     return Completed(process.returncode, stdout, stderr)

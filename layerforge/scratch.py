@@ -1,5 +1,7 @@
 """Scratch folders that disappear with the step that made them: on success, on error, on Ctrl-C
-or SIGTERM (their removal is a section no signal interrupts)."""
+or SIGTERM (their making and their removal are sections no signal interrupts). A process that
+ends under threads still running (an interrupted matrix) removes theirs first
+(``interrupts.owed``)."""
 
 from __future__ import annotations
 
@@ -13,7 +15,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from layerforge.errors import UsageError
-from layerforge.interrupts import deferred
+from layerforge.interrupts import deferred, owed
 
 __all__ = ["build_scratch_parent", "remove_beside", "remove_tree", "scratch_dir"]
 
@@ -114,8 +116,9 @@ def build_scratch_parent(environ: dict[str, str] | None = None) -> tuple[Path | 
 @contextmanager
 def scratch_dir(prefix: str, *, parent: Path | None = None) -> Iterator[Path]:
     """A fresh folder under ``parent`` (default: TMPDIR), removed when the block ends."""
-    path = Path(tempfile.mkdtemp(prefix=prefix, dir=parent))
-    try:
+    with contextlib.ExitStack() as stack:
+        with deferred():  # made and owed as one step
+            path = Path(tempfile.mkdtemp(prefix=prefix, dir=parent))
+            stack.enter_context(owed(lambda: shutil.rmtree(path, onerror=_make_writable)))
+            stack.callback(remove_tree, path)  # first on the way out, while still owed
         yield path
-    finally:
-        remove_tree(path)

@@ -216,9 +216,11 @@ def arm64_rootfs() -> Path:
 
 
 def managed_containers(client: Any) -> list[str]:
-    from layerforge.containers import iter_labelled
+    """Containers this test process started and that still exist (other runs on the same
+    engine have their own: each container names the pid of the process that started it)."""
+    from layerforge.containers import OWNER_LABEL, iter_labelled
 
-    return [c.id for c in iter_labelled(client)]
+    return [c.id for c in iter_labelled(client) if c.labels.get(OWNER_LABEL) == str(os.getpid())]
 
 
 SEED_PINS = ["numpy==1.26.4", "pandas==1.5.3", "matplotlib==3.8.4", "seaborn==0.12.2"]

@@ -19,6 +19,7 @@ from botocore.config import Config
 
 from layerforge.aws.names import partition_of
 from layerforge.errors import AwsError, UsageError
+from layerforge.interrupts import refuse_once_cancelled
 
 __all__ = [
     "AWS_ERRORS",
@@ -78,6 +79,7 @@ def connect_aws(target: AwsTarget) -> AwsClients:
     region = session.region_name
     if not region:
         raise UsageError("no AWS region", hint="pass --region or set AWS_REGION")
+    session.events.register("before-call", refuse_once_cancelled)  # nothing after a signal
 
     def client(name: str, config: Config = RETRIES) -> Any:
         return session.client(name, endpoint_url=target.endpoint_url, config=config)

@@ -24,7 +24,7 @@ import botocore.exceptions
 
 from layerforge.aws.clients import error_code
 from layerforge.aws.ownership import s3_tagging
-from layerforge.interrupts import deferred
+from layerforge.interrupts import deferred, owed
 from layerforge.runtimes import LIMITS, Architecture, Runtime
 
 __all__ = [
@@ -126,11 +126,12 @@ def remove_staging(s3: Any, bucket: str, key: str) -> None:
 
 @contextlib.contextmanager
 def _staged(s3: Any, layer: Path, bucket: str, key: str) -> Iterator[dict[str, str]]:
-    try:
-        s3.upload_file(str(layer), bucket, key, ExtraArgs={"Tagging": s3_tagging()})
-        yield {"S3Bucket": bucket, "S3Key": key}
-    finally:
-        remove_staging(s3, bucket, key)
+    with owed(lambda: remove_staging(s3, bucket, key)):  # also if a signal ends us mid-upload
+        try:
+            s3.upload_file(str(layer), bucket, key, ExtraArgs={"Tagging": s3_tagging()})
+            yield {"S3Bucket": bucket, "S3Key": key}
+        finally:
+            remove_staging(s3, bucket, key)
 
 
 def publish_layer(

@@ -10,7 +10,6 @@ REGION=BUCKET``, or the ``{region}`` template of a single ``--staging-bucket``).
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,6 +28,7 @@ from layerforge.errors import (
     RegionsFailedError,
     UsageError,
 )
+from layerforge.interrupts import WorkerPool
 from layerforge.runtimes import LIMITS, Architecture, Runtime
 from layerforge.verify import Severity, verify_layer
 
@@ -228,7 +228,7 @@ def publish_everywhere(
         except LayerforgeError as error:
             return region, error
 
-    with ThreadPoolExecutor(max_workers=min(8, len(request.regions))) as pool:
+    with WorkerPool(min(8, len(request.regions))) as pool:  # an interrupt stops it at once
         for region, result in pool.map(attempt, request.regions):
             if isinstance(result, LayerforgeError):
                 outcome.failed[region] = result

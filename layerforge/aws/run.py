@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -50,6 +49,7 @@ from layerforge.fanout import (
     shard_reports,
     shard_section,
 )
+from layerforge.interrupts import WorkerPool
 from layerforge.proof import Check, Outcome, ProofReport, check_all, check_logs
 from layerforge.proof.inputs import upload_inputs
 
@@ -419,7 +419,7 @@ def prove_everywhere(
         return publish_and_invoke(runs[region], clients[region], on_event=note)
 
     outcome = RegionsProof()
-    with ThreadPoolExecutor(max_workers=min(8, len(runs))) as pool:
+    with WorkerPool(min(8, len(runs))) as pool:  # an interrupt stops it at once
         futures = {region: pool.submit(one, region) for region in runs}
         for region, future in futures.items():
             try:

@@ -14,7 +14,7 @@ import stat
 import struct
 import zlib
 from collections.abc import Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -22,6 +22,7 @@ from typing import BinaryIO
 from layerforge.builder.tree import iter_files
 from layerforge.errors import BuildError
 from layerforge.events import Event, EventKind, EventSink
+from layerforge.interrupts import WorkerPool, check_cancelled
 from layerforge.processes import usable_cores
 
 __all__ = ["ArchiveInfo", "sha256_of", "write_layer_zip"]
@@ -40,6 +41,7 @@ _END64 = struct.Struct("<IQHHIIQQQQ")
 _LOCATOR64 = struct.Struct("<IIQI")
 _LIMIT32 = 0xFFFFFFFF
 _BYTES_IN_FLIGHT = 256 << 20  # files read or deflated but not yet written: bounds memory
+_CHUNK = 1 << 20  # deflated between two looks at the cancellation (about 50 ms at level 6)
 
 
 @dataclass(frozen=True)
@@ -70,10 +72,20 @@ def sha256_of(path: Path) -> str:
 
 
 def _deflate(name: str, path: Path) -> _Member:
-    raw = path.read_bytes()
+    """One member, read and deflated a chunk at a time (the bytes are the same as deflating the
+    file in one call: zlib's output does not depend on how its input is split), so an interrupt
+    is honoured within a chunk even on the largest library."""
     compressor = zlib.compressobj(_LEVEL, zlib.DEFLATED, -15)
-    data = compressor.compress(raw) + compressor.flush()
-    if len(raw) > _LIMIT32 or len(data) > _LIMIT32:
+    pieces: list[bytes] = []
+    crc = size = 0
+    with path.open("rb") as handle:
+        for chunk in iter(lambda: handle.read(_CHUNK), b""):
+            check_cancelled()
+            crc, size = zlib.crc32(chunk, crc), size + len(chunk)
+            pieces.append(compressor.compress(chunk))
+    pieces.append(compressor.flush())
+    data = b"".join(pieces)
+    if size > _LIMIT32 or len(data) > _LIMIT32:
         raise BuildError(f"{name} is over 4 GiB", hint="no Lambda layer can hold it")
     try:
         encoded, flags = name.encode("ascii"), 0
@@ -81,7 +93,7 @@ def _deflate(name: str, path: Path) -> _Member:
         encoded, flags = name.encode("utf-8"), _UTF8
     executable = path.stat().st_mode & stat.S_IXUSR
     mode = stat.S_IFREG | (0o755 if executable else 0o644)
-    return _Member(encoded, flags, mode, zlib.crc32(raw), len(raw), data)
+    return _Member(encoded, flags, mode, crc, size, data)
 
 
 class _HashingWriter:
@@ -101,7 +113,8 @@ def _members(entries: list[tuple[str, Path]], workers: int, sink: EventSink) -> 
 
     Work is handed out largest first (so no big library is left to compress alone at the end
     while the other cores idle) within a budget of bytes in flight; the member the writer
-    needs next is always handed out, so the writer never waits on work not yet started."""
+    needs next is always handed out, so the writer never waits on work not yet started. After
+    a signal no member is started, and those being deflated stop within a chunk."""
     total = len(entries)
     if workers <= 1:
         for number, (name, path) in enumerate(entries, start=1):
@@ -111,7 +124,7 @@ def _members(entries: list[tuple[str, Path]], workers: int, sink: EventSink) -> 
         return
     sizes = [path.stat().st_size for _, path in entries]
     largest_first = iter(sorted(range(total), key=lambda i: (-sizes[i], i)))
-    with ThreadPoolExecutor(workers, thread_name_prefix="layerforge-zip") as pool:
+    with WorkerPool(workers, thread_name_prefix="layerforge-zip") as pool:
         started: dict[int, Future[_Member]] = {}
         in_flight = 0
 

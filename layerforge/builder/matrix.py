@@ -7,13 +7,22 @@ uv's own caches the second time. One that cannot be built fails alone, with its 
 the others finish. (A shared wheelhouse, every combination downloading into it first, one at a
 time, then resolving again offline, cost more than it saved once single builds got fast:
 1.18x the four builds one at a time, against 0.86x now.)
+
+A signal stops every combination at once: queued ones never start, running ones stop at their
+next step or within their current one (their pip, uv and compileall groups are killed), each
+removes its own scratch folder, and none is put in place after it (``interrupts``). What is
+looked up once per process (``sysconfig``, uv, the interpreters, the modules a fresh build
+loads) is looked up before the worker threads start: ``sysconfig``'s first initialisation is
+not thread-safe on CPython 3.11, and uv's ``find_uv_bin`` read ``EXE`` as None when two
+combinations initialised it at once.
 """
 
 from __future__ import annotations
 
 import os
-from concurrent.futures import ThreadPoolExecutor
+import sysconfig
 from dataclasses import dataclass, replace
+from importlib import import_module
 from typing import Any
 
 from layerforge.builder.cache import BuildCache
@@ -27,7 +36,9 @@ from layerforge.errors import (
     LayerforgeError,
 )
 from layerforge.events import Event, EventKind, EventSink, emit_to
-from layerforge.spec import LayerSpec
+from layerforge.interpreters import find_interpreter, interpreters_with_pip, probe_interpreter
+from layerforge.interrupts import WorkerPool, cancelled, expect_output
+from layerforge.spec import Backend, LayerSpec
 
 __all__ = ["MatrixEntry", "MatrixOutcome", "build_matrix"]
 
@@ -90,11 +101,42 @@ class MatrixOutcome:
         }
 
 
+#: What a fresh build imports on first use: imported once, before the worker threads.
+_FRESH_BUILD_MODULES = (
+    "layerforge.builder.archive",
+    "layerforge.builder.cross",
+    "layerforge.builder.drift",
+    "layerforge.builder.inventory",
+    "layerforge.builder.records",
+    "layerforge.verify",
+)
+_DOCKER_MODULES = ("docker", "layerforge.builder.docker")
+
+
 def _prefixed(sink: EventSink, target: str) -> EventSink:
     def emit(event: Event) -> None:
-        sink(replace(event, step=f"{target} {event.step}"))
+        if not cancelled():  # after a signal, the combinations' last words are not news
+            sink(replace(event, step=f"{target} {event.step}"))
 
     return emit
+
+
+def resolve_shared_lookups(specs: list[LayerSpec]) -> None:
+    """Whatever a build looks up once per process and keeps, looked up here, on one thread,
+    before the combinations' threads start (first initialisations race: ``sysconfig``'s is not
+    thread-safe on CPython 3.11, and uv's ``find_uv_bin`` then read ``EXE`` as None)."""
+    from layerforge.builder.installers import uv_binary
+
+    sysconfig.get_config_vars()
+    uv_binary()
+    for version in sorted({spec.runtime.python for spec in specs}):
+        find_interpreter(version)
+        next(interpreters_with_pip(version), None)
+    for path in sorted({spec.python for spec in specs if spec.python is not None}):
+        probe_interpreter(path)
+    docker = any(spec.backend is Backend.DOCKER for spec in specs)
+    for module in (*_FRESH_BUILD_MODULES, *(_DOCKER_MODULES if docker else ())):
+        import_module(module)
 
 
 def _one(spec: LayerSpec, sink: EventSink, cache: BuildCache) -> MatrixEntry:
@@ -121,7 +163,11 @@ def build_matrix(
     started = time.monotonic()
     sink = emit_to(on_event)
     cache = cache if cache is not None else BuildCache()
+    for spec in specs:
+        expect_output(spec.output)
+    resolve_shared_lookups(specs)
     count = workers or max(1, min(len(specs), os.cpu_count() or 1))
-    with ThreadPoolExecutor(max_workers=count) as pool:
-        entries = list(pool.map(lambda spec: _one(spec, sink, cache), specs))
+    with WorkerPool(count, thread_name_prefix="layerforge-matrix") as pool:
+        futures = [pool.submit(_one, spec, sink, cache) for spec in specs]
+        entries = [future.result() for future in futures]
     return MatrixOutcome(entries, time.monotonic() - started)

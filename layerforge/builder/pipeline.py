@@ -12,7 +12,6 @@ import hashlib
 import json
 import time
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from functools import cache
@@ -42,6 +41,7 @@ from layerforge.errors import (
 )
 from layerforge.events import Event, EventKind, EventSink, emit_to
 from layerforge.interpreters import Interpreter, find_interpreter, require_interpreter
+from layerforge.interrupts import WorkerPool, check_cancelled, expect_output
 from layerforge.runtimes import LIMITS, compatible_platform_tags
 from layerforge.scratch import build_scratch_parent, remove_beside, scratch_dir
 from layerforge.spec import Backend, InstallerChoice, LayerSpec
@@ -85,16 +85,19 @@ class _Clock:
 
     @contextmanager
     def step(self, name: str, message: str = "") -> Iterator[None]:
+        check_cancelled()  # every step boundary, in whichever thread builds (a matrix's)
         self.sink(Event(EventKind.STARTED, name, message))
         started = time.monotonic()
         yield
         self.timings[name] = round(self.timings.get(name, 0.0) + time.monotonic() - started, 3)
+        check_cancelled()
 
     def finish(self, name: str, message: str = "") -> None:
         self.sink(Event(EventKind.FINISHED, name, message))
 
     def begin(self, name: str, message: str) -> float:
         """A step that runs alongside the next ones: its start (``end`` records its time)."""
+        check_cancelled()
         self.sink(Event(EventKind.STARTED, name, message))
         return time.monotonic()
 
@@ -354,7 +357,7 @@ def _build_fresh(
     # the zip is copied (and hashed) beside the output while verification reads it: verify
     # leaves a core idle; the copy is swapped in only after everything passed. The tree and
     # the downloads are done with: they go meanwhile, not at the end
-    with ThreadPoolExecutor(2, thread_name_prefix="layerforge-stage") as helpers:
+    with WorkerPool(2, thread_name_prefix="layerforge-stage") as helpers:
         staging = helpers.submit(staged.fill, archive.path, archive.sha256)
         helpers.submit(remove_beside, archive.path)
         report = clock.run(
@@ -427,6 +430,7 @@ def build_layer(
     clock = _Clock(emit_to(on_event))
     cache = cache if cache is not None else BuildCache()
     check_output(spec.output)
+    expect_output(spec.output)  # an interrupt says what became of it
     installer = select_installer(spec, clock.sink)
     bytecode = getattr(installer, "bytecode", None)
     key = BuildCache.key(_cache_inputs(spec, installer, bytecode))

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from layerforge.errors import CheckFailedError, LayerforgeError, UsageError
-from layerforge.interrupts import deferred
+from layerforge.interrupts import deferred, placing
 
 __all__ = [
     "MANIFEST_SUFFIX",
@@ -274,9 +274,9 @@ class StagedLayer:
             staged = self._temporary(self.manifest)
             staged.write_text(manifest_text, "utf-8")
             staged.chmod(0o644)
-            # the lock, then the section no signal splits: whatever decides whether (and
-            # what) to swap is decided under the lock, by the holder
-            with _pair_lock(self.manifest), deferred():
+            # the lock, then the section no signal splits (refused once cancelled): whatever
+            # decides whether (and what) to swap is decided under the lock, by the holder
+            with _pair_lock(self.manifest), placing(self.output):
                 _swap(self.zip, staged, self.output, self.manifest)
         except OSError as exc:
             raise _placement_error(self.output, exc) from None

@@ -15,7 +15,6 @@ import json
 import os
 import re
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -41,6 +40,7 @@ from layerforge.builder.result import ResolvedDistribution
 from layerforge.errors import BuildError, CheckFailedError, LayerforgeError, UsageError
 from layerforge.events import Event, EventKind, EventSink
 from layerforge.inputs import Inputs
+from layerforge.interrupts import WorkerPool
 from layerforge.processes import Completed, run_streaming
 from layerforge.runtimes import Runtime
 
@@ -263,7 +263,7 @@ def install_downloaded(
     options = _install_options(platform, target.runtime, tree, python, link="hardlink")
     where = ["--no-deps", "--no-index", "--find-links", str(wheelhouse)]
     where += ["--cache-dir", str(scratch / "uv-cache")]
-    with ThreadPoolExecutor(1, thread_name_prefix="layerforge-hash") as hasher:
+    with WorkerPool(1, thread_name_prefix="layerforge-hash") as hasher:
         # the manifest's sha256s are read while uv unpacks (hashing releases the lock)
         digests = {wheel: hasher.submit(sha256_of, wheel) for wheel in files}
         done = _run_uv([binary, *options, *where, *pins], scratch=scratch, tree=tree, sink=sink)

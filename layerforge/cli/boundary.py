@@ -3,7 +3,9 @@ ERROR line with a hint (and the same as a JSON document on stdout with ``--json`
 
 * a LayerforgeError: its message, hint and exit code (1, 2 or 3);
 * a Click usage error: exit 2, with the command's --help as the hint;
-* a signal (Ctrl-C, SIGTERM, SIGHUP): what was interrupted, exit 128 + N, after cleanup ran;
+* a signal (Ctrl-C, SIGTERM, SIGHUP): what was interrupted and what became of each output it
+  meant to replace (kept, put in place before the signal, not written), exit 128 + N, after
+  cleanup ran;
 * an OSError or MemoryError: the operation failed (exit 3), naming the file and the cause;
 * anything else is a bug: exit 4, the traceback written to a log file named in the hint
   (``--debug`` or LAYERFORGE_DEBUG=1 prints it instead).
@@ -11,17 +13,19 @@ ERROR line with a hint (and the same as a JSON document on stdout with ``--json`
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import tempfile
 import time
 import traceback
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
 import click
 
-from layerforge import __version__
+from layerforge import __version__, interrupts
 from layerforge.console import Renderer
 from layerforge.errors import (
     EXIT_BUG,
@@ -31,6 +35,7 @@ from layerforge.errors import (
     Interrupted,
     LayerforgeError,
 )
+from layerforge.interrupts import OutputFate
 
 __all__ = ["ISSUES_URL", "report_exception", "wants_debug"]
 
@@ -77,16 +82,54 @@ def _usage_error(error: click.ClickException) -> dict[str, Any]:
     }
 
 
+def _listed(paths: list[str]) -> str:
+    return ", ".join(paths)
+
+
+def _what_was_kept(fates: list[OutputFate]) -> str:
+    """What became of the outputs the command meant to replace, as it is now on disk."""
+    placed = [f.path for f in fates if f.state == "placed"]
+    placing = [f.path for f in fates if f.state == "placing"]
+    kept = [f.path for f in fates if f.state == "untouched" and f.existed]
+    absent = [f.path for f in fates if f.state == "untouched" and not f.existed]
+    parts = []
+    if placed:
+        parts.append(f"put in place before the signal: {_listed(placed)}")
+    if placing:
+        parts.append(
+            f"being put in place when the signal came (the old or the new pair, never a mix): "
+            f"{_listed(placing)}"
+        )
+    if kept:
+        last = "the last good layer" if len(kept) == 1 else "the last good layers"
+        parts.append(f"{_listed(kept)} kept ({last})")
+    if absent:
+        parts.append(f"not written: {_listed(absent)}")
+    if not placed and not placing:
+        parts.append("nothing was replaced")
+    return "; ".join(parts)
+
+
 def _interrupted(signal_error: Interrupted) -> dict[str, Any]:
+    error = f"interrupted by {signal_error.name}"
     if isinstance(signal_error, ExecutionInterrupted):  # what goes on elsewhere, and how to stop
         return {
-            "error": f"interrupted by {signal_error.name}: {signal_error.message}",
+            "error": f"{error}: {signal_error.message}",
             "hint": signal_error.hint,
             "details": "",
             "exit_code": signal_error.exit_code,
         }
+    fates = interrupts.outputs()
+    if fates:
+        return {
+            "error": f"{error}: {_what_was_kept(fates)}",
+            "hint": "temporary files, containers and child processes were removed; run the "
+            "command again",
+            "details": "",
+            "exit_code": signal_error.exit_code,
+        }
     return {
-        "error": f"interrupted by {signal_error.name}",
+        "error": error,
         "hint": "nothing was left behind: temporary files, containers and child processes "
         "were removed, and the last good output was kept; run the command again",
         "details": "",
@@ -131,6 +174,10 @@ def report_exception(
     """Render ``error`` as the contract says; returns the exit code."""
     if isinstance(error, click.exceptions.Abort) and isinstance(error.__cause__, Interrupted):
         error = error.__cause__
+    signum = interrupts.first_signal()
+    if signum is not None and not isinstance(error, Interrupted):
+        # whatever failed while it unwound (a terminal gone with SIGHUP), the signal is why
+        error = Interrupted(signum)
     if isinstance(error, LayerforgeError):
         document = error.to_dict()
     elif isinstance(error, click.ClickException):
@@ -159,5 +206,7 @@ def report_exception(
     assert isinstance(code, int)
     if not document.get("hint"):
         document["hint"] = _default_hint(code, command)
-    renderer.failure(document)
+    # after SIGHUP the terminal may be gone: nothing can be said, the exit code still tells
+    with contextlib.suppress(OSError) if isinstance(error, Interrupted) else nullcontext():
+        renderer.failure(document)
     return code

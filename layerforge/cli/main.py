@@ -9,7 +9,7 @@ from typing import ClassVar
 
 import click
 
-from layerforge import __version__
+from layerforge import __version__, interrupts
 from layerforge.cli.boundary import report_exception, wants_debug
 from layerforge.console import Renderer
 from layerforge.interrupts import signals_raise
@@ -63,11 +63,20 @@ def _json_requested(argv: list[str]) -> bool:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the CLI with ``argv`` and return the exit code (tests call this directly)."""
-    args = list(sys.argv[1:] if argv is None else argv)
+    """Run the CLI with ``argv`` and return the exit code (tests call this directly).
+
+    As the process's entry point (``argv`` None), an interrupted command ends within the
+    contract's bound, whatever a thread is still stuck in (``interrupts.finish_process``)."""
+    code = _run(list(sys.argv[1:] if argv is None else argv), ending_process=argv is None)
+    if argv is None and interrupts.cancelled():
+        return interrupts.finish_process(code)
+    return code
+
+
+def _run(args: list[str], *, ending_process: bool) -> int:
     renderer = Renderer(json_output=_json_requested(args))
     try:
-        with signals_raise():
+        with signals_raise(ending_process=ending_process):
             try:
                 result = cli.main(
                     args=args, prog_name="layerforge", standalone_mode=False, obj=renderer
@@ -77,6 +86,6 @@ def main(argv: Sequence[str] | None = None) -> int:
                     return error.code if isinstance(error.code, int) else 1
                 command = next((a for a in args if not a.startswith("-")), "")
                 return report_exception(error, renderer, debug=wants_debug(args), command=command)
-    except KeyboardInterrupt as late:  # a second signal while the first was being reported
+    except KeyboardInterrupt as late:  # a signal after the command's own signal handling
         return getattr(late, "exit_code", 130)
     return result if isinstance(result, int) else 0

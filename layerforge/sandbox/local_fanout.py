@@ -4,7 +4,9 @@ The same items, events, retries and proof as the Step Functions run
 (``layerforge.aws.fanout``): each shard is one invocation in the sandbox (up to
 ``--max-concurrency`` at once, bounded by this machine's cores), tried ``SHARD_ATTEMPTS``
 times; the reduce runs once every shard has answered, and refuses (naming them) when partials
-are missing. S3 is the embedded moto server (or ``--endpoint-url``).
+are missing. S3 is the embedded moto server (or ``--endpoint-url``). A signal runs no queued
+shard and no further attempt: the running shards' sandboxed processes are killed (their
+container removed) at once, and the command ends as interrupted.
 """
 
 from __future__ import annotations
@@ -12,7 +14,6 @@ from __future__ import annotations
 import os
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,7 @@ from layerforge.fanout import (
     missing_partials,
     shard_section,
 )
+from layerforge.interrupts import WorkerPool, check_cancelled
 from layerforge.proof import ProofReport, check_all
 from layerforge.sandbox.engines import open_sandbox
 from layerforge.sandbox.environment import SandboxSpec
@@ -65,6 +67,7 @@ def _shard(
     logs: list[str] = []
     error: str | None = None
     for attempt in range(1, SHARD_ATTEMPTS + 1):
+        check_cancelled()  # no retry after a signal
         invocation: Invocation = box.invoke(handler, event)
         logs += invocation.logs
         error = _error_of(invocation)
@@ -112,7 +115,7 @@ def invoke_local_fanout(
             engine_used = box.engine
             sink(Event(EventKind.NOTE, "fanout", f"{fanout.label}, {workers} at once"))
             lock = threading.Lock()
-            with ThreadPoolExecutor(workers, thread_name_prefix="layerforge-shard") as pool:
+            with WorkerPool(workers, thread_name_prefix="layerforge-shard") as pool:
                 futures = [
                     pool.submit(_shard, box, handler, fanout.shard_event(item, common), sink, lock)
                     for item in fanout.items()

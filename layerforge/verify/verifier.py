@@ -12,12 +12,13 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from layerforge.events import Event, EventKind, EventSink, emit_to
+from layerforge.interrupts import WorkerPool
 from layerforge.runtimes import Architecture, Runtime
 from layerforge.verify.dlopen import check_loadable
 from layerforge.verify.elf import (
@@ -111,7 +112,7 @@ def _sniff(
     layer_files: frozenset[str],
     aliases: dict[str, str],
     *,
-    pool: ThreadPoolExecutor,
+    pool: WorkerPool,
     found: _Binaries,
 ) -> list[tuple[Entry, Future[ElfFacts | Finding]]]:
     """Magic bytes of every file: ELF files go to the pool, the others to the non-ELF rules."""
@@ -209,7 +210,7 @@ def _read_binaries(
     files = [e for e in entries if e.is_regular]
     layer_files = frozenset(e.path for e in entries if not e.is_dir)
     found = _Binaries()
-    with ThreadPoolExecutor(max_workers=max(2, os.cpu_count() or 2)) as pool:
+    with WorkerPool(max(2, os.cpu_count() or 2)) as pool:  # an interrupt stops it at once
         pending = _sniff(source, files, layer_files, aliases, pool=pool, found=found)
         found.elf_count = len(pending)
         for number, (entry, future) in enumerate(pending, start=1):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import tempfile
 import zipfile
@@ -14,7 +15,7 @@ from typing import Any
 import pytest
 
 from layerforge.scratch import remove_tree
-from tests.adversarial.harness import NOBODY, Run, command, run_layerforge
+from tests.adversarial.harness import BOUND, NOBODY, Run, command, run_layerforge
 from tests.conftest import sandbox_required
 
 #: Every case must end within this (seconds) and below this peak memory (KiB) unless it says so.
@@ -65,6 +66,14 @@ def failed_cleanly(run: Run, code: int, *fragments: str, bound: float = TIME_BOU
     assert run.processes == [], run.describe()
     assert run.seconds < bound, run.describe()
     assert run.max_rss_kb < RSS_BOUND_KB, run.describe()
+
+
+def interrupted_cleanly(run: Run, signum: int) -> None:
+    """The contract for an interrupted command: failed cleanly with 128+N naming the signal,
+    within the bound from the signal to the exit."""
+    assert run.signalled, run.describe()
+    failed_cleanly(run, 128 + signum, f"interrupted by {signal.Signals(signum).name}", bound=300)
+    assert run.after_signal is not None and run.after_signal <= BOUND, run.describe()
 
 
 def failed_as_json(run: Run, code: int, *fragments: str) -> dict[str, Any]:

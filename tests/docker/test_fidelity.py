@@ -17,9 +17,9 @@ from typing import Any
 import pytest
 
 from layerforge.cli import main
-from layerforge.containers import LABEL
+from layerforge.containers import LABEL, OWNER_LABEL
 from tests.adversarial.conftest import failed_cleanly
-from tests.adversarial.harness import run_layerforge
+from tests.adversarial.harness import Run, run_layerforge
 from tests.conftest import json_document, managed_containers
 
 pytestmark = [pytest.mark.slow, pytest.mark.network]
@@ -166,8 +166,10 @@ def test_builds_from_two_virtualenvs_are_the_same_bytes(tmp_path: Path) -> None:
     assert outputs[0] == outputs[1]
 
 
-def _labelled(docker_client: Any) -> list[str]:
-    return [c.id for c in docker_client.containers.list(all=True, filters={"label": LABEL})]
+def _labelled(docker_client: Any, run: Run) -> list[str]:
+    """The containers of that run still there (others on the engine are not its)."""
+    mine = {"label": [LABEL, f"{OWNER_LABEL}={run.pid}"]}
+    return [c.id for c in docker_client.containers.list(all=True, filters=mine)]
 
 
 @pytest.mark.parametrize(
@@ -191,7 +193,7 @@ def test_sigterm_removes_the_container(
     argv = [a.format(seed=seed_build["output"]) for a in argv] + ["--image", lambda_image]
     run = run_layerforge(argv, tmp=tmp_path, interrupt_on=phase, timeout=300)
     failed_cleanly(run, 143, "interrupted by SIGTERM", bound=300)
-    assert _labelled(docker_client) == []
+    assert _labelled(docker_client, run) == []
 
 
 def test_a_build_container_killed_during_pip_is_reported_as_killed(
@@ -232,7 +234,7 @@ def test_a_build_container_killed_during_pip_is_reported_as_killed(
         stop.set()
     failed_cleanly(run, 3, "was killed during pip (exit 137)", bound=300)
     assert "memory" in run.hint_lines[0]
-    assert _labelled(docker_client) == []
+    assert _labelled(docker_client, run) == []
 
 
 def test_invoke_local_runs_arm64_for_real(
