@@ -175,7 +175,8 @@ class BuildCache:
         staging: Path | None = None
         try:
             folder.parent.mkdir(parents=True, exist_ok=True)
-            staging = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{key[:12]}."))
+            with deferred():  # made and remembered in one step: a signal between leaves none
+                staging = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{key[:12]}."))
             clone_file(layer, staging / "layer.zip")
             (staging / "layer.zip").chmod(0o644)
             text = json.dumps(result.to_dict(), indent=2, sort_keys=True)

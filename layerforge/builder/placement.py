@@ -244,11 +244,12 @@ class StagedLayer:
         self._staged: list[Path] = []
 
     def _temporary(self, destination: Path) -> Path:
-        handle, name = tempfile.mkstemp(
-            dir=destination.parent, prefix=f".{destination.name}.", suffix=".partial"
-        )
-        os.close(handle)
-        self._staged.append(Path(name))
+        with deferred():  # made and remembered in one step: a signal between leaves no .partial
+            handle, name = tempfile.mkstemp(
+                dir=destination.parent, prefix=f".{destination.name}.", suffix=".partial"
+            )
+            os.close(handle)
+            self._staged.append(Path(name))
         return Path(name)
 
     def fill(self, source: Path | BinaryIO, sha256: str, *, trusted: bool = False) -> float:
