@@ -133,8 +133,10 @@ class Renderer:
         if self.json_output:
             self.json(document)
         self.err.print(styled(("ERROR ", "bold red"), str(document["error"])))
-        if document.get("details"):
-            self.err.print(styled((str(document["details"]), "dim")))
+        details = document.get("details")
+        text = details.get("text") if isinstance(details, dict) else details
+        if text:
+            self.err.print(styled((str(text), "dim")))
         if document.get("hint"):
             self.err.print(styled(("hint: ", "yellow"), str(document["hint"])))
 
