@@ -338,8 +338,9 @@ def rejected_report_path(output: Path) -> Path:
 
 
 def keep_rejected(output: Path, report: OverBudgetReport) -> OverBudgetReport:
-    """Write the report beside ``output`` (atomically: a temporary file renamed, removed on
-    any failure or interruption); the report names its file only if it was written."""
+    """Write the report beside ``output`` as the error's JSON ``details`` (atomically: a
+    temporary file renamed, removed on any failure or interruption); the report names its
+    file only if it was written."""
     path = rejected_report_path(output)
     kept = replace(report, report_file=str(path))
     temporary: Path | None = None
@@ -347,7 +348,8 @@ def keep_rejected(output: Path, report: OverBudgetReport) -> OverBudgetReport:
         handle, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".partial")
         temporary = Path(name)
         with os.fdopen(handle, "w", encoding="utf-8") as writer:
-            writer.write(json.dumps(kept.to_dict(), indent=2, sort_keys=True) + "\n")
+            document = {"text": _text(kept), **kept.to_dict()}  # the error's JSON details
+            writer.write(json.dumps(document, indent=2, sort_keys=True) + "\n")
         temporary.chmod(0o644)
         with deferred():
             temporary.replace(path)
