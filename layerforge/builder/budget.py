@@ -48,7 +48,6 @@ __all__ = [
     "Budget",
     "LayerSizes",
     "bytecode_size",
-    "check_before_bytecode",
     "check_cached",
     "check_tree",
     "discard_rejected",
@@ -404,20 +403,6 @@ def _rejected(
     return over_budget_error(keep_rejected(spec.output, report))
 
 
-def check_before_bytecode(
-    spec: LayerSpec,
-    inventory: TreeInventory,
-    installed: Sequence[ResolvedDistribution],
-    steps: Sequence[StepReport],
-    *,
-    compiles: bool,
-) -> None:
-    """While bytecode compiles (``inventory`` without ``__pycache__``): a tree over the
-    budget without any bytecode cannot fit; the report estimates the bytecode."""
-    if inventory.total > Budget.of(spec).limit:
-        raise _rejected(spec, _sizes(inventory, installed, None), steps, compiles=compiles)
-
-
 def _bytecode_bytes(steps: Sequence[StepReport]) -> int | None:
     compiled = next((s for s in steps if s.name == "bytecode" and s.applied), None)
     return -compiled.bytes_saved if compiled is not None else None
@@ -430,13 +415,17 @@ def check_tree(
     steps: Sequence[StepReport],
     *,
     compiles: bool,
+    final: bool,
 ) -> None:
-    """The finished tree against the budget, before the zip: exactly the zip's unzipped size
-    (its members are the tree's files), bytecode measured."""
+    """The tree against the budget. While bytecode compiles (``inventory`` without
+    ``__pycache__``), a tree over it without any bytecode cannot fit (the report estimates
+    the bytecode); once it is ``final``, before the zip, its bytes are exactly the zip's
+    unzipped size (the zip's members are its files)."""
     if inventory.total <= Budget.of(spec).limit:
         return
     sizes = _sizes(inventory, installed, _bytecode_bytes(steps))
-    raise _rejected(spec, sizes, steps, compiles=compiles, unzipped=inventory.total)
+    unzipped = inventory.total if final else None
+    raise _rejected(spec, sizes, steps, compiles=compiles, unzipped=unzipped)
 
 
 def check_cached(spec: LayerSpec, cached: BuildResult) -> None:

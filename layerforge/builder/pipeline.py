@@ -24,12 +24,7 @@ from packaging.utils import canonicalize_name
 
 from layerforge import __version__, containers
 from layerforge.builder import postprocess
-from layerforge.builder.budget import (
-    check_before_bytecode,
-    check_cached,
-    check_tree,
-    discard_rejected,
-)
+from layerforge.builder.budget import check_cached, check_tree, discard_rejected
 from layerforge.builder.bytecode import BytecodeJob
 from layerforge.builder.cache import BuildCache, CacheHit
 from layerforge.builder.placement import (
@@ -358,11 +353,11 @@ def _build_fresh(
 
             def checkpoint(done: list[StepReport]) -> None:
                 early = tree_inventory(tree, without_bytecode=True)
-                check_before_bytecode(spec, early, installed, done, compiles=compiles)
+                check_tree(spec, early, installed, done, compiles=compiles, final=False)
 
             steps = _postprocess(spec, tree, session, clock, checkpoint)
         inventory = tree_inventory(tree)
-        check_tree(spec, inventory, installed, steps, compiles=compiles)
+        check_tree(spec, inventory, installed, steps, compiles=compiles, final=True)
         packages = _with_sizes(installed, inventory.sizes)
         archive = clock.run(
             "zip",
