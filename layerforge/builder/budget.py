@@ -63,6 +63,7 @@ REJECTED_REPORT_SUFFIX = ".over-budget.json"
 
 _EARLY = "after install, prune and strip, before bytecode and zip"
 _EXACT = "after bytecode, before zip"
+_NO_BYTECODE = "after install, prune and strip, before zip"
 
 
 def _mb(count: int) -> str:
@@ -170,7 +171,11 @@ def _bytecode_option(
             + timing
         )
     else:
-        why = "--no-bytecode" if not spec.compile_bytecode else "no interpreter of the target"
+        why = (
+            "--no-bytecode"
+            if not spec.compile_bytecode
+            else f"no python{spec.runtime.python_version} on this host"
+        )
         advice = (
             f"bytecode is off ({why}): it would add about {_mb(added)} and save each cold "
             f"start about {saved} s ({cold['modules']})"
@@ -259,7 +264,7 @@ def over_budget_report(
         unzipped_bytes=total,
         budget=budget.limit,
         budget_name=budget.name,
-        measured=_EXACT if unzipped is not None else _EARLY,
+        measured=_EXACT if unzipped is not None else (_EARLY if pending else _NO_BYTECODE),
         distributions=_shares(sizes),
         steps=list(steps),
         options=[o for o in options if o is not None],
@@ -305,6 +310,9 @@ def _hint(report: OverBudgetReport) -> str:
         f"for {', '.join(a['distributions'])}, see the leaner alternative above"
         for a in report.alternatives
     ]
+    strip = next((o for o in report.options if o.step == "strip" and not o.enabled), None)
+    if strip is not None and strip.bytes_saved > 0:
+        parts.append(f"stripping would save about {_mb(strip.bytes_saved)}")
     bytecode = next((o for o in report.options if o.step == "bytecode" and o.enabled), None)
     if bytecode is not None:
         parts.append(
@@ -319,7 +327,7 @@ def _hint(report: OverBudgetReport) -> str:
 
 def over_budget_error(report: OverBudgetReport) -> BudgetExceededError:
     top = ", ".join(f"{d.name} {d.share:.1%}" for d in report.distributions[:3])
-    estimated = " (bytecode estimated)" if report.measured == _EARLY else ""
+    estimated = " (bytecode estimated)" if report.measured == _EARLY else ""  # not compiled yet
     return BudgetExceededError(
         f"the layer would take {report.unzipped_bytes:,} bytes unzipped{estimated}, over "
         f"{report.budget_name} by {report.over_by:,} (found {report.measured}): {top}",

@@ -21,6 +21,13 @@ from typing import Any
 import pytest
 
 from layerforge.builder import build_layer
+from layerforge.builder.budget import (
+    Budget,
+    LayerSizes,
+    bytecode_size,
+    over_budget_error,
+    over_budget_report,
+)
 from layerforge.builder.diagnosis import (
     PinProblem,
     Problem,
@@ -30,6 +37,7 @@ from layerforge.builder.diagnosis import (
 )
 from layerforge.builder.index import Sources
 from layerforge.builder.pip import PipTarget
+from layerforge.builder.result import StepReport
 from layerforge.errors import (
     BudgetExceededError,
     CheckFailedError,
@@ -362,3 +370,60 @@ def test_a_cached_build_over_a_lower_budget_is_reported_too(
     report: dict[str, Any] = error.to_dict()["details"]  # type: ignore[assignment]
     assert report["unzipped_bytes"] == manifest["unzipped_bytes"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["l.zip.over-budget.json"]
+
+
+# -- the over-budget report, from sizes a build knows ---------------------------------------------
+
+
+def _budget_spec(**changes: Any) -> LayerSpec:
+    return _spec(Path("dist/layer.zip"), **changes)
+
+
+SIZES = LayerSizes(
+    distributions={"nvidia-cublas-cu12": 200_000_000, "torch": 90_000_000, "boto3": 1_000_000},
+    versions={"nvidia-cublas-cu12": "12.4.5", "torch": "2.5.1", "boto3": "1.35.0"},
+    source_bytes=20_000_000,
+    shared_library_bytes=250_000_000,
+    largest=[("nvidia/cublas/lib/libcublasLt.so.12", 150_000_000, "nvidia-cublas-cu12")],
+)
+
+
+def test_a_report_names_what_each_step_would_change_and_the_ways_out() -> None:
+    spec = _budget_spec(strip_binaries=False)
+    steps = [StepReport("prune", 5_000_000, 10)]
+    report = over_budget_report(spec, Budget.of(spec), SIZES, steps, compiles=True)
+    estimate = bytecode_size().estimate(SIZES.source_bytes)
+    assert report.unzipped_bytes == SIZES.known + estimate  # bytecode not compiled yet
+    assert [(d.name, d.share) for d in report.distributions][:2] == [
+        ("nvidia-cublas-cu12", 0.6873),
+        ("torch", 0.3093),
+    ]
+    options = {o.step: o for o in report.options}
+    assert options["bytecode"].estimated and options["bytecode"].bytes_saved == -estimate
+    assert "still" in options["bytecode"].advice  # --no-bytecode alone would not fit
+    assert not options["strip"].enabled and options["strip"].bytes_saved > 0
+    assert options["strip"].source and options["prune"].bytes_saved == 5_000_000
+    matched = [a["distributions"] for a in report.alternatives]
+    assert matched == [["nvidia-cublas-cu12"], ["boto3"]]  # largest first; torch has none
+    assert all(a["sources"] for a in report.alternatives)
+    assert [w["way"] for w in report.ways_out] == ["split", "container_image"]
+    error = over_budget_error(report)
+    assert (
+        "Lambda's 262,144,000-byte budget" in error.message
+        and "(bytecode estimated)" in error.message
+    )
+    assert error.hint is not None and "see README 'Past 250 MB'" in error.hint
+    assert "every size is in" not in error.hint  # no report file was written
+
+
+def test_under_lambdas_budget_the_image_path_is_not_offered() -> None:
+    spec = _budget_spec(max_unzipped=100_000_000, compile_bytecode=False)
+    small = replace(SIZES, distributions={"torch": 150_000_000})
+    report = over_budget_report(
+        spec, Budget.of(spec), small, [], compiles=False, unzipped=150_000_000
+    )
+    assert report.budget_name == "--max-unzipped 100,000,000" and report.over_by == 50_000_000
+    assert [w["way"] for w in report.ways_out] == ["split"]
+    assert report.measured == "after bytecode, before zip"
+    bytecode = next(o for o in report.options if o.step == "bytecode")
+    assert not bytecode.enabled and "--no-bytecode" in bytecode.advice
