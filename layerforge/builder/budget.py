@@ -13,10 +13,8 @@ with its source.
 from __future__ import annotations
 
 import contextlib
-import fnmatch
 import json
 import os
-import statistics
 import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -27,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from packaging.utils import canonicalize_name
 
+from layerforge.builder.placement import rejected_report_path
 from layerforge.builder.result import (
     BuildResult,
     DistributionShare,
@@ -44,22 +43,15 @@ if TYPE_CHECKING:
     from layerforge.builder.inventory import TreeInventory
 
 __all__ = [
-    "REJECTED_REPORT_SUFFIX",
     "Budget",
     "LayerSizes",
     "bytecode_size",
     "check_cached",
     "check_tree",
-    "discard_rejected",
     "keep_rejected",
     "over_budget_error",
     "over_budget_report",
-    "rejected_report_path",
 ]
-
-#: Beside ``dist/layer.zip``: ``dist/layer.zip.over-budget.json``, which ends neither in
-#: ``.zip`` nor in ``.manifest.json``: nothing takes it for a layer or its manifest.
-REJECTED_REPORT_SUFFIX = ".over-budget.json"
 
 _EARLY = "after install, prune and strip, before bytecode and zip"
 _EXACT = "after bytecode, before zip"
@@ -110,6 +102,8 @@ class BytecodeSize:
 
 @cache
 def bytecode_size() -> BytecodeSize:
+    import statistics  # an over-budget build's only: warm builds never load it
+
     size = _data("step-costs.json")["bytecode"]["size"]
     ratios = [m["pyc_bytes"] / m["py_bytes"] for m in size["measurements"]]
     return BytecodeSize(statistics.median(ratios), str(size["source"]))
@@ -209,6 +203,8 @@ def _prune_option(steps: Sequence[StepReport]) -> OptionCost | None:
 
 
 def _matches(entry: Mapping[str, Any], name: str) -> bool:
+    import fnmatch  # an over-budget build's only
+
     return name in entry.get("distributions", []) or any(
         fnmatch.fnmatchcase(name, pattern) for pattern in entry.get("patterns", [])
     )
@@ -340,10 +336,6 @@ def over_budget_error(report: OverBudgetReport) -> BudgetExceededError:
 # -- keeping the report --------------------------------------------------------------------------
 
 
-def rejected_report_path(output: Path) -> Path:
-    return output.with_name(output.name + REJECTED_REPORT_SUFFIX)
-
-
 def keep_rejected(output: Path, report: OverBudgetReport) -> OverBudgetReport:
     """Write the report beside ``output`` as the error's JSON ``details`` (atomically: a
     temporary file renamed, removed on any failure or interruption); the report names its
@@ -368,12 +360,6 @@ def keep_rejected(output: Path, report: OverBudgetReport) -> OverBudgetReport:
         if temporary is not None:
             temporary.unlink(missing_ok=True)
     return kept
-
-
-def discard_rejected(output: Path) -> None:
-    """A layer was placed at ``output``: an earlier build's over-budget report is stale."""
-    with contextlib.suppress(OSError):
-        rejected_report_path(output).unlink(missing_ok=True)
 
 
 # -- the checks a build makes ---------------------------------------------------------------------

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
+from layerforge.builder.pip import HASH_HINT
 from layerforge.errors import (
     BuildError,
     CheckFailedError,
@@ -33,6 +34,7 @@ from layerforge.runtimes import Runtime, runtimes, supported_tags
 if TYPE_CHECKING:
     from layerforge.builder.index import PinCheck, Sources
     from layerforge.builder.pip import PipTarget
+
 
 __all__ = [
     "LockAdvice",
@@ -306,12 +308,6 @@ def _wheel_hint(problems: Sequence[PinProblem], target: PipTarget) -> str:
     return "; ".join(parts)
 
 
-_HASH_HINT = (
-    "the files differ from the ones locked: re-lock (pip-compile --generate-hashes, uv export) "
-    "if the change is expected, otherwise do not trust this index"
-)
-
-
 def _message(problems: Sequence[PinProblem], target: PipTarget) -> str:
     kinds = {p.problem for p in problems}
     where = target.describe()
@@ -338,7 +334,7 @@ def _hint(problems: Sequence[PinProblem], target: PipTarget) -> str:
     if wheels:
         parts.append(_wheel_hint(wheels, target))
     if Problem.HASH_MISMATCH in kinds:
-        parts.append(_HASH_HINT)
+        parts.append(HASH_HINT)
     if kinds & _USAGE_PROBLEMS:
         parts.append("check the names and versions marked no-such-project / no-matching-release")
     return "; ".join(parts)

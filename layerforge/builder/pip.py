@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from layerforge.builder.index import PackageIndex
 
 __all__ = [
+    "HASH_HINT",
     "InstallFiles",
     "PipTarget",
     "as_written",
@@ -363,6 +364,13 @@ def every_problem(
     return diagnose_failure(first, named=named, target=target, inputs=inputs, output=output)
 
 
+#: What to do about a file that is not the one locked (pip's and uv's hash failures alike).
+HASH_HINT = (
+    "a file differs from the one locked: re-lock (pip-compile --generate-hashes, uv export) "
+    "if the change is expected, otherwise do not trust this index"
+)
+
+
 def _hash_failure(output: str) -> LayerforgeError | None:
     if "DO NOT MATCH THE HASHES" in output:
         mismatches = _hash_mismatches(output)
@@ -370,8 +378,7 @@ def _hash_failure(output: str) -> LayerforgeError | None:
         return CheckFailedError(
             f"hash mismatch: {requirement} downloaded as {filename} has sha256 {got}, "
             "which the requirements do not list",
-            hint="the file differs from the one locked: re-lock (pip-compile --generate-hashes, "
-            "uv export) if the change is expected, otherwise do not trust this index",
+            hint=HASH_HINT,
             details="\n".join(f"{r}: {f} sha256 {g}" for r, f, g in mismatches[:10]),
         )
     if "Hashes are required in --require-hashes mode" in output:

@@ -24,12 +24,12 @@ from packaging.utils import canonicalize_name
 
 from layerforge import __version__, containers
 from layerforge.builder import postprocess
-from layerforge.builder.budget import check_cached, check_tree, discard_rejected
 from layerforge.builder.bytecode import BytecodeJob
 from layerforge.builder.cache import BuildCache, CacheHit
 from layerforge.builder.placement import (
     StagedLayer,
     check_output,
+    discard_rejected,
     manifest_path_for,
     place_layer,
     staged_layer,
@@ -328,6 +328,7 @@ def _build_fresh(
     spec: LayerSpec, installer: Installer, work: Path, clock: _Clock, staged: StagedLayer
 ) -> _Fresh:
     from layerforge.builder.archive import write_layer_zip
+    from layerforge.builder.budget import check_tree
     from layerforge.builder.drift import DriftCheck
     from layerforge.builder.inventory import tree_inventory
 
@@ -412,7 +413,10 @@ def _deliver(
 ) -> BuildResult | None:
     """Place a cached build; None (and the entry dropped) if its bytes are not the recorded."""
     clock.sink(Event(EventKind.NOTE, "cache", f"inputs unchanged: reusing build {hit.key[:12]}"))
-    check_cached(spec, hit.result)
+    if spec.max_unzipped is not None:  # a cached build is within Lambda's budget: a lower one
+        from layerforge.builder.budget import check_cached
+
+        check_cached(spec, hit.result)
     result = hit.result.relocated(
         str(spec.output), str(manifest_path_for(spec.output)), cached=True
     )

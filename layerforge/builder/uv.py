@@ -26,6 +26,7 @@ from packaging.version import Version
 from layerforge.builder.archive import sha256_of
 from layerforge.builder.installers import InstallPlan
 from layerforge.builder.pip import (
+    HASH_HINT,
     InstallFiles,
     PipTarget,
     as_written,
@@ -168,8 +169,7 @@ def _plain_failure(output: str, tail: str) -> LayerforgeError | None:
         return CheckFailedError(
             f"hash mismatch: {mismatch['requirement']} downloaded{got}, which the "
             "requirements do not list",
-            hint="the file differs from the one locked: re-lock (pip-compile --generate-hashes, "
-            "uv export) if the change is expected, otherwise do not trust this index",
+            hint=HASH_HINT,
             details=tail,
         )
     if "hash mismatch" in output.lower():
