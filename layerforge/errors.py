@@ -15,6 +15,8 @@ Exit codes (documented in the README):
 from __future__ import annotations
 
 import signal
+from collections.abc import Mapping
+from typing import Any
 
 __all__ = [
     "EXIT_BUG",
@@ -46,25 +48,38 @@ EXIT_BUG = 4
 
 
 class LayerforgeError(Exception):
-    """Base of every error layerforge raises on purpose (an operation failed unless refined)."""
+    """Base of every error layerforge raises on purpose (an operation failed unless refined).
+
+    ``details`` is text for the terminal; ``data``, when an error has facts a program can use
+    (every pin that failed, every distribution's size), makes the JSON ``details`` an object:
+    ``text`` (the same text) and those facts."""
 
     exit_code = EXIT_OPERATION_FAILED
 
-    def __init__(self, message: str, *, hint: str | None = None, details: str = "") -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        hint: str | None = None,
+        details: str = "",
+        data: Mapping[str, Any] | None = None,
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.hint = hint
         self.details = details
+        self.data = dict(data) if data else None
 
     def __str__(self) -> str:
         return self.message
 
     def to_dict(self) -> dict[str, object]:
         """The ``--json`` error document."""
+        details: object = {"text": self.details, **self.data} if self.data else self.details
         return {
             "error": self.message,
             "hint": self.hint,
-            "details": self.details,
+            "details": details,
             "exit_code": self.exit_code,
         }
 

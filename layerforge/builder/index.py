@@ -12,6 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import cache, lru_cache
 from html.parser import HTMLParser
+from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
@@ -28,7 +29,14 @@ from packaging.version import InvalidVersion, Version
 
 from layerforge.errors import BuildError
 
-__all__ = ["DEFAULT_INDEX_URL", "PackageIndex", "ReleaseSummary", "parse_simple_html"]
+__all__ = [
+    "DEFAULT_INDEX_URL",
+    "PackageIndex",
+    "PinCheck",
+    "ReleaseSummary",
+    "Sources",
+    "parse_simple_html",
+]
 
 DEFAULT_INDEX_URL = "https://pypi.org/simple"
 _ACCEPT = (
@@ -51,11 +59,31 @@ class ReleaseSummary:
 
 
 @dataclass(frozen=True)
+class PinCheck:
+    """What the sources say about one requirement for the target: whether the project and a
+    release satisfying the specifier exist, whether such a release has wheels (for any
+    platform, for the target), the newest releases, and the target's files of the newest
+    release the requirement would take, with the sha256 the index lists (None: not listed)."""
+
+    name: str
+    known: bool
+    matching: bool
+    matching_wheels: bool
+    matching_compatible: bool
+    newest: Version | None
+    newest_compatible: Version | None
+    chosen: Version | None = None
+    chosen_files: tuple[tuple[str, str | None], ...] = ()
+
+
+@dataclass(frozen=True)
 class _File:
     filename: str
     version: Version
     wheel: bool
     requires_python: str | None
+    sha256: str | None = None
+    yanked: bool = False
 
     def fits(self, accepted: frozenset[Tag]) -> bool:
         """A wheel with a tag in ``accepted`` (tags are parsed only for files asked about:
@@ -104,22 +132,33 @@ def parse_simple_html(text: str) -> list[dict[str, object]]:
     return parser.files
 
 
+def _sha256(entry: dict[str, object]) -> str | None:
+    """The file's sha256 as the index lists it: PEP 691's ``hashes``, PEP 503's URL fragment."""
+    hashes = entry.get("hashes")
+    if isinstance(hashes, dict) and isinstance(hashes.get("sha256"), str):
+        return str(hashes["sha256"]).lower()
+    fragment = urlsplit(str(entry.get("url", ""))).fragment
+    name, _, value = fragment.partition("=")
+    return value.lower() if name == "sha256" and value else None
+
+
 def _parse_file(entry: dict[str, object]) -> _File | None:
     filename = str(entry.get("filename", ""))
-    if entry.get("yanked"):
-        return None
     requires = entry.get("requires-python")
     requires_python = str(requires) if requires else None
+    sha256, yanked = _sha256(entry), bool(entry.get("yanked"))
     if filename.endswith(".whl"):
         parts = filename[:-4].split("-")
         version = _version(parts[1]) if len(parts) in (5, 6) else None
-        return _File(filename, version, True, requires_python) if version else None
+        if version is None:
+            return None
+        return _File(filename, version, True, requires_python, sha256, yanked)
     if filename.endswith((".tar.gz", ".zip")):
         try:
             _, version = parse_sdist_filename(filename)
         except InvalidSdistFilename:
             return None
-        return _File(filename, version, False, requires_python)
+        return _File(filename, version, False, requires_python, sha256, yanked)
     return None
 
 
@@ -204,7 +243,7 @@ class PackageIndex:
     ) -> ReleaseSummary:
         """Newest release and newest release with a wheel whose tags meet ``accepted``; with a
         specifier, also whether any release (and any compatible one) satisfies it."""
-        files = [f for e in self._files(name) if (f := _parse_file(e)) is not None]
+        files = [f for f in self.project_files(name) if not f.yanked]
         usable = [
             f
             for f in files
@@ -224,6 +263,10 @@ class PackageIndex:
             matching_compatible=any(f in usable_set and f.fits(accepted) for f in matching),
         )
 
+    def project_files(self, name: str) -> list[_File]:
+        """Every release file the index lists for ``name`` (yanked ones marked)."""
+        return [f for e in self._files(name) if (f := _parse_file(e)) is not None]
+
     def summarise_many(
         self, names: Iterable[str], accepted: frozenset[Tag], python: str
     ) -> dict[str, ReleaseSummary]:
@@ -232,3 +275,103 @@ class PackageIndex:
         with ThreadPoolExecutor(max_workers=8) as pool:
             summaries = pool.map(lambda n: self.summarise(n, accepted, python), names)
             return {s.name: s for s in summaries}
+
+
+def _link_files(link: str, timeout: float) -> list[dict[str, object]]:
+    """The files a find-links location offers: a local folder's, or a page's anchors."""
+    if "://" not in link or link.startswith("file://"):
+        folder = Path(unquote(urlsplit(link).path) if "://" in link else link)
+        if not folder.is_dir():
+            return []
+        return [{"filename": p.name, "url": p.as_uri()} for p in sorted(folder.iterdir())]
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(link, timeout=timeout, context=_tls_context()) as response:
+            body = response.read(_MAX_PAGE_BYTES)
+    except (OSError, ValueError) as exc:
+        raise BuildError(f"cannot read find-links page {link}: {exc}") from exc
+    return parse_simple_html(body.decode("utf-8", "replace"))
+
+
+def _project_of(filename: str) -> str | None:
+    try:
+        if filename.endswith(".whl"):
+            return str(parse_wheel_filename(filename)[0])
+        return str(parse_sdist_filename(filename)[0])
+    except (InvalidWheelFilename, InvalidSdistFilename):
+        return None
+
+
+class Sources:
+    """Every place an install looks for releases: the index, the extra indexes and the
+    find-links locations, asked together as pip asks them (their files merged)."""
+
+    def __init__(
+        self,
+        index_url: str | None = None,
+        extra_index_urls: Iterable[str] = (),
+        find_links: Iterable[str] = (),
+        *,
+        no_index: bool = False,
+        timeout: float = 30.0,
+    ) -> None:
+        urls = [] if no_index else [index_url, *extra_index_urls]
+        self.indexes = [PackageIndex(url, timeout=timeout) for url in dict.fromkeys(urls)]
+        self.find_links = list(dict.fromkeys(find_links))
+        self.timeout = timeout
+        self._links: dict[str, list[dict[str, object]]] | None = None
+
+    def _link_entries(self, project: str) -> list[dict[str, object]]:
+        if self._links is None:
+            found: dict[str, list[dict[str, object]]] = {}
+            for link in self.find_links:
+                for entry in _link_files(link, self.timeout):
+                    owner = _project_of(str(entry["filename"]))
+                    if owner is not None:
+                        found.setdefault(canonicalize_name(owner), []).append(entry)
+            self._links = found
+        return self._links.get(project, [])
+
+    def files(self, name: str) -> list[_File]:
+        project = canonicalize_name(name)
+        found = [f for index in self.indexes for f in index.project_files(project)]
+        return found + [f for e in self._link_entries(project) if (f := _parse_file(e))]
+
+    def check(
+        self, name: str, specifier: SpecifierSet, accepted: frozenset[Tag], python: str
+    ) -> PinCheck:
+        """What these sources offer ``name`` for the target (see ``PinCheck``)."""
+        files = self.files(name)
+        exact = any(s.operator in ("==", "===") for s in specifier)
+        matching = [
+            f
+            for f in files
+            if specifier.contains(f.version, prereleases=True) and (exact or not f.yanked)
+        ]
+        fitting = [
+            f for f in matching if _python_ok(f.requires_python, python) and f.fits(accepted)
+        ]
+        chosen = max((f.version for f in fitting), default=None)
+        usable = [f for f in files if not f.yanked and not f.version.is_prerelease]
+        newest_first = sorted(usable, key=lambda f: f.version, reverse=True)
+        return PinCheck(
+            name=name,
+            known=bool(files),
+            matching=bool(matching),
+            matching_wheels=any(f.wheel for f in matching),
+            matching_compatible=bool(fitting),
+            newest=newest_first[0].version if newest_first else None,
+            newest_compatible=next(
+                (
+                    f.version
+                    for f in newest_first
+                    if _python_ok(f.requires_python, python) and f.fits(accepted)
+                ),
+                None,
+            ),
+            chosen=chosen,
+            chosen_files=tuple(
+                sorted((f.filename, f.sha256) for f in fitting if f.version == chosen)
+            ),
+        )

@@ -29,6 +29,7 @@ __all__ = [
     "unpack_platform",
     "uv_binary",
     "uv_platform",
+    "uv_platform_within",
     "uv_version",
 ]
 
@@ -59,6 +60,15 @@ def uv_platform(runtime: Runtime, arch: Architecture) -> str | None:
     if runtime.glibc.major != 2 or runtime.glibc.minor not in _UV_GLIBC_MINORS:
         return None
     return f"{_UV_ARCH[arch]}-manylinux_2_{runtime.glibc.minor}"
+
+
+def uv_platform_within(runtime: Runtime, arch: Architecture) -> str | None:
+    """uv's highest ``--python-platform`` at or below the runtime's glibc: the runtime's own
+    where uv names it, else one that misses the wheels tagged between it and the runtime's."""
+    levels = sorted(m for m in _UV_GLIBC_MINORS if m <= runtime.glibc.minor)
+    if runtime.glibc.major != 2 or not levels:
+        return None
+    return f"{_UV_ARCH[arch]}-manylinux_2_{levels[-1]}"
 
 
 def unpack_platform(runtime: Runtime, arch: Architecture) -> str | None:

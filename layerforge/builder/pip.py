@@ -31,9 +31,12 @@ if TYPE_CHECKING:
     from layerforge.builder.index import PackageIndex
 
 __all__ = [
+    "HASH_HINT",
     "InstallFiles",
     "PipTarget",
+    "as_written",
     "download_arguments",
+    "every_problem",
     "explain_pip_failure",
     "install_arguments",
     "no_compatible_wheel_error",
@@ -292,7 +295,7 @@ def _hash_mismatches(output: str) -> list[tuple[str, str, str]]:
     return found
 
 
-def _as_written(requirement: str, inputs: Inputs | None) -> str:
+def as_written(requirement: str, inputs: Inputs | None) -> str:
     """The user's own spelling of the requirement pip names (pip drops extras and markers)."""
     if inputs is None:
         return requirement
@@ -352,13 +355,44 @@ def explain_pip_failure(
     for explain in (_hash_failure, _conflict):
         error = explain(output)
         if error is not None:
-            return error
+            mismatches = _hash_mismatches(output)
+            named = mismatches[0][0] if mismatches else None
+            return every_problem(error, named, target, inputs, tail)
     if _NETWORK.search(output):
         return unreachable_error("pip could not connect", tail)
     match = _NO_MATCH.search(output)
     if match:
-        return no_compatible_wheel_error(_as_written(match.group(1), inputs), target, index, tail)
+        requirement = as_written(match.group(1), inputs)
+        first = no_compatible_wheel_error(requirement, target, index, tail)
+        return every_problem(first, requirement, target, inputs, tail)
     return BuildError("pip failed to install the requirements", details=tail)
+
+
+def every_problem(
+    first: LayerforgeError,
+    named: str | None,
+    target: PipTarget,
+    inputs: Inputs | None,
+    output: str,
+) -> LayerforgeError:
+    """``first``, the installer's failure for the requirement it ``named`` (no wheel for the
+    target, a hash mismatch), with every other requirement's problem (``diagnosis``); any
+    other failure as it is."""
+    diagnosable = isinstance(first, (NoCompatibleWheelError, UsageError)) or (
+        isinstance(first, CheckFailedError) and first.message.startswith("hash mismatch")
+    )
+    if inputs is None or named is None or not diagnosable:
+        return first
+    from layerforge.builder.diagnosis import diagnose_failure
+
+    return diagnose_failure(first, named=named, target=target, inputs=inputs, output=output)
+
+
+#: What to do about a file that is not the one locked (pip's and uv's hash failures alike).
+HASH_HINT = (
+    "a file differs from the one locked: re-lock (pip-compile --generate-hashes, uv export) "
+    "if the change is expected, otherwise do not trust this index"
+)
 
 
 def _hash_failure(output: str) -> LayerforgeError | None:
@@ -368,8 +402,7 @@ def _hash_failure(output: str) -> LayerforgeError | None:
         return CheckFailedError(
             f"hash mismatch: {requirement} downloaded as {filename} has sha256 {got}, "
             "which the requirements do not list",
-            hint="the file differs from the one locked: re-lock (pip-compile --generate-hashes, "
-            "uv export) if the change is expected, otherwise do not trust this index",
+            hint=HASH_HINT,
             details="\n".join(f"{r}: {f} sha256 {g}" for r, f, g in mismatches[:10]),
         )
     if "Hashes are required in --require-hashes mode" in output:
@@ -436,18 +469,21 @@ def no_compatible_wheel_error(
         )
     return NoCompatibleWheelError(
         f"no wheel of {requirement} fits {target.describe()}",
-        hint=_wheel_hint(name, summary.latest_compatible),
+        hint=_wheel_hint(name, summary.latest_compatible, target.runtime),
         details=tail,
     )
 
 
-def _wheel_hint(name: str, newest: object) -> str:
+def _wheel_hint(name: str, newest: object, runtime: Runtime) -> str:
     if newest is None:
         return (
             f"no release of {name} publishes a wheel for this target; layerforge never "
             "compiles from source: pick another package or runtime"
         )
-    return (
-        f"the newest {name} with a compatible wheel is {newest}: pin {name}<={newest}, "
-        "or choose a runtime with a newer glibc (python3.12+ has 2.34)"
-    )
+    from layerforge.builder.diagnosis import newer_glibc_runtime
+
+    hint = f"the newest {name} with a compatible wheel is {newest}: pin {name}<={newest}"
+    newer = newer_glibc_runtime(runtime)
+    if newer is not None:
+        hint += f", or choose a runtime with a newer glibc ({newer.name}+ has {newer.glibc})"
+    return hint

@@ -28,13 +28,13 @@ from layerforge.builder.cache import BuildCache, CacheHit
 from layerforge.builder.placement import (
     StagedLayer,
     check_output,
+    discard_rejected,
     manifest_path_for,
     place_layer,
     staged_layer,
 )
 from layerforge.builder.result import BuildResult, ResolvedDistribution, StepReport
 from layerforge.errors import (
-    BudgetExceededError,
     CheckFailedError,
     ContainerError,
     UsageError,
@@ -231,8 +231,14 @@ def _cache_inputs(
 
 
 def _postprocess(
-    spec: LayerSpec, tree: Path, session: InstallSession, clock: _Clock
+    spec: LayerSpec,
+    tree: Path,
+    session: InstallSession,
+    clock: _Clock,
+    checkpoint: Callable[[list[StepReport]], None],
 ) -> list[StepReport]:
+    """prune, then strip and RECORD with bytecode alongside; ``checkpoint`` sees the steps
+    once the tree's sizes are final but for bytecode (it may stop the build there)."""
     from layerforge.builder.records import normalise_records
 
     def detail(report: StepReport) -> str:
@@ -258,6 +264,7 @@ def _postprocess(
             rewritten = stripped.rewritten
         recorded = clock.run("record", lambda: normalise_records(tree, rewritten), detail)
         steps.append(timed(recorded, "record"))
+        checkpoint(steps)
         if bytecode is not None:
             job, started = bytecode
             compiled = job.wait()
@@ -276,15 +283,6 @@ def _with_sizes(
     return [d.with_size(sizes.get(canonicalize_name(d.name), 0)) for d in installed]
 
 
-def _check_budget(spec: LayerSpec, unzipped: int) -> None:
-    if spec.max_unzipped is not None and unzipped > spec.max_unzipped:
-        raise BudgetExceededError(
-            f"the layer takes {unzipped:,} bytes unzipped, over --max-unzipped "
-            f"{spec.max_unzipped:,}",
-            hint="drop requirements, or raise --max-unzipped; the last good layer was kept",
-        )
-
-
 def _verify(spec: LayerSpec, layer: Path, sink: EventSink) -> Report:
     """The verify-abi rules on what was built; errors fail the build before it is placed."""
     from layerforge.verify import Severity, verify_layer  # loaded for fresh builds only
@@ -292,10 +290,13 @@ def _verify(spec: LayerSpec, layer: Path, sink: EventSink) -> Report:
     report = verify_layer([layer], spec.runtime, spec.architecture, on_event=sink)
     if not report.passed:
         errors = [f for f in report.findings if f.severity is Severity.ERROR]
-        lines = [f"{f.rule.value}: {f.file}: {f.message} {f.required}" for f in errors[:10]]
+        lines = [f"{f.rule.value}: {f.file}: {f.message} {f.required}" for f in errors[:50]]
+        if len(errors) > len(lines):
+            lines.append(f"... and {len(errors) - len(lines)} more")
         raise CheckFailedError(
             f"the built layer would not load on {spec.target}: {len(errors)} verification errors",
-            hint="the last good layer was kept; see layerforge verify-abi for every finding",
+            hint="nothing was written and the last good layer was kept: change the "
+            "requirements that bring the files named above",
             details="\n".join(lines),
         )
     return report
@@ -312,6 +313,14 @@ def _verification(report: Report) -> dict[str, Any]:
     }
 
 
+def _compiles(spec: LayerSpec, installer: Installer) -> bool:
+    """Whether the build will ship bytecode: asked for, and an interpreter of the target's
+    version to compile it (a docker build has the image's)."""
+    if not spec.compile_bytecode:
+        return False
+    return installer.name != "cross" or getattr(installer, "bytecode", None) is not None
+
+
 @dataclass
 class _Fresh:
     layer: Path
@@ -322,8 +331,9 @@ def _build_fresh(
     spec: LayerSpec, installer: Installer, work: Path, clock: _Clock, staged: StagedLayer
 ) -> _Fresh:
     from layerforge.builder.archive import write_layer_zip
+    from layerforge.builder.budget import check_tree
     from layerforge.builder.drift import DriftCheck
-    from layerforge.builder.inventory import distribution_sizes
+    from layerforge.builder.inventory import tree_inventory
 
     tree = work / "python"
     tree.mkdir()
@@ -343,8 +353,16 @@ def _build_fresh(
                 lambda found: f"{len(found)} distributions",
             )
             drift_check.ask(d.name for d in installed)
-            steps = _postprocess(spec, tree, session, clock)
-        packages = _with_sizes(installed, distribution_sizes(tree))
+            compiles = _compiles(spec, installer)
+
+            def checkpoint(done: list[StepReport]) -> None:
+                early = tree_inventory(tree, without_bytecode=True)
+                check_tree(spec, early, installed, done, compiles=compiles, final=False)
+
+            steps = _postprocess(spec, tree, session, clock, checkpoint)
+        inventory = tree_inventory(tree)
+        check_tree(spec, inventory, installed, steps, compiles=compiles, final=True)
+        packages = _with_sizes(installed, inventory.sizes)
         archive = clock.run(
             "zip",
             lambda: write_layer_zip(tree, work / "layer.zip", sink=clock.sink),
@@ -353,7 +371,6 @@ def _build_fresh(
     drift, clock.timings["drift"], unchecked = drift_check.result(installed)
     warnings += [unchecked] if unchecked else []
     clock.finish("drift", f"{len(drift)} held back by the platform")
-    _check_budget(spec, archive.unzipped_bytes)
     # the zip is copied (and hashed) beside the output while verification reads it: verify
     # leaves a core idle; the copy is swapped in only after everything passed. The tree and
     # the downloads are done with: they go meanwhile, not at the end
@@ -399,7 +416,10 @@ def _deliver(
 ) -> BuildResult | None:
     """Place a cached build; None (and the entry dropped) if its bytes are not the recorded."""
     clock.sink(Event(EventKind.NOTE, "cache", f"inputs unchanged: reusing build {hit.key[:12]}"))
-    _check_budget(spec, hit.result.unzipped_bytes)
+    if spec.max_unzipped is not None:  # a cached build is within Lambda's budget: a lower one
+        from layerforge.builder.budget import check_cached
+
+        check_cached(spec, hit.result)
     result = hit.result.relocated(
         str(spec.output), str(manifest_path_for(spec.output)), cached=True
     )
@@ -438,6 +458,7 @@ def build_layer(
     with hit or contextlib.nullcontext():  # the hit's zip stays open until it is placed
         delivered = _deliver(spec, hit, clock, cache) if hit is not None else None
     if delivered is not None:
+        discard_rejected(spec.output)
         return delivered.finished(time.monotonic() - started, clock.timings, cache.warnings)
     parent, where = build_scratch_parent()
     clock.sink(Event(EventKind.NOTE, "scratch", f"working in {where}"))
@@ -453,4 +474,5 @@ def build_layer(
         with clock.step("place"):
             staged.commit(_manifest_text(result))
         clock.finish("place", str(spec.output))
+    discard_rejected(spec.output)
     return result.finished(time.monotonic() - started, clock.timings, [])

@@ -36,8 +36,10 @@ __all__ = [
     "check_output_name",
     "clone_file",
     "copy_verified",
+    "discard_rejected",
     "manifest_path_for",
     "place_layer",
+    "rejected_report_path",
     "staged_layer",
 ]
 
@@ -53,6 +55,19 @@ def manifest_path_for(output: Path) -> Path:
     ``out/python3.11-x86_64.manifest.json``."""
     name = output.name.removesuffix(".zip") or output.name
     return output.with_name(name + MANIFEST_SUFFIX)
+
+
+def rejected_report_path(output: Path) -> Path:
+    """Where a build over its budget reports beside ``output``: ``dist/layer.zip`` ->
+    ``dist/layer.zip.over-budget.json`` (ending neither in ``.zip`` nor in the manifest's
+    suffix, nothing takes it for a layer or a manifest)."""
+    return output.with_name(output.name + ".over-budget.json")
+
+
+def discard_rejected(output: Path) -> None:
+    """A layer was placed at ``output``: an earlier build's over-budget report is stale."""
+    with contextlib.suppress(OSError):
+        rejected_report_path(output).unlink(missing_ok=True)
 
 
 def _unusable(path: Path, reason: str) -> UsageError:

@@ -5,7 +5,15 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
-__all__ = ["BuildResult", "DriftEntry", "ResolvedDistribution", "StepReport"]
+__all__ = [
+    "BuildResult",
+    "DistributionShare",
+    "DriftEntry",
+    "OptionCost",
+    "OverBudgetReport",
+    "ResolvedDistribution",
+    "StepReport",
+]
 
 
 @dataclass(frozen=True)
@@ -122,3 +130,55 @@ class BuildResult:
             timings=dict(timings),
             warnings=[*self.warnings, *added],
         )
+
+
+@dataclass(frozen=True)
+class DistributionShare:
+    """One distribution's unzipped bytes and its share of the layer."""
+
+    name: str
+    version: str
+    unzipped_bytes: int
+    share: float
+
+
+@dataclass(frozen=True)
+class OptionCost:
+    """What an optional step saves (``bytes_saved``; negative: it costs) or would save if it
+    were turned on or off, what else it changes, and where each figure comes from."""
+
+    step: str
+    enabled: bool
+    bytes_saved: int
+    estimated: bool
+    advice: str
+    cold_import_seconds: float | None = None  # what it saves at each cold start
+    source: str = ""
+
+
+@dataclass(frozen=True)
+class OverBudgetReport:
+    """A build over its unzipped budget: the sizes (the same numbers a manifest records), the
+    steps that ran, what each option would change, and the ways out."""
+
+    target: str
+    unzipped_bytes: int
+    budget: int
+    budget_name: str
+    measured: str
+    distributions: list[DistributionShare]
+    steps: list[StepReport]
+    options: list[OptionCost]
+    alternatives: list[dict[str, Any]]
+    ways_out: list[dict[str, Any]]
+    largest_files: list[dict[str, Any]]
+    report_file: str | None = None
+
+    @property
+    def over_by(self) -> int:
+        return self.unzipped_bytes - self.budget
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["over_by"] = self.over_by
+        return data

@@ -25,9 +25,12 @@ from packaging.version import Version
 from layerforge.builder.archive import sha256_of
 from layerforge.builder.installers import InstallPlan
 from layerforge.builder.pip import (
+    HASH_HINT,
     InstallFiles,
     PipTarget,
+    as_written,
     download_arguments,
+    every_problem,
     install_arguments,
     no_compatible_wheel_error,
     out_of_space_error,
@@ -55,6 +58,10 @@ _NO_WHEEL = re.compile(
     r"distributions)"
 )
 _NOT_FOUND = re.compile(r"Because (?P<name>[A-Za-z0-9_.-]+) was not found in the package registry")
+_HASH_MISMATCH = re.compile(
+    r"Hash mismatch for `(?P<requirement>[^`]+)`(?:.*?Computed:\s*sha256:(?P<got>[0-9a-f]{64}))?",
+    re.DOTALL,
+)
 _UNUSABLE_CACHE = "Failed to initialize cache"
 _NETWORK = re.compile(r"(?i)failed to fetch|connection refused|dns error|timed out|network")
 
@@ -156,6 +163,15 @@ def read_installed(tree: Path, requested: frozenset[str]) -> list[ResolvedDistri
 def _plain_failure(output: str, tail: str) -> LayerforgeError | None:
     if "No space left on device" in output:
         return out_of_space_error(tail, output)
+    mismatch = _HASH_MISMATCH.search(output)
+    if mismatch:
+        got = f" with sha256 {mismatch['got']}" if mismatch["got"] else ""
+        return CheckFailedError(
+            f"hash mismatch: {mismatch['requirement']} downloaded{got}, which the "
+            "requirements do not list",
+            hint=HASH_HINT,
+            details=tail,
+        )
     if "hash mismatch" in output.lower():
         return CheckFailedError(
             "hash mismatch: a downloaded file is not the one the requirements lock",
@@ -171,22 +187,29 @@ def _plain_failure(output: str, tail: str) -> LayerforgeError | None:
     return None
 
 
-def explain_uv_failure(output: str, target: PipTarget, index: PackageIndex) -> LayerforgeError:
-    """Turn uv's failure output into the error a user can act on (as pip's are)."""
+def explain_uv_failure(
+    output: str, target: PipTarget, index: PackageIndex, inputs: Inputs | None = None
+) -> LayerforgeError:
+    """Turn uv's failure output into the error a user can act on (as pip's are): with the
+    ``inputs``, every requirement's problem, not only the first one uv met."""
     tail = "\n".join(output.strip().splitlines()[-15:])
     missing = _NOT_FOUND.search(output)
     if missing:
-        return UsageError(
+        first: LayerforgeError = UsageError(
             f"no project named {missing['name']!r} on {index.url}",
             hint="check the spelling, or --index-url",
             details=tail,
         )
+        return every_problem(first, missing["name"], target, inputs, tail)
     no_wheel = _NO_WHEEL.search(output)
     if no_wheel:
-        return no_compatible_wheel_error(no_wheel["name"], target, index, tail)
+        named = as_written(no_wheel["name"], inputs)
+        first = no_compatible_wheel_error(named, target, index, tail)
+        return every_problem(first, named, target, inputs, tail)
     plain = _plain_failure(output, tail)
     if plain is not None:
-        return plain
+        mismatch = _HASH_MISMATCH.search(output)
+        return every_problem(plain, mismatch and mismatch["requirement"], target, inputs, tail)
     if _NETWORK.search(output):
         return unreachable_error("uv could not connect", tail)
     return BuildError("uv failed to install the requirements", details=tail)
@@ -346,5 +369,5 @@ def install_with_uv(
     if done.returncode != 0:
         from layerforge.builder.index import PackageIndex
 
-        raise explain_uv_failure(done.output, target, PackageIndex(inputs.index_url))
+        raise explain_uv_failure(done.output, target, PackageIndex(inputs.index_url), inputs)
     return read_installed(tree, inputs.named_projects())

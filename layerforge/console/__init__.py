@@ -133,9 +133,11 @@ class Renderer:
         if self.json_output:
             self.json(document)
         self.err.print(styled(("ERROR ", "bold red"), str(document["error"])))
-        if document.get("details") and isinstance(document["details"], str):
-            # structured details (a multi-region report) are for --json; the report is above
-            self.err.print(styled((document["details"], "dim")))
+        # structured details (a multi-region report) are for --json; their text, if any, here
+        details = document.get("details")
+        text = details.get("text") if isinstance(details, dict) else details
+        if text:
+            self.err.print(styled((str(text), "dim")))
         if document.get("hint"):
             self.err.print(styled(("hint: ", "yellow"), str(document["hint"])))
 

@@ -219,7 +219,14 @@ def test_failed_build_keeps_the_last_good_layer(
     assert code == 1 and "--max-unzipped" in over["error"]
     assert output.read_bytes() == good
     assert output.with_name("layer.manifest.json").read_text() == manifest
-    assert sorted(p.name for p in output.parent.iterdir()) == ["layer.manifest.json", "layer.zip"]
+    # beside them, only the over-budget report the error names (no layer, no manifest)
+    report = output.with_name("layer.zip.over-budget.json")
+    assert over["details"]["report_file"] == str(report) and str(report) in over["hint"]
+    assert sorted(p.name for p in output.parent.iterdir()) == [
+        "layer.manifest.json",
+        "layer.zip",
+        report.name,
+    ]
 
 
 def test_unreachable_index_is_one_clear_error(
