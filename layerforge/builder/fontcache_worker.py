@@ -20,7 +20,8 @@ extracts it to ROOT (``/opt/python``):
 * the file is read back with matplotlib's own ``json_load`` and must give the same fonts.
 
 The last stdout line is JSON: ``{"file", "matplotlib", "ttf", "afm"}`` when written (exit 0),
-``{"skipped": reason}`` when this matplotlib does not work this way (exit 2); nothing written.
+``{"skipped", "matplotlib"}`` when this matplotlib does not work this way (exit 2: nothing
+written).
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ class Unsupported(Exception):
 
 
 def _renamed(entry: Any, fname: str) -> Any:
-    if dataclasses.is_dataclass(entry):  # frozen since matplotlib 3.10
+    if dataclasses.is_dataclass(entry) and not isinstance(entry, type):  # frozen since 3.10
         return dataclasses.replace(entry, fname=fname)
     entry.fname = fname
     return entry
@@ -92,7 +93,7 @@ def _font_manager(tree: Path) -> tuple[Any, Any]:
     if not all(hasattr(font_manager, name) for name in expected) or not isinstance(
         manager, font_manager.FontManager
     ):
-        raise Unsupported(f"matplotlib {matplotlib.__version__} has no {'/'.join(expected)}")
+        raise Unsupported(f"its font_manager has no {', '.join(expected)}")
     return matplotlib, font_manager
 
 
@@ -126,7 +127,8 @@ def main(argv: list[str]) -> int:
     except Unsupported as reason:
         for made in output.iterdir():
             made.unlink()
-        print(json.dumps({"skipped": str(reason)}))
+        version = getattr(sys.modules.get("matplotlib"), "__version__", "?")
+        print(json.dumps({"skipped": str(reason), "matplotlib": version}))
         return UNSUPPORTED
     print(json.dumps(written))
     return 0
