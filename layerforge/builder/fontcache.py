@@ -44,7 +44,7 @@ __all__ = [
 #: Where the font list goes in the layer, relative to its ``python/`` folder.
 SHIPPED = ".layerforge/matplotlib"
 STEP = "fontcache"
-_COST = "so every cold start builds it (0.3-0.5 s)"
+_COST = "so no font list is shipped and every cold start builds it (0.3-0.5 s)"
 _UNSUPPORTED = 2  # fontcache_worker.UNSUPPORTED
 
 
@@ -65,16 +65,16 @@ def _skipped(detail: str) -> StepReport:
 def no_interpreter(runtime: Runtime) -> StepReport:
     version = runtime.python_version
     return _skipped(
-        f"no python{version} on this host to load the layer's matplotlib, so no font list is "
-        f"shipped and {_COST}; install python{version}, pass --python, or use --backend docker"
+        f"no python{version} on this host to load the layer's matplotlib, {_COST}; install "
+        f"python{version}, pass --python, or use --backend docker"
     )
 
 
 def foreign_architecture(arch: Architecture) -> StepReport:
     return _skipped(
         f"the layer's matplotlib is {arch.platform} code and this host runs "
-        f"{platform.machine()}, so no font list is shipped and {_COST}; --backend docker "
-        f"makes it in the {arch.value} image (under emulation)"
+        f"{platform.machine()}, {_COST}; --backend docker makes it in the {arch.value} image "
+        "(under emulation)"
     )
 
 
@@ -107,7 +107,7 @@ def _failed(done: Completed, label: str) -> StepReport:
     last = (done.stderr.strip().splitlines() or done.stdout.strip().splitlines() or [""])[-1]
     return _skipped(
         f"the layer's matplotlib did not load under {label} (exit {done.returncode}: {last}), "
-        f"so no font list is shipped and {_COST}"
+        f"{_COST}"
     )
 
 
@@ -120,7 +120,10 @@ def write_font_list(tree: Path, scratch: Path, how: FontListRun) -> StepReport:
     done = how.run(_worker_command(how.python, [*arguments, LAMBDA_LAYER_ROOT]))
     result = _result(done)
     if done.returncode == _UNSUPPORTED and "skipped" in result:
-        return _skipped(f"{result['skipped']}; no font list is shipped, {_COST}")
+        return _skipped(
+            f"matplotlib {result.get('matplotlib')} does not keep its font list the way the "
+            f"build checks ({result['skipped']}), {_COST}"
+        )
     name = str(result.get("file", ""))
     if done.returncode != 0 or not name or not (output / name).is_file():
         return _failed(done, how.label)
