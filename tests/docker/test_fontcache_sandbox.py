@@ -5,8 +5,10 @@ cold start builds the same one (order aside), and the payload's figure is the sa
 from __future__ import annotations
 
 import json
+import textwrap
 import zipfile
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -46,7 +48,11 @@ def cold_start(event, context):
     logger.setLevel(logging.INFO)
     logger.addHandler(kept)
     tmp = sorted(os.listdir("/tmp"))
-    if event["seeded"]:
+    if event.get("snippet"):  # the lines the README gives a user's handler
+        os.environ["MPLBACKEND"] = "Agg"
+        exec(event["snippet"], {})
+        headless = None
+    elif event["seeded"]:
         from analytics_payload import handler  # configure_headless(), as the payload imports
         headless = handler._HEADLESS
     else:
@@ -75,6 +81,16 @@ def cold_start(event, context):
 """
 
 
+@dataclass(frozen=True)
+class ColdStarts:
+    """What the probe saw in one engine's sandbox, in the order it ran."""
+
+    engine: str
+    seeded: dict[str, Any]  # the payload's own setup, a fresh /tmp
+    unseeded: dict[str, Any]  # nothing copied in: matplotlib builds its list
+    readme: dict[str, Any]  # the README's lines for a user's handler
+
+
 def _ignore(_event: Event) -> None:
     return None
 
@@ -95,9 +111,9 @@ def cold_starts(
     request: pytest.FixtureRequest,
     seed_build: dict[str, Any],
     tmp_path_factory: pytest.TempPathFactory,
-) -> Iterator[tuple[str, dict[str, Any], dict[str, Any]]]:
-    """One sandbox per engine: the seeded cold start first (a fresh /tmp), then an unseeded one
-    (a fresh config folder of its own)."""
+) -> Iterator[ColdStarts]:
+    """One sandbox per engine: the payload's cold start first (a fresh /tmp), then one with
+    nothing copied in and one with the README's lines (each a fresh config folder)."""
     engine = str(request.param)
     image = _engine_ready(engine, request)
     code = bundled_function().stage(tmp_path_factory.mktemp("function"))
@@ -110,9 +126,17 @@ def cold_starts(
     with open_sandbox(layer, spec, code=code, engine=engine, sink=_ignore) as sandbox:
         seeded = sandbox.invoke("probe.cold_start", {"seeded": True})
         unseeded = sandbox.invoke("probe.cold_start", {"seeded": False})
-    assert seeded.succeeded, seeded.logs
-    assert unseeded.succeeded, unseeded.logs
-    yield engine, seeded.result, unseeded.result
+        readme = sandbox.invoke("probe.cold_start", {"snippet": _readme_lines()})
+    for invocation in (seeded, unseeded, readme):
+        assert invocation.succeeded, invocation.logs
+    yield ColdStarts(engine, seeded.result, unseeded.result, readme.result)
+
+
+def _readme_lines() -> str:
+    """The README's lines for a user's handler, with a config folder of their own here."""
+    readme = (Path(__file__).parents[2] / "README.md").read_text("utf-8")
+    block = next(b for b in readme.split("```python")[1:] if ".layerforge/matplotlib" in b)
+    return textwrap.dedent(block.split("```")[0]).replace("/tmp/matplotlib", "/tmp/readme")
 
 
 def _shipped(seed_build: dict[str, Any]) -> str:
@@ -121,9 +145,9 @@ def _shipped(seed_build: dict[str, Any]) -> str:
 
 
 def test_a_cold_start_with_a_fresh_tmp_reads_the_shipped_list_and_builds_none(
-    cold_starts: tuple[str, dict[str, Any], dict[str, Any]], seed_build: dict[str, Any]
+    cold_starts: ColdStarts, seed_build: dict[str, Any]
 ) -> None:
-    _, seeded, _ = cold_starts
+    seeded = cold_starts.seeded
     assert seeded["tmp"] == []  # a fresh /tmp, as at a Lambda cold start
     assert seeded["headless"]["font_list"] == FONT_LIST
     assert seeded["headless"]["mplconfigdir"] == "/tmp/matplotlib"
@@ -133,16 +157,17 @@ def test_a_cold_start_with_a_fresh_tmp_reads_the_shipped_list_and_builds_none(
 
 
 def test_without_it_matplotlib_builds_the_same_list_and_draws_the_same_figure(
-    cold_starts: tuple[str, dict[str, Any], dict[str, Any]], seed_build: dict[str, Any]
+    cold_starts: ColdStarts, seed_build: dict[str, Any]
 ) -> None:
-    engine, seeded, unseeded = cold_starts
+    seeded, unseeded = cold_starts.seeded, cold_starts.unseeded
     assert unseeded["before"] == []
     assert "generated new fontManager" in unseeded["messages"]  # what the probe would see
     shipped, built = json.loads(_shipped(seed_build)), json.loads(unseeded["after"][FONT_LIST])
+    no_fonts_of_its_own = cold_starts.engine == "docker"  # the runtime image, as Lambda
     for kind in ("ttflist", "afmlist"):
         ours = {json.dumps(e, sort_keys=True) for e in shipped[kind]}
         theirs = {json.dumps(e, sort_keys=True) for e in built[kind]}
-        if engine == "docker":  # the runtime image has no fonts of its own, as Lambda has none
+        if no_fonts_of_its_own:
             assert ours == theirs
         else:  # bwrap shows the host's /usr: its fonts, by absolute path, come in addition
             assert ours <= theirs
@@ -151,3 +176,13 @@ def test_without_it_matplotlib_builds_the_same_list_and_draws_the_same_figure(
         k: v for k, v in built.items() if not k.endswith("list")
     }
     assert seeded["png"] == unseeded["png"]  # the same figure, byte for byte
+
+
+def test_the_readme_lines_do_the_same_for_a_users_handler(
+    cold_starts: ColdStarts, seed_build: dict[str, Any]
+) -> None:
+    seeded, readme = cold_starts.seeded, cold_starts.readme
+    assert readme["before"] == [FONT_LIST]
+    assert "generated new fontManager" not in readme["messages"], readme["messages"]
+    assert readme["after"] == {FONT_LIST: _shipped(seed_build)}
+    assert readme["png"] == seeded["png"]
