@@ -4,7 +4,7 @@ Lambda has no display, a read-only filesystem outside /tmp, and HOME unset or re
 matplotlib's config and font cache go to a folder under /tmp and the backend is Agg.
 
 /tmp is empty at every cold start, so matplotlib would build its font list there each time
-(0.3-0.5 s). A layer that layerforge built ships that list beside its matplotlib
+(0.1-0.5 s). A layer that layerforge built ships that list beside its matplotlib
 (``python/.layerforge/matplotlib/fontlist-v<N>.json``, made at build time for the layer's own
 matplotlib and fonts); it is copied into the config folder first, so matplotlib reads it
 instead (a read-only folder cannot be the config folder: matplotlib wants a writable one).

@@ -1,12 +1,13 @@
 """matplotlib's font list, made at build time so that no cold start builds it.
 
 matplotlib reads ``fontlist-v<N>.json`` from its cache folder (``MPLCONFIGDIR``) and, when it
-is not there, scans its fonts to build it (0.3-0.5 s of every Lambda cold start: ``/tmp`` is
-empty then). A layer that holds matplotlib gets the list its own matplotlib builds, with its
-own fonts only, named as Lambda extracts the layer (``/opt/python``), in
-``python/.layerforge/matplotlib/`` (``SHIPPED``): a function copies that folder into its
-``MPLCONFIGDIR`` before importing matplotlib (a read-only ``MPLCONFIGDIR`` is not an option:
-matplotlib takes only a writable one, and otherwise builds the list in a temporary folder).
+is not there, scans its fonts to build it, at every Lambda cold start (``/tmp`` is empty then;
+0.1-0.5 s in the sandbox, where ``benchmarks/sandbox_benchmark.py`` measures it). A layer
+that holds matplotlib gets the list its own matplotlib builds, with its own fonts only, named
+as Lambda extracts the layer (``/opt/python``), in ``python/.layerforge/matplotlib/``
+(``SHIPPED``): a function copies that folder into its ``MPLCONFIGDIR`` before importing
+matplotlib (a read-only ``MPLCONFIGDIR`` is not an option: matplotlib takes only a writable
+one, and otherwise builds the list in a temporary folder).
 
 The list is made by the layer's matplotlib under an interpreter of the target version
 (``fontcache_worker``, beside the tree; the tree itself is not touched), on the target's
@@ -44,7 +45,7 @@ __all__ = [
 #: Where the font list goes in the layer, relative to its ``python/`` folder.
 SHIPPED = ".layerforge/matplotlib"
 STEP = "fontcache"
-_COST = "so no font list is shipped and every cold start builds it (0.3-0.5 s)"
+_COST = "so no font list is shipped and every cold start builds it (0.1-0.5 s)"
 _UNSUPPORTED = 2  # fontcache_worker.UNSUPPORTED
 
 
