@@ -142,3 +142,25 @@ def test_where_the_list_cannot_be_made_exactly_none_is_shipped_and_the_build_say
     assert step["detail"] in document["warnings"]
     with zipfile.ZipFile(output) as archive:
         assert not [n for n in archive.namelist() if ".layerforge" in n]
+
+
+def test_a_current_matplotlib_for_python312_ships_its_own_list(
+    tmp_path: Path, cache_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """matplotlib 3.10: another list version (390), and font entries that cannot be changed
+    in place (frozen dataclasses)."""
+    if find_interpreter((3, 12)) is None:
+        pytest.skip("needs a python3.12 on this host to load the layer's matplotlib")
+    output = tmp_path / "layer.zip"
+    argv = ["build", "matplotlib==3.10.3", "--runtime", "python3.12", "--backend", "cross"]
+    code = main([*argv, "--json", "-o", str(output)])
+    document = json_document(capsys.readouterr().out)
+    assert code == 0, document
+    step = _step(document)
+    assert step is not None and step["applied"], document["steps"]
+    assert step["detail"].startswith("fontlist-v390.json of matplotlib 3.10.3 (its own 38")
+    with zipfile.ZipFile(output) as archive:
+        names = set(archive.namelist())
+        fonts = json.loads(archive.read(f"python/{SHIPPED}/fontlist-v390.json"))
+    paths = [entry["fname"] for entry in fonts["ttflist"] + fonts["afmlist"]]
+    assert paths and all(f"{DATA}{path}" in names for path in paths)
