@@ -304,25 +304,30 @@ def old_pair_and_new_zip(tmp_path: Path) -> tuple[Path, Path]:
     return output, source
 
 
-def make_private_wheel(folder: Path, version: str = "1.0") -> Path:
-    """A private pure-Python wheel, as a company's own build would publish it."""
+def make_wheel(folder: Path, name: str, version: str, modules: dict[str, bytes]) -> Path:
+    """A pure-Python wheel of ``modules`` (paths in the wheel -> bytes), with its metadata."""
     folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"private_pkg-{version}-py3-none-any.whl"
-    info = f"private_pkg-{version}.dist-info"
-    metadata = f"Metadata-Version: 2.1\nName: private-pkg\nVersion: {version}\n"
+    info = f"{name}-{version}.dist-info"
+    path = folder / f"{name}-{version}-py3-none-any.whl"
     files = {
-        "private_pkg/__init__.py": b"ANSWER = 42\n",
-        f"{info}/METADATA": metadata.encode(),
+        **modules,
+        f"{info}/METADATA": f"Metadata-Version: 2.1\nName: {name.replace('_', '-')}\n"
+        f"Version: {version}\n".encode(),
         f"{info}/WHEEL": b"Wheel-Version: 1.0\nGenerator: hand\n"
         b"Root-Is-Purelib: true\nTag: py3-none-any\n",
     }
     rows = []
-    for name, data in files.items():
+    for member, data in files.items():
         digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
-        rows.append(f"{name},sha256={digest},{len(data)}")
+        rows.append(f"{member},sha256={digest},{len(data)}")
     rows.append(f"{info}/RECORD,,")
     with zipfile.ZipFile(path, "w") as archive:
-        for name, data in files.items():
-            archive.writestr(name, data)
+        for member, data in files.items():
+            archive.writestr(member, data)
         archive.writestr(f"{info}/RECORD", "\n".join(rows) + "\n")
     return path
+
+
+def make_private_wheel(folder: Path, version: str = "1.0") -> Path:
+    """A private pure-Python wheel, as a company's own build would publish it."""
+    return make_wheel(folder, "private_pkg", version, {"private_pkg/__init__.py": b"ANSWER = 42\n"})

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from layerforge.builder import bytecode
+from layerforge.builder import bytecode, fontcache
 from layerforge.builder.installers import InstallPlan, choose_installer
 from layerforge.builder.pip import (
     InstallFiles,
@@ -21,12 +21,12 @@ from layerforge.builder.pip import (
     pip_configuration_state,
     write_install_files,
 )
-from layerforge.builder.result import ResolvedDistribution
+from layerforge.builder.result import ResolvedDistribution, StepReport
 from layerforge.builder.uv import PipRun, install_with_uv
 from layerforge.errors import BuildError
 from layerforge.events import Event, EventKind, EventSink
 from layerforge.interpreters import Interpreter, interpreters_with_pip
-from layerforge.processes import run_streaming
+from layerforge.processes import run, run_streaming
 from layerforge.spec import LayerSpec
 
 __all__ = ["CrossInstaller", "pip_interpreter", "uv_python"]
@@ -111,6 +111,17 @@ class CrossSession:
     def start_bytecode(self, tree: Path) -> bytecode.BytecodeJob:
         plan = self.scratch / "bytecode-plan.json"
         return bytecode.start_bytecode(tree, plan, self.spec.runtime, self.bytecode)
+
+    def write_font_list(self, tree: Path) -> StepReport:
+        """matplotlib's font list, by the interpreter that compiles the bytecode: the layer's
+        matplotlib is native code, so only where the host runs the target's architecture."""
+        if self.bytecode is None:
+            return fontcache.no_interpreter(self.spec.runtime)
+        if not fontcache.native(self.spec.architecture):
+            return fontcache.foreign_architecture(self.spec.architecture)
+        python = self.bytecode
+        how = fontcache.FontListRun(run, python.path, python.describe())
+        return fontcache.write_font_list(tree, self.scratch, how)
 
 
 def uv_python(bytecode: Interpreter | None, pip: Interpreter) -> Interpreter:

@@ -21,7 +21,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from layerforge.builder import bytecode
+from layerforge.builder import bytecode, fontcache
 from layerforge.builder.installers import InstallPlan
 from layerforge.builder.result import ResolvedDistribution, StepReport
 from layerforge.containers import (
@@ -199,6 +199,13 @@ class DockerSession:
             )
         image = f"{self.python} in {self.container.image}"
         return bytecode.bytecode_report(tree, done.output, image)
+
+    def write_font_list(self, tree: Path) -> StepReport:
+        """matplotlib's font list, by the image's interpreter (emulated for another
+        architecture, as the bytecode is)."""
+        label = f"{self.python} in {self.container.image}"
+        how = fontcache.FontListRun(self.container.call, self.python, label, self._inside)
+        return fontcache.write_font_list(tree, self.work, how)
 
 
 class DockerInstaller:

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 from packaging.utils import canonicalize_name
 
 from layerforge import __version__, containers
-from layerforge.builder import postprocess
+from layerforge.builder import fontcache, postprocess
 from layerforge.builder.bytecode import BytecodeJob
 from layerforge.builder.cache import BuildCache, CacheHit
 from layerforge.builder.placement import (
@@ -62,6 +62,8 @@ class InstallSession(Protocol):
     def install(self, tree: Path) -> list[ResolvedDistribution]: ...
 
     def start_bytecode(self, tree: Path) -> BytecodeJob: ...
+
+    def write_font_list(self, tree: Path) -> StepReport: ...
 
 
 class Installer(Protocol):
@@ -274,6 +276,9 @@ def _postprocess(
         if bytecode is not None:
             bytecode[0].stop()  # a failed or interrupted step stops the compiler at once
         raise
+    if fontcache.holds_matplotlib(tree):  # its own bytecode is there now: a faster import
+        fonts = clock.run("fontcache", lambda: session.write_font_list(tree), detail)
+        steps.append(timed(fonts, "fontcache"))
     return steps
 
 

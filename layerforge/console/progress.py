@@ -26,6 +26,7 @@ STEP_TITLES = {
     "strip": "Stripping binaries",
     "bytecode": "Compiling hash-based bytecode",
     "record": "Normalising RECORD files",
+    "fontcache": "Making matplotlib's font list",
     "drift": "Checking for newer releases",
     "zip": "Writing the deterministic zip",
     "verify": "Verifying ELF files",

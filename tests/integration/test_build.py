@@ -45,7 +45,13 @@ def test_default_build_resolves_the_seed_pins_for_python311_x86_64(
         numpy["wheel"] == "numpy-1.26.4-cp311-cp311-manylinux_2_17_x86_64.manylinux2014_x86_64.whl"
     )
     assert numpy["sha256"] == "666dbfb6ec68962c033a450943ded891bed2d54e6755e35e5835d63f4f6931d5"
-    assert {s["name"] for s in seed_build["steps"]} == {"prune", "strip", "record", "bytecode"}
+    assert {s["name"] for s in seed_build["steps"]} == {
+        "prune",
+        "strip",
+        "record",
+        "bytecode",
+        "fontcache",
+    }
     assert set(seed_build["timings"]) >= {"resolve", "prune", "strip", "bytecode", "zip", "verify"}
 
 
