@@ -13,7 +13,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from layerforge.builder import bytecode, fontcache
-from layerforge.builder.installers import InstallPlan, choose_installer
+from layerforge.builder.installers import PIP_ENVIRONMENT, InstallPlan, choose_installer
 from layerforge.builder.pip import (
     InstallFiles,
     PipTarget,
@@ -66,7 +66,7 @@ class CrossSession:
         temporary = self.scratch / "tmp"
         temporary.mkdir(exist_ok=True)
         # pip's own temporary folders live in the scratch folder and go with it
-        return {**os.environ, "TMPDIR": str(temporary), "PIP_NO_INPUT": "1"}
+        return {**os.environ, "TMPDIR": str(temporary), **PIP_ENVIRONMENT}
 
     def install(self, tree: Path) -> list[ResolvedDistribution]:
         target = PipTarget(self.spec.runtime, self.spec.architecture)

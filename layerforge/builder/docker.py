@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from layerforge.builder import bytecode, fontcache
-from layerforge.builder.installers import InstallPlan
+from layerforge.builder.installers import PIP_ENVIRONMENT, InstallPlan
 from layerforge.builder.result import ResolvedDistribution, StepReport
 from layerforge.containers import (
     Container,
@@ -81,7 +81,7 @@ def forwarded_environment(environ: dict[str, str]) -> dict[str, str]:
         **forwarded,
         "HOME": "/tmp",
         "PIP_NO_CACHE_DIR": "1",
-        "PIP_NO_INPUT": "1",
+        **PIP_ENVIRONMENT,
         "PIP_DISABLE_PIP_VERSION_CHECK": "1",
         "PYTHONDONTWRITEBYTECODE": "1",
     }

@@ -24,6 +24,7 @@ from layerforge.runtimes import Architecture, Runtime
 from layerforge.spec import InstallerChoice, LayerSpec
 
 __all__ = [
+    "PIP_ENVIRONMENT",
     "InstallPlan",
     "choose_installer",
     "unpack_platform",
@@ -37,6 +38,12 @@ __all__ = [
 #: Amazon Linux 2's 2_26 is not among them
 _UV_GLIBC_MINORS = frozenset({17, 28, *range(31, 41)})
 _UV_ARCH = {Architecture.X86_64: "x86_64", Architecture.ARM64: "aarch64"}
+
+
+#: The environment every pip run gets (the options old pips do not know are ignored there):
+#: no prompts; and no resuming of a download, because pip 25+ takes a write that fails (a full
+#: disk) for a dropped connection, retries, and reports "incomplete-download" instead of ENOSPC.
+PIP_ENVIRONMENT = {"PIP_NO_INPUT": "1", "PIP_RESUME_RETRIES": "0"}
 
 
 def uv_binary() -> str | None:

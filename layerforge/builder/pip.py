@@ -276,7 +276,7 @@ _NETWORK = re.compile(
     r"ConnectTimeoutError|Read timed out"
 )
 #: ``numpy==1.26.4 from https://...``, or for a direct reference ``name@ https://... from ...``
-_HASH_HEADER = re.compile(r"^\s*(?P<requirement>\S+?)(?:@ \S+)? from (?P<url>\S+)")
+_HASH_HEADER = re.compile(r"^\s*(?P<requirement>[^\s@]+)(?:\s*@\s*\S+)? from (?P<url>\S+)")
 _HASH_GOT = re.compile(r"^\s*Got\s+(?P<got>[0-9a-f]{64})")
 
 
@@ -334,6 +334,29 @@ def _full_folder(output: str) -> str:
     return str(folder or tempfile.gettempdir())
 
 
+#: pip 25+ reports a download whose write failed (a full disk) as a dropped connection
+_INCOMPLETE = re.compile(
+    r"not enough bytes were received \((?P<got>\d+) bytes/(?P<size>[\d.]+) (?P<unit>[kMG]?B)\)"
+)
+_UNITS = {"B": 1, "kB": 1000, "MB": 1000**2, "GB": 1000**3}
+
+
+def _download_did_not_fit(output: str) -> bool:
+    """pip said a download came short, and the scratch folder has not the room for the file and
+    what pip writes beside it (a margin of 1 MiB: no install fits in less anyway)."""
+    short = _INCOMPLETE.search(output)
+    if short is None:
+        return False
+    missing = float(short["size"]) * _UNITS[short["unit"]] - int(short["got"])
+    try:
+        usage = os.statvfs(_full_folder(output))
+    except OSError:
+        return False
+    return usage.f_bavail * usage.f_frsize < missing + 2**20 or (
+        usage.f_files > 0 and usage.f_favail == 0
+    )
+
+
 def out_of_space_error(tail: str, output: str = "") -> BuildError:
     """An installer (pip or uv) ran out of space in the build's scratch folder."""
     folder = _full_folder(output or tail)
@@ -350,7 +373,7 @@ def explain_pip_failure(
 ) -> LayerforgeError:
     """Turn pip's failure output into the error a user can act on."""
     tail = "\n".join(output.strip().splitlines()[-15:])
-    if _FULL in output:
+    if _FULL in output or _download_did_not_fit(output):
         return out_of_space_error(tail, output)
     for explain in (_hash_failure, _conflict):
         error = explain(output)

@@ -136,8 +136,9 @@ class Renderer:
         # structured details (a multi-region report) are for --json; their text, if any, here
         details = document.get("details")
         text = details.get("text") if isinstance(details, dict) else details
-        if text:
-            self.err.print(styled((str(text), "dim")))
+        if text:  # indented: a tool's own "hint:" or "ERROR" line never reads as layerforge's
+            indented = "\n".join(f"  {line}" if line else "" for line in str(text).splitlines())
+            self.err.print(styled((indented, "dim")))
         if document.get("hint"):
             self.err.print(styled(("hint: ", "yellow"), str(document["hint"])))
 
