@@ -21,7 +21,7 @@ from analytics_payload.headless import configure_headless
 _HEADLESS = configure_headless()  # before anything imports matplotlib.pyplot
 
 from analytics_payload import analysis, storage  # noqa: E402
-from analytics_payload.events import (  # noqa: E402
+from analytics_payload.event import (  # noqa: E402
     InvalidEventError,
     Params,
     parse_event,
@@ -129,7 +129,7 @@ def _run(params: Params, request_id: str, started: float) -> dict[str, Any]:
 
 def _fan_out(mode: str, event: Any, request_id: str) -> dict[str, Any]:
     """shard and reduce: invalid events and failures raise, so the state machine retries."""
-    from analytics_payload import fanout
+    from analytics_payload import shards as fanout
 
     if mode == "shard":
         shard = parse_shard_event(event, os.environ)

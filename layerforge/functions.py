@@ -16,7 +16,7 @@ from importlib import resources
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from layerforge.builder.archive import ArchiveInfo, write_layer_zip
+from layerforge.archive import ArchiveInfo, write_layer_zip
 from layerforge.errors import UsageError
 from layerforge.events import EventSink, emit_to
 from layerforge.proof.spec import ProofSpec, bundled_spec

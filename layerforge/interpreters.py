@@ -71,7 +71,7 @@ class Interpreter:
 
 
 def _memo_file() -> Path:
-    from layerforge.builder.cache import default_cache_dir
+    from layerforge.builder.output.cache import default_cache_dir
 
     return default_cache_dir() / "interpreters.json"
 

@@ -15,9 +15,9 @@ from typing import Any
 import botocore.exceptions
 
 from layerforge.aws.clients import AWS_ERRORS, AwsClients, aws_error, error_code
-from layerforge.aws.fanout import machine_arn, machine_exists
-from layerforge.aws.names import fanout_names
+from layerforge.aws.distributed_map import machine_arn, machine_exists
 from layerforge.aws.publish import STAGING_PREFIX, remove_staging
+from layerforge.aws_names import fanout_names
 from layerforge.errors import UsageError
 
 __all__ = ["CleanupRequest", "CleanupResult", "cleanup"]

@@ -15,15 +15,18 @@ from typing import Any
 
 import botocore.exceptions
 
+from layerforge.archive import sha256_of
 from layerforge.aws.clients import AWS_ERRORS, AwsClients, aws_error, aws_step, error_code
 from layerforge.aws.deploy import check_environment
-from layerforge.aws.fanout import (
+from layerforge.aws.distributed_map import (
     machine_arn,
     read_scopes,
     state_machine_definition,
     state_machine_policy,
 )
-from layerforge.aws.names import (
+from layerforge.aws.publish import find_layer_version
+from layerforge.aws.role import POLICY_NAME, execution_policy, trusts
+from layerforge.aws_names import (
     check_bucket,
     check_function_name,
     check_layer_name,
@@ -32,9 +35,6 @@ from layerforge.aws.names import (
     fanout_names,
     role_name_of,
 )
-from layerforge.aws.publish import find_layer_version
-from layerforge.aws.role import POLICY_NAME, execution_policy, trusts
-from layerforge.builder.archive import sha256_of
 from layerforge.errors import CheckFailedError, UsageError
 from layerforge.fanout import FanOut, list_csv_inputs
 from layerforge.functions import FunctionSource
@@ -183,7 +183,7 @@ def _check_event(run: ProofRun) -> None:
             hint="the function's role may write only below --prefix",
         )
     if run.function.bundled:
-        from analytics_payload.events import InvalidEventError, parse_event
+        from analytics_payload.event import InvalidEventError, parse_event
 
         try:
             parse_event(dict(run.event), run.function_environment())

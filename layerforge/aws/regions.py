@@ -15,11 +15,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from layerforge.archive import sha256_of
 from layerforge.aws.clients import AWS_ERRORS, AwsClients, aws_error
-from layerforge.aws.names import check_bucket, check_layer_name
 from layerforge.aws.preflight import check_bucket_reachable
 from layerforge.aws.publish import PublishedLayer, publish_layer
-from layerforge.builder.archive import sha256_of
+from layerforge.aws_names import check_bucket, check_layer_name
 from layerforge.errors import CheckFailedError, LayerforgeError, UsageError
 from layerforge.runtimes import LIMITS, Architecture, Runtime
 from layerforge.verify import Severity, verify_layer

@@ -16,7 +16,7 @@ import botocore.exceptions
 
 from layerforge.aws.clients import AwsClients, aws_step
 from layerforge.aws.deploy import DeployedFunction, FunctionConfig, deploy_function
-from layerforge.aws.fanout import (
+from layerforge.aws.distributed_map import (
     STATES_TRUST_POLICY,
     FanOutResult,
     ensure_state_machine,

@@ -16,8 +16,9 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from typing import Any
 
-from layerforge.builder.cache import BuildCache
+from layerforge.builder.output.cache import BuildCache
 from layerforge.builder.pipeline import build_layer
+from layerforge.builder.request import LayerSpec
 from layerforge.builder.result import BuildResult
 from layerforge.errors import (
     EXIT_CHECK_FAILED,
@@ -27,7 +28,6 @@ from layerforge.errors import (
     LayerforgeError,
 )
 from layerforge.events import Event, EventKind, EventSink, emit_to
-from layerforge.spec import LayerSpec
 
 __all__ = ["MatrixEntry", "MatrixOutcome", "build_matrix"]
 

@@ -23,16 +23,17 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 from packaging.utils import canonicalize_name
 
 from layerforge import __version__, containers
-from layerforge.builder import postprocess
-from layerforge.builder.bytecode import BytecodeJob
-from layerforge.builder.cache import BuildCache, CacheHit
-from layerforge.builder.placement import (
+from layerforge.builder.output.cache import BuildCache, CacheHit
+from layerforge.builder.output.placement import (
     StagedLayer,
     check_output,
     manifest_path_for,
     place_layer,
     staged_layer,
 )
+from layerforge.builder.post import prune as postprocess
+from layerforge.builder.post.bytecode import BytecodeJob
+from layerforge.builder.request import Backend, InstallerChoice, LayerSpec
 from layerforge.builder.result import BuildResult, ResolvedDistribution, StepReport
 from layerforge.errors import (
     BudgetExceededError,
@@ -44,11 +45,10 @@ from layerforge.events import Event, EventKind, EventSink, emit_to
 from layerforge.interpreters import Interpreter, find_interpreter, require_interpreter
 from layerforge.runtimes import LIMITS, compatible_platform_tags
 from layerforge.scratch import build_scratch_parent, remove_beside, scratch_dir
-from layerforge.spec import Backend, InstallerChoice, LayerSpec
 
 if TYPE_CHECKING:  # the rest of the pipeline loads on a cache miss only (warm starts are short)
-    from layerforge.builder.cross import CrossInstaller
-    from layerforge.builder.docker import DockerInstaller
+    from layerforge.builder.backends.cross import CrossInstaller
+    from layerforge.builder.backends.docker import DockerInstaller
     from layerforge.verify import Report
 
 __all__ = ["Installer", "build_layer", "manifest_path_for"]
@@ -119,14 +119,16 @@ def _bytecode_interpreter(spec: LayerSpec) -> Interpreter | None:
 
 
 def _cross(spec: LayerSpec) -> CrossInstaller:
-    from layerforge.builder.cross import CrossInstaller  # a docker build never loads pip's side
+    from layerforge.builder.backends.cross import (
+        CrossInstaller,  # a docker build never loads pip's side
+    )
 
     return CrossInstaller(spec, _bytecode_interpreter(spec))
 
 
 def _docker_installer(spec: LayerSpec, sink: EventSink, *, pull: bool) -> DockerInstaller:
-    from layerforge.builder.docker import DockerInstaller, platform_of
-    from layerforge.builder.installers import choose_installer
+    from layerforge.builder.backends.docker import DockerInstaller, platform_of
+    from layerforge.builder.install.choice import choose_installer
 
     image = spec.image or spec.runtime.image
     client = containers.connect()
@@ -140,8 +142,8 @@ def _docker_installer(spec: LayerSpec, sink: EventSink, *, pull: bool) -> Docker
 
 def _known_image(spec: LayerSpec, probe: containers.LocalImage) -> DockerInstaller | None:
     """A docker installer for an image the socket says is here, the SDK left for a miss."""
-    from layerforge.builder.docker import DockerInstaller
-    from layerforge.builder.installers import choose_installer
+    from layerforge.builder.backends.docker import DockerInstaller
+    from layerforge.builder.install.choice import choose_installer
 
     if not probe.present or probe.id is None:
         return None
@@ -230,7 +232,7 @@ def _cache_inputs(
 def _postprocess(
     spec: LayerSpec, tree: Path, session: InstallSession, clock: _Clock
 ) -> list[StepReport]:
-    from layerforge.builder.records import normalise_records
+    from layerforge.builder.post.records import normalise_records
 
     def detail(report: StepReport) -> str:
         return report.detail
@@ -318,9 +320,9 @@ class _Fresh:
 def _build_fresh(
     spec: LayerSpec, installer: Installer, work: Path, clock: _Clock, staged: StagedLayer
 ) -> _Fresh:
-    from layerforge.builder.archive import write_layer_zip
-    from layerforge.builder.drift import DriftCheck
-    from layerforge.builder.inventory import distribution_sizes
+    from layerforge.archive import write_layer_zip
+    from layerforge.builder.install.drift import DriftCheck
+    from layerforge.builder.post.inventory import distribution_sizes
 
     tree = work / "python"
     tree.mkdir()

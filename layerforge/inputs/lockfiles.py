@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 from layerforge.documents import PROJECT_TABLE, PYLOCK, read_toml, validate
 from layerforge.errors import InvalidDocumentError, NoCompatibleWheelError, UsageError
 from layerforge.inputs.markers import applies
-from layerforge.inputs.model import InputRequirement, file_digest
+from layerforge.inputs.requirement import InputRequirement, file_digest
 from layerforge.inputs.requirements import (
     BINARY_HINT,
     RequirementsFileContent,

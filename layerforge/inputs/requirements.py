@@ -17,7 +17,7 @@ from packaging.utils import InvalidWheelFilename, canonicalize_name, parse_wheel
 from layerforge.documents import REQUIREMENT_OPTIONS, read_text, validate
 from layerforge.errors import UsageError
 from layerforge.inputs.markers import applies
-from layerforge.inputs.model import InputRequirement
+from layerforge.inputs.requirement import InputRequirement
 
 __all__ = ["RequirementsFileContent", "binary_only", "parse_requirement", "read_requirements_file"]
 

@@ -22,6 +22,7 @@ from pathlib import Path
 from layerforge.errors import SandboxError
 from layerforge.interpreters import Interpreter, find_interpreter
 from layerforge.processes import Completed, run, run_streaming
+from layerforge.sandbox.base import Sandbox
 from layerforge.sandbox.emulation import is_emulated, require_emulation, rootfs_for
 from layerforge.sandbox.environment import (
     RUNNER_DIR,
@@ -30,7 +31,6 @@ from layerforge.sandbox.environment import (
     lambda_environment,
     prepare_tree,
 )
-from layerforge.sandbox.sandbox import Sandbox
 from layerforge.scratch import scratch_dir
 
 __all__ = ["bwrap_available", "bwrap_sandbox"]

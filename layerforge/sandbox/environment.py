@@ -32,7 +32,7 @@ __all__ = [
 TASK_ROOT = "/var/task"
 RUNNER_DIR = "/var/layerforge"
 RUNNER = f"{RUNNER_DIR}/lambda_runner.py"
-HARNESS = f"{RUNNER_DIR}/harness.py"
+HARNESS = f"{RUNNER_DIR}/smoke_harness.py"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -78,7 +78,7 @@ def lambda_environment(spec: SandboxSpec) -> dict[str, str]:
 
 def support_source(name: str) -> str:
     """A standalone script of this package (the runner, the import harness)."""
-    return resources.files("layerforge.sandbox").joinpath(name).read_text("utf-8")
+    return resources.files("layerforge._scripts").joinpath(name).read_text("utf-8")
 
 
 def _member_mode(info: zipfile.ZipInfo) -> int:
@@ -154,7 +154,7 @@ def prepare_tree(root: Path, layer: Path, code: Path | None) -> tuple[Path, Path
     extract_layer(layer, root / "opt")
     runner = root / "runner"
     runner.mkdir(mode=0o755)
-    for name in ("lambda_runner.py", "harness.py"):
+    for name in ("lambda_runner.py", "smoke_harness.py"):
         (runner / name).write_text(support_source(name), "utf-8")
         (runner / name).chmod(0o644)
     task = code if code is not None else root / "task"

@@ -1,7 +1,7 @@
 """``invoke-local --shards N``: the fan-out's map and reduce in the sandbox, with no AWS.
 
 The same items, events, retries and proof as the Step Functions run
-(``layerforge.aws.fanout``): each shard is one invocation in the sandbox (up to
+(``layerforge.aws.distributed_map``): each shard is one invocation in the sandbox (up to
 ``--max-concurrency`` at once, bounded by this machine's cores), tried ``SHARD_ATTEMPTS``
 times; the reduce runs once every shard has answered, and refuses (naming them) when partials
 are missing. S3 is the embedded moto server (or ``--endpoint-url``).
@@ -28,10 +28,10 @@ from layerforge.fanout import (
     shard_section,
 )
 from layerforge.proof import ProofReport, check_all
+from layerforge.sandbox.base import Invocation, Sandbox
 from layerforge.sandbox.engines import open_sandbox
 from layerforge.sandbox.environment import SandboxSpec
 from layerforge.sandbox.local_run import LocalRun, local_session, run_details
-from layerforge.sandbox.sandbox import Invocation, Sandbox
 from layerforge.scratch import scratch_dir
 
 __all__ = ["invoke_local_fanout", "local_workers"]

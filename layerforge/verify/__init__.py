@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from layerforge.verify.model import Finding, Report, Rule, Severity
+from layerforge.verify.findings import Finding, Report, Rule, Severity
 
 if TYPE_CHECKING:
     from layerforge.verify.verifier import verify_layer

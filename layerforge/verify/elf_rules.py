@@ -14,8 +14,8 @@ from collections.abc import Iterable
 
 from layerforge.runtimes import Architecture, Runtime
 from layerforge.verify.elf import ElfFacts
+from layerforge.verify.findings import Finding, Rule, Severity
 from layerforge.verify.loader import Resolution
-from layerforge.verify.model import Finding, Rule, Severity
 from layerforge.verify.policy import AbiPolicy, libpython_rule, version_key
 
 __all__ = ["check_architecture", "check_blacklist", "check_libraries", "check_symbols"]

@@ -25,10 +25,10 @@ from layerforge.verify.elf_rules import (
     check_libraries,
     check_symbols,
 )
+from layerforge.verify.findings import Finding, Report, Rule, Severity
 from layerforge.verify.foreign import check_foreign
 from layerforge.verify.layout import check_placement, check_unsafe_entries
 from layerforge.verify.loader import LayerLoader
-from layerforge.verify.model import Finding, Report, Rule, Severity
 from layerforge.verify.policy import AbiPolicy, policy_for
 from layerforge.verify.pyabi import check_python_abi
 from layerforge.verify.size import check_size, unzipped_bytes

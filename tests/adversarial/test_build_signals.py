@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from layerforge.builder.placement import place_layer
+from layerforge.builder.output.placement import place_layer
 from layerforge.errors import Interrupted
 from layerforge.interrupts import signals_raise
 from tests.adversarial.conftest import LF, failed_cleanly

@@ -12,14 +12,14 @@ from typing import Any
 
 import pytest
 
-from layerforge.builder.docker import CA_BUNDLE, DockerInstaller, forwarded_environment
-from layerforge.builder.installers import InstallPlan
+from layerforge.builder.backends.docker import CA_BUNDLE, DockerInstaller, forwarded_environment
+from layerforge.builder.install.choice import InstallPlan
+from layerforge.builder.request import LayerSpec
 from layerforge.cli import main
 from layerforge.containers import Container
 from layerforge.events import Event
 from layerforge.inputs import InputRequirement, Inputs
 from layerforge.runtimes import Architecture, get_runtime
-from layerforge.spec import LayerSpec
 from tests.conftest import make_private_wheel, managed_containers
 
 pytestmark = [pytest.mark.network, pytest.mark.slow]

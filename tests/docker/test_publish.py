@@ -14,6 +14,7 @@ from typing import Any
 import botocore.exceptions
 import pytest
 
+from layerforge.archive import sha256_of
 from layerforge.aws.clients import AwsClients, AwsTarget, connect_aws
 from layerforge.aws.deploy import FunctionConfig, deploy_function
 from layerforge.aws.invoke import invoke_function
@@ -21,7 +22,6 @@ from layerforge.aws.preflight import ProofRun
 from layerforge.aws.publish import STAGING_PREFIX, PublishedLayer, publish_layer
 from layerforge.aws.role import TRUST_POLICY, ensure_role, execution_policy
 from layerforge.aws.run import proof_log_lines
-from layerforge.builder.archive import sha256_of
 from layerforge.functions import HANDLER, bundled_function
 from layerforge.proof import Outcome, Templates, bundled_spec, check_all, check_logs
 from layerforge.runtimes import Architecture, get_runtime

@@ -4,7 +4,7 @@ import os
 import zipfile
 from pathlib import Path
 
-from layerforge.builder.archive import sha256_of, write_layer_zip
+from layerforge.archive import sha256_of, write_layer_zip
 from layerforge.events import Event
 
 

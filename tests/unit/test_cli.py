@@ -63,7 +63,7 @@ def test_bad_size_is_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
 
 
 def test_out_of_disk_during_install_is_named() -> None:
-    from layerforge.builder.pip import PipTarget, explain_pip_failure
+    from layerforge.builder.install.pip import PipTarget, explain_pip_failure
     from layerforge.runtimes import Architecture, get_runtime
 
     output = "Installing collected packages: numpy\nERROR: [Errno 28] No space left on device\n"

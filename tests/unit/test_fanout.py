@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from layerforge.aws.fanout import (
+from layerforge.aws.distributed_map import (
     read_scopes,
     state_machine_definition,
     state_machine_policy,

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
+from layerforge.builder.request import Backend, specs_from_settings
 from layerforge.errors import UsageError
 from layerforge.runtimes import Architecture, get_runtime
 from layerforge.settings import read_settings, to_bool, to_region, to_size, to_url
-from layerforge.spec import Backend, specs_from_settings
 
 
 def _settings(tmp_path: Path, body: str) -> dict[str, object]:

@@ -9,10 +9,10 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from layerforge.aws.names import normalise_prefix
-from layerforge.builder.manifest import layer_target
+from layerforge.aws_names import normalise_prefix
+from layerforge.builder.output.manifest import layer_target
 from layerforge.cli.context import renderer
-from layerforge.cli.functions import (
+from layerforge.cli.function_options import (
     fanout_and_proof,
     fanout_options,
     function_and_proof,

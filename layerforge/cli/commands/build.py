@@ -8,6 +8,7 @@ from typing import Any
 import click
 
 from layerforge.builder import build_layer
+from layerforge.builder.request import specs_from_settings
 from layerforge.cli.context import renderer
 from layerforge.cli.main import cli
 from layerforge.cli.options import (
@@ -23,7 +24,6 @@ from layerforge.cli.options import (
 )
 from layerforge.errors import EXIT_CHECK_FAILED, EXIT_OK
 from layerforge.settings import read_settings
-from layerforge.spec import specs_from_settings
 
 __all__ = ["build"]
 

@@ -7,9 +7,9 @@ from typing import Any
 
 import click
 
-from layerforge.builder.manifest import layer_target
+from layerforge.builder.output.manifest import layer_target
 from layerforge.cli.context import renderer
-from layerforge.cli.functions import (
+from layerforge.cli.function_options import (
     fanout_and_proof,
     fanout_options,
     function_and_proof,
@@ -164,7 +164,7 @@ def invoke_local(
     run in parallel sandboxes, then the reduce merges them, as on Step Functions. Needs no AWS
     account. Exit 0 when every check passes, 1 when any fails.
     """
-    from layerforge.aws.names import check_bucket, normalise_prefix
+    from layerforge.aws_names import check_bucket, normalise_prefix
     from layerforge.sandbox.local_run import LocalRun, local_plan
     from layerforge.sandbox.local_run import invoke_local as run_local
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from layerforge.builder.manifest import layer_target
+from layerforge.builder.output.manifest import layer_target
 from layerforge.cli.context import renderer
 from layerforge.cli.main import cli
 from layerforge.cli.options import (

@@ -17,13 +17,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-from layerforge.builder.archive import sha256_of
-from layerforge.builder.placement import manifest_path_for
+from layerforge.archive import sha256_of
+from layerforge.builder.output.placement import manifest_path_for
+from layerforge.builder.request import DEFAULT_ARCH, DEFAULT_RUNTIME
 from layerforge.errors import UsageError
 from layerforge.events import Event, EventKind, EventSink, emit_to
 from layerforge.runtimes import Architecture, Runtime, get_runtime
 from layerforge.settings import SettingValueError, to_arch, to_runtime
-from layerforge.spec import DEFAULT_ARCH, DEFAULT_RUNTIME
 
 __all__ = ["Manifest", "layer_target", "read_manifest"]
 

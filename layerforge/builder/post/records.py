@@ -15,7 +15,7 @@ import json
 import posixpath
 from pathlib import Path
 
-from layerforge.builder.postprocess import PYCACHE
+from layerforge.builder.post.prune import PYCACHE
 from layerforge.builder.result import StepReport
 
 __all__ = ["INSTALLER_NAME", "normalise_records"]

@@ -12,22 +12,22 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from layerforge.builder import bytecode
-from layerforge.builder.installers import InstallPlan, choose_installer
-from layerforge.builder.pip import (
+from layerforge.builder.install.choice import InstallPlan, choose_installer
+from layerforge.builder.install.pip import (
     InstallFiles,
     PipTarget,
     explain_pip_failure,
     pip_configuration_state,
     write_install_files,
 )
+from layerforge.builder.install.uv import PipRun, install_with_uv
+from layerforge.builder.post import bytecode
+from layerforge.builder.request import LayerSpec
 from layerforge.builder.result import ResolvedDistribution
-from layerforge.builder.uv import PipRun, install_with_uv
 from layerforge.errors import BuildError
 from layerforge.events import Event, EventKind, EventSink
 from layerforge.interpreters import Interpreter, interpreters_with_pip
 from layerforge.processes import run_streaming
-from layerforge.spec import LayerSpec
 
 __all__ = ["CrossInstaller", "pip_interpreter", "uv_python"]
 
@@ -100,7 +100,7 @@ class CrossSession:
             on_line=lambda line: self.sink(Event(EventKind.PROGRESS, "resolve", line)),
         )
         if done.returncode != 0:
-            from layerforge.builder.index import PackageIndex
+            from layerforge.builder.install.index import PackageIndex
 
             index = PackageIndex(self.spec.inputs.index_url)
             raise explain_pip_failure(done.output, target, index, self.spec.inputs)

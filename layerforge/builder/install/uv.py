@@ -23,9 +23,9 @@ from typing import TYPE_CHECKING
 from packaging.utils import InvalidWheelFilename, canonicalize_name, parse_wheel_filename
 from packaging.version import Version
 
-from layerforge.builder.archive import sha256_of
-from layerforge.builder.installers import InstallPlan
-from layerforge.builder.pip import (
+from layerforge.archive import sha256_of
+from layerforge.builder.install.choice import InstallPlan
+from layerforge.builder.install.pip import (
     InstallFiles,
     PipTarget,
     download_arguments,
@@ -45,7 +45,7 @@ from layerforge.processes import Completed, run_streaming
 from layerforge.runtimes import Runtime
 
 if TYPE_CHECKING:
-    from layerforge.builder.index import PackageIndex
+    from layerforge.builder.install.index import PackageIndex
 
 __all__ = ["PipRun", "install_downloaded", "install_with_uv", "read_installed"]
 
@@ -344,7 +344,7 @@ def install_with_uv(
     )
     done = _run_uv([binary, *args], scratch=scratch, tree=tree, sink=sink)
     if done.returncode != 0:
-        from layerforge.builder.index import PackageIndex
+        from layerforge.builder.install.index import PackageIndex
 
         raise explain_uv_failure(done.output, target, PackageIndex(inputs.index_url))
     return read_installed(tree, inputs.named_projects())

@@ -18,10 +18,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from layerforge.builder.request import InstallerChoice, LayerSpec
 from layerforge.errors import UsageError
 from layerforge.interpreters import remembered_output
 from layerforge.runtimes import Architecture, Runtime
-from layerforge.spec import InstallerChoice, LayerSpec
 
 __all__ = [
     "InstallPlan",

@@ -1,6 +1,6 @@
 """Post-processing of an installed tree: slimming and stripping. Each step reports bytes.
 
-(Bytecode, which runs alongside, is ``layerforge.builder.bytecode``.)"""
+(Bytecode, which runs alongside, is ``layerforge.builder.post.bytecode``.)"""
 
 from __future__ import annotations
 
@@ -16,8 +16,8 @@ from importlib import resources
 from pathlib import Path
 
 from layerforge.builder.result import StepReport
-from layerforge.builder.tree import iter_files, tree_bytes
 from layerforge.events import Event, EventKind, EventSink
+from layerforge.filetree import iter_files, tree_bytes
 from layerforge.processes import run, usable_cores
 from layerforge.runtimes import Architecture
 

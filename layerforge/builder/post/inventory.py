@@ -8,7 +8,7 @@ from pathlib import Path
 
 from packaging.utils import canonicalize_name
 
-from layerforge.builder.tree import iter_files
+from layerforge.filetree import iter_files
 
 __all__ = ["UNATTRIBUTED", "distribution_sizes"]
 

@@ -24,7 +24,9 @@ from layerforge.processes import Background
 
 __all__ = ["DriftCheck", "main"]
 
-_WORKER = "import sys; sys.path[:0] = {path!r}; from layerforge.builder.drift import main; main()"
+_WORKER = (
+    "import sys; sys.path[:0] = {path!r}; from layerforge.builder.install.drift import main; main()"
+)
 
 
 class DriftCheck:
@@ -88,7 +90,7 @@ def main() -> None:
     one JSON line out when stdin ends."""
     from concurrent.futures import Future, ThreadPoolExecutor
 
-    from layerforge.builder.index import PackageIndex, ReleaseSummary
+    from layerforge.builder.install.index import PackageIndex, ReleaseSummary
     from layerforge.errors import BuildError
     from layerforge.runtimes import Architecture, get_runtime, supported_tags
 

@@ -14,7 +14,7 @@ from itertools import product
 from pathlib import Path
 from typing import Any
 
-from layerforge.builder.placement import check_output_name, manifest_path_for
+from layerforge.builder.output.placement import check_output_name, manifest_path_for
 from layerforge.errors import UsageError
 from layerforge.inputs import Inputs, InputsRequest, collect_inputs
 from layerforge.runtimes import Architecture, Runtime, get_runtime

@@ -21,8 +21,9 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from layerforge.builder import bytecode
-from layerforge.builder.installers import InstallPlan
+from layerforge.builder.install.choice import InstallPlan
+from layerforge.builder.post import bytecode
+from layerforge.builder.request import LayerSpec
 from layerforge.builder.result import ResolvedDistribution, StepReport
 from layerforge.containers import (
     Container,
@@ -37,7 +38,6 @@ from layerforge.events import Event, EventKind, EventSink
 from layerforge.inputs import InputRequirement, Inputs
 from layerforge.interpreters import find_interpreter
 from layerforge.runtimes import Architecture
-from layerforge.spec import LayerSpec
 
 __all__ = ["DockerInstaller", "forwarded_environment", "platform_of"]
 
@@ -139,14 +139,14 @@ class DockerSession:
         return lambda line: self.sink(Event(EventKind.PROGRESS, step, line.strip()))
 
     def install(self, tree: Path) -> list[ResolvedDistribution]:
-        from layerforge.builder.index import PackageIndex  # a cache hit needs none of this
-        from layerforge.builder.pip import (
+        from layerforge.builder.install.index import PackageIndex  # a cache hit needs none of this
+        from layerforge.builder.install.pip import (
             InstallFiles,
             PipTarget,
             explain_pip_failure,
             write_install_files,
         )
-        from layerforge.builder.uv import PipRun
+        from layerforge.builder.install.uv import PipRun
 
         target = PipTarget(self.spec.runtime, self.spec.architecture)
         inputs = _mapped_inputs(self.spec.inputs, self.mapping)

@@ -19,9 +19,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
-from layerforge.builder.tree import iter_files
 from layerforge.errors import BuildError
 from layerforge.events import Event, EventKind, EventSink
+from layerforge.filetree import iter_files
 from layerforge.processes import usable_cores
 
 __all__ = ["ArchiveInfo", "sha256_of", "write_layer_zip"]

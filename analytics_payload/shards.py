@@ -21,7 +21,7 @@ from typing import Any
 import pandas as pd
 
 from analytics_payload import analysis, merge, storage
-from analytics_payload.events import ReduceParams, ShardParams
+from analytics_payload.event import ReduceParams, ShardParams
 
 __all__ = ["ReduceFailedError", "ShardFailedError", "run_reduce", "run_shard"]
 

@@ -24,11 +24,11 @@ from layerforge.errors import (
     UsageError,
 )
 from layerforge.inputs import Inputs
-from layerforge.inputs.model import file_digest
+from layerforge.inputs.requirement import file_digest
 from layerforge.runtimes import Architecture, Runtime, compatible_platform_tags, supported_tags
 
 if TYPE_CHECKING:
-    from layerforge.builder.index import PackageIndex
+    from layerforge.builder.install.index import PackageIndex
 
 __all__ = [
     "InstallFiles",

@@ -13,12 +13,13 @@ from pathlib import Path
 from typing import Any
 
 from layerforge import containers
-from layerforge.builder.docker import platform_of
+from layerforge.builder.backends.docker import platform_of
 from layerforge.containers import Container, Mount
 from layerforge.errors import SandboxError
 from layerforge.events import EventSink
 from layerforge.processes import Completed
 from layerforge.runtimes import Architecture
+from layerforge.sandbox.base import Sandbox
 from layerforge.sandbox.emulation import is_emulated, require_emulation
 from layerforge.sandbox.environment import (
     RUNNER_DIR,
@@ -27,7 +28,6 @@ from layerforge.sandbox.environment import (
     lambda_environment,
     prepare_tree,
 )
-from layerforge.sandbox.sandbox import Sandbox
 from layerforge.scratch import scratch_dir
 
 __all__ = ["LAMBDA_USER", "docker_sandbox", "require_image_architecture"]

@@ -22,9 +22,9 @@ from importlib import resources
 from pathlib import Path
 from typing import Protocol
 
-from layerforge.builder.postprocess import PYCACHE
+from layerforge.builder.post.prune import PYCACHE
 from layerforge.builder.result import StepReport
-from layerforge.builder.tree import iter_files
+from layerforge.filetree import iter_files
 from layerforge.interpreters import Interpreter
 from layerforge.processes import Background, usable_cores
 from layerforge.runtimes import Runtime
@@ -65,7 +65,7 @@ def write_plan(tree: Path, plan: Path, *, root: str, workers: int | None = None)
 
 def compile_command(python: str, plan: str) -> list[str]:
     """The command that compiles a plan: the worker script run by the target interpreter."""
-    source = resources.files("layerforge.builder").joinpath("bytecode_worker.py").read_text()
+    source = resources.files("layerforge._scripts").joinpath("bytecode_worker.py").read_text()
     return [python, "-c", source, plan]
 
 

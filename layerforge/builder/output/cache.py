@@ -29,7 +29,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, BinaryIO
 
-from layerforge.builder.placement import clone_file
+from layerforge.builder.output.placement import clone_file
 from layerforge.builder.result import BuildResult
 from layerforge.interrupts import deferred
 
