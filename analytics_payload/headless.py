@@ -19,7 +19,7 @@ def configure_headless() -> dict[str, str | None]:
     config_dir.mkdir(parents=True, exist_ok=True)
     os.environ["MPLCONFIGDIR"] = str(config_dir)
     os.environ["MPLBACKEND"] = "Agg"
-    import matplotlib
+    import matplotlib  # only after MPLCONFIGDIR and MPLBACKEND are set
 
     matplotlib.use("Agg")
     return {

@@ -26,8 +26,7 @@ from layerforge.processes import usable_cores
 
 __all__ = ["ArchiveInfo", "sha256_of", "write_layer_zip"]
 
-#: Zip cannot store times before 1980; every entry gets this one (DOS time 0, date 1980-01-01).
-FIXED_DATE_TIME = (1980, 1, 1, 0, 0, 0)
+#: Zip cannot store times before 1980; every entry gets DOS time 0 of 1980-01-01.
 _DOS_TIME, _DOS_DATE = 0, (1 << 5) | 1
 _LEVEL = 6
 _MADE_BY = (3 << 8) | 20  # UNIX, spec 2.0

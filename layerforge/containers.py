@@ -10,6 +10,8 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import socket
+import urllib.parse
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,6 +22,7 @@ from layerforge.errors import ContainerError, LayerforgeError
 from layerforge.events import Event, EventKind, EventSink
 from layerforge.interrupts import deferred
 from layerforge.processes import Completed
+from layerforge.runtimes import Architecture
 
 __all__ = [
     "LABEL",
@@ -35,6 +38,7 @@ __all__ = [
     "has_image",
     "image_id",
     "local_image_state",
+    "platform_of",
     "probe_local_image",
 ]
 
@@ -58,14 +62,17 @@ class LocalImage:
     id: str | None = None
 
 
+def platform_of(arch: Architecture) -> str:
+    """The Docker platform of an architecture's images (``linux/amd64``, ``linux/arm64``)."""
+    return f"linux/{'arm64' if arch is Architecture.ARM64 else 'amd64'}"
+
+
 def probe_local_image(image: str, timeout: float = 2.0) -> LocalImage:
     """Ask the local engine over its Unix socket about ``image``, without loading the Docker
     SDK (a few milliseconds, where the SDK costs a third of a second). ``--backend auto``
     decides with it, and a warm docker build finds its cache entry (the key holds the image's
     id) before anything heavier is loaded."""
-    import http.client
-    import socket
-    import urllib.parse
+    import http.client  # with ssl, 5 ms: only this probe, never --help
 
     host = os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock")
     if not host.startswith("unix://"):
@@ -128,7 +135,7 @@ def connect(client_factory: Callable[[], Any] | None = None) -> Any:
 
 def daemon_has_bridge(client: Any) -> bool:
     """False when the daemon runs without its default bridge (then host networking it is)."""
-    import docker.errors
+    import docker.errors  # the SDK, loaded by connect() already
 
     try:
         return bool(client.networks.list(names=["bridge"]))
@@ -137,8 +144,8 @@ def daemon_has_bridge(client: Any) -> bool:
 
 
 def _pull(client: Any, image: str, platform: str | None, sink: EventSink) -> None:
-    import docker.errors
-    import docker.utils
+    import docker.errors  # the SDK, loaded by connect() already
+    import docker.utils  # the SDK, loaded by connect() already
 
     repository, tag = docker.utils.parse_repository_tag(image)
     layers: dict[str, tuple[int, int]] = {}
@@ -160,7 +167,7 @@ def _pull(client: Any, image: str, platform: str | None, sink: EventSink) -> Non
 
 def ensure_image(client: Any, image: str, *, platform: str | None = None, sink: EventSink) -> None:
     """Use the local image, or pull it with progress events; a clear error if neither works."""
-    import docker.errors
+    import docker.errors  # the SDK, loaded by connect() already
 
     try:
         client.images.get(image)
@@ -198,7 +205,7 @@ class Container:
     _container: Any = None
 
     def __enter__(self) -> Container:
-        import docker.errors
+        import docker.errors  # the SDK, loaded by connect() already
 
         volumes = {
             str(m.source): {"bind": m.target, "mode": "ro" if m.read_only else "rw"}
@@ -234,7 +241,7 @@ class Container:
         value: BaseException | None,
         traceback: TracebackType | None,
     ) -> None:
-        import docker.errors
+        import docker.errors  # the SDK, loaded by connect() already
 
         if self._container is not None:
             with deferred(), contextlib.suppress(docker.errors.DockerException):  # already gone
@@ -254,7 +261,7 @@ class Container:
         workdir: str | None = None,
     ) -> Completed:
         """Run ``command``; ``on_line`` sees each output line as it comes."""
-        import docker.errors
+        import docker.errors  # the SDK, loaded by connect() already
 
         api = self.client.api
         try:
@@ -304,7 +311,7 @@ def find_python(container: Container, version: str) -> str:
 
 def has_image(client: Any, image: str) -> bool:
     """Whether the daemon has ``image`` locally (nothing is pulled)."""
-    import docker.errors
+    import docker.errors  # the SDK, loaded by connect() already
 
     try:
         client.images.get(image)
@@ -317,7 +324,7 @@ def has_image(client: Any, image: str) -> bool:
 
 def image_id(client: Any, image: str) -> str:
     """The content id of a local image (a tag can move; the id cannot)."""
-    import docker.errors
+    import docker.errors  # the SDK, loaded by connect() already
 
     try:
         return str(client.images.get(image).id)

@@ -3,7 +3,7 @@
 Standalone (standard library only; it imports nothing from layerforge, and nothing of the
 layer). Usage::
 
-    python harness.py TIMEOUT [CHILD_FLAG ...] -- MODULE [MODULE ...]
+    python smoke_harness.py TIMEOUT [CHILD_FLAG ...] -- MODULE [MODULE ...]
 
 For each module a child interpreter (``sys.executable`` with the CHILD_FLAGs) reads a one-time
 nonce from its stdin, imports the module, and only then writes the nonce and the result to a
@@ -165,7 +165,7 @@ def import_one(name: str, timeout: float, flags: list[str]) -> dict[str, object]
 
 def main(argv: list[str]) -> int:
     if "--" not in argv or len(argv) < 2:
-        sys.stderr.write("usage: harness.py TIMEOUT [CHILD_FLAG ...] -- MODULE ...\n")
+        sys.stderr.write("usage: smoke_harness.py TIMEOUT [CHILD_FLAG ...] -- MODULE ...\n")
         return 2
     split = argv.index("--")
     timeout, flags, modules = float(argv[0]), argv[1:split], argv[split + 1 :]

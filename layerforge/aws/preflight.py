@@ -183,6 +183,7 @@ def _check_event(run: ProofRun) -> None:
             hint="the function's role may write only below --prefix",
         )
     if run.function.bundled:
+        # the bundled function's own rules (issue 21 §2: a protocol)
         from analytics_payload.event import InvalidEventError, parse_event
 
         try:

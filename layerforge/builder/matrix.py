@@ -11,7 +11,7 @@ time, then resolving again offline, cost more than it saved once single builds g
 
 from __future__ import annotations
 
-import os
+import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from typing import Any
@@ -28,6 +28,7 @@ from layerforge.errors import (
     LayerforgeError,
 )
 from layerforge.events import Event, EventKind, EventSink, emit_to
+from layerforge.processes import usable_cores
 
 __all__ = ["MatrixEntry", "MatrixOutcome", "build_matrix"]
 
@@ -116,12 +117,10 @@ def build_matrix(
     workers: int | None = None,
 ) -> MatrixOutcome:
     """Build every combination; each result (or error) is reported separately."""
-    import time
-
     started = time.monotonic()
     sink = emit_to(on_event)
     cache = cache if cache is not None else BuildCache()
-    count = workers or max(1, min(len(specs), os.cpu_count() or 1))
+    count = workers or max(1, min(len(specs), usable_cores()))
     with ThreadPoolExecutor(max_workers=count) as pool:
         entries = list(pool.map(lambda spec: _one(spec, sink, cache), specs))
     return MatrixOutcome(entries, time.monotonic() - started)

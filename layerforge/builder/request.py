@@ -17,24 +17,20 @@ from typing import Any
 from layerforge.builder.output.placement import check_output_name, manifest_path_for
 from layerforge.errors import UsageError
 from layerforge.inputs import Inputs, InputsRequest, collect_inputs
-from layerforge.runtimes import Architecture, Runtime, get_runtime
+from layerforge.runtimes import DEFAULT_ARCH, DEFAULT_RUNTIME, Architecture, Runtime, get_runtime
 
 __all__ = [
-    "DEFAULT_ARCH",
-    "DEFAULT_RUNTIME",
-    "Backend",
+    "BackendChoice",
     "InstallerChoice",
     "LayerSpec",
     "default_output",
     "specs_from_settings",
 ]
 
-DEFAULT_RUNTIME = "python3.11"
-DEFAULT_ARCH = "x86_64"
 _PLACEHOLDERS = ("runtime", "arch")
 
 
-class Backend(str, Enum):
+class BackendChoice(str, Enum):
     AUTO = "auto"
     CROSS = "cross"
     DOCKER = "docker"
@@ -53,7 +49,7 @@ class LayerSpec:
     inputs: Inputs
     runtime: Runtime
     architecture: Architecture
-    backend: Backend = Backend.AUTO
+    backend: BackendChoice = BackendChoice.AUTO
     installer: InstallerChoice = InstallerChoice.AUTO
     output: Path = field(default_factory=lambda: Path("dist/layer.zip"))
     strip_binaries: bool = True
@@ -202,7 +198,7 @@ def specs_from_settings(flags: Mapping[str, Any], config: Mapping[str, Any]) -> 
                 inputs=collect_inputs(request, runtime, arch),
                 runtime=runtime,
                 architecture=arch,
-                backend=Backend(settings.get("backend", Backend.AUTO.value)),
+                backend=BackendChoice(settings.get("backend", BackendChoice.AUTO.value)),
                 installer=InstallerChoice(settings.get("installer", InstallerChoice.AUTO.value)),
                 output=outputs[runtime, arch],
                 strip_binaries=settings.get("strip", True),

@@ -7,6 +7,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
+from packaging.requirements import InvalidRequirement, Requirement
+from packaging.utils import canonicalize_name
+
 __all__ = ["InputRequirement", "Inputs", "file_digest"]
 
 
@@ -66,9 +69,6 @@ class Inputs:
     def named_projects(self) -> frozenset[str]:
         """The canonical names the requirements name (what pip's report calls requested);
         a wheel path or URL names none."""
-        from packaging.requirements import InvalidRequirement, Requirement
-        from packaging.utils import canonicalize_name
-
         named = set()
         for text in self.describe():
             try:

@@ -14,6 +14,7 @@ host's (or the root filesystem's), and there is no memory limit.
 from __future__ import annotations
 
 import shutil
+import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -93,8 +94,6 @@ def _foreign_root(rootfs: Path, spec: SandboxSpec) -> _Root:
 
 def _runtime_packages() -> dict[str, Path]:
     """Where the host keeps boto3 and its dependencies (Lambda provides them in /var/runtime)."""
-    import sys
-
     done = run([sys.executable, "-c", _LOCATE, *_RUNTIME_PACKAGES], timeout=60)
     found = {}
     for line in done.stdout.splitlines():

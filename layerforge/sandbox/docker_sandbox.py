@@ -13,8 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from layerforge import containers
-from layerforge.builder.backends.docker import platform_of
-from layerforge.containers import Container, Mount
+from layerforge.containers import Container, Mount, platform_of
 from layerforge.errors import SandboxError
 from layerforge.events import EventSink
 from layerforge.processes import Completed
@@ -40,7 +39,7 @@ _DOCKER_ARCH = {Architecture.X86_64: "amd64", Architecture.ARM64: "arm64"}
 def require_image_architecture(client: Any, image: str, arch: Architecture) -> None:
     """The image must be built for the layer's architecture (Docker would otherwise run it,
     under emulation or not at all, and the layer would be judged by the wrong machine)."""
-    import docker.errors
+    import docker.errors  # the SDK (80 ms): Docker sandboxes only
 
     try:
         found = str(client.images.get(image).attrs.get("Architecture", ""))

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from layerforge import containers
-from layerforge.builder.backends.docker import platform_of
+from layerforge.containers import platform_of
 from layerforge.errors import ContainerError, SandboxError, UsageError
 from layerforge.events import Event, EventKind, EventSink
 from layerforge.sandbox.base import Sandbox

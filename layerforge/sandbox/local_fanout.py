@@ -9,7 +9,6 @@ are missing. S3 is the embedded moto server (or ``--endpoint-url``).
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -27,6 +26,7 @@ from layerforge.fanout import (
     missing_partials,
     shard_section,
 )
+from layerforge.processes import usable_cores
 from layerforge.proof import ProofReport, check_all
 from layerforge.sandbox.base import Invocation, Sandbox
 from layerforge.sandbox.engines import open_sandbox
@@ -39,7 +39,7 @@ __all__ = ["invoke_local_fanout", "local_workers"]
 
 def local_workers(fanout: FanOut) -> int:
     """Shards run at once here: --max-concurrency, at most the shards and this machine's cores."""
-    return max(1, min(fanout.max_concurrency, fanout.count, os.cpu_count() or 1))
+    return max(1, min(fanout.max_concurrency, fanout.count, usable_cores()))
 
 
 def _upload_folder(s3: Any, folder: Path, bucket: str, prefix: str) -> None:

@@ -328,6 +328,7 @@ def read_elf_facts(stream: IO[bytes], size: int | None = None) -> ElfFacts:
 
 def find_versioned_requirements(elf: ELFFile) -> Iterator[tuple[str, str]]:
     """(library, version) pairs from ``.gnu.version_r`` (DT_VERNEED), loader entries skipped."""
+    # pyelftools (40 ms): the fallback reader only
     from elftools.elf.gnuversions import GNUVerNeedSection
 
     for section in elf.iter_sections():
@@ -342,7 +343,7 @@ def find_versioned_requirements(elf: ELFFile) -> Iterator[tuple[str, str]]:
 
 
 def _dynamic_entries(elf: ELFFile) -> Iterator[tuple[str, str]]:
-    from elftools.elf.dynamic import DynamicSection
+    from elftools.elf.dynamic import DynamicSection  # pyelftools (40 ms): the fallback reader only
 
     for section in elf.iter_sections():
         if not isinstance(section, DynamicSection):
@@ -354,7 +355,7 @@ def _dynamic_entries(elf: ELFFile) -> Iterator[tuple[str, str]]:
 
 
 def _parse_with_pyelftools(stream: IO[bytes]) -> tuple[Any, list[tuple[str, str]], tuple[Any, ...]]:
-    from elftools.elf.elffile import ELFFile
+    from elftools.elf.elffile import ELFFile  # pyelftools (40 ms): the fallback reader only
 
     elf = ELFFile(stream)
     return elf, list(_dynamic_entries(elf)), tuple(find_versioned_requirements(elf))
@@ -389,6 +390,7 @@ def read_elf_facts_with_pyelftools(stream: IO[bytes]) -> ElfFacts:
 
 def read_imported_symbols(stream: IO[bytes], size: int) -> frozenset[str]:
     """Names of the undefined (imported) dynamic symbols; empty when they cannot be read."""
+    # pyelftools (40 ms): the fallback reader only
     from elftools.elf.sections import SymbolTableSection
 
     with _spooled(b"", stream, min(size, _MAX_ELF_BYTES)) as whole:

@@ -7,7 +7,6 @@ loader finds each library, following the layer's own load graph).
 
 from __future__ import annotations
 
-import os
 import re
 import time
 from collections.abc import Sequence
@@ -17,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from layerforge.events import Event, EventKind, EventSink, emit_to
+from layerforge.processes import usable_cores
 from layerforge.runtimes import Architecture, Runtime
 from layerforge.verify.elf import ELF_MAGIC, ElfFacts, read_elf_facts, read_imported_symbols
 from layerforge.verify.elf_rules import (
@@ -120,7 +120,7 @@ def _binary_findings(
     layer_files = frozenset(e.path for e in entries if not e.is_dir)
     policy = policy_for(runtime, arch)
     found = _Binaries()
-    with ThreadPoolExecutor(max_workers=max(2, os.cpu_count() or 2)) as pool:
+    with ThreadPoolExecutor(max_workers=max(2, usable_cores())) as pool:
         pending = _sniff(source, files, layer_files, pool, found)
         found.elf_count = len(pending)
         by_path = {}

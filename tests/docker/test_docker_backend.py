@@ -12,7 +12,13 @@ from typing import Any
 
 import pytest
 
-from layerforge.builder.backends.docker import CA_BUNDLE, DockerInstaller, forwarded_environment
+from layerforge.builder.backends.docker import (
+    CA_BUNDLE,
+    forwarded_environment,
+)
+from layerforge.builder.backends.docker import (
+    DockerBackend as DockerInstaller,
+)
 from layerforge.builder.install.choice import InstallPlan
 from layerforge.builder.request import LayerSpec
 from layerforge.cli import main

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from layerforge.builder.request import Backend, specs_from_settings
+from layerforge.builder.request import BackendChoice, specs_from_settings
 from layerforge.errors import UsageError
 from layerforge.runtimes import Architecture, get_runtime
 from layerforge.settings import read_settings, to_bool, to_region, to_size, to_url
@@ -28,7 +28,7 @@ def test_defaults_are_the_payload_pins_for_python311_x86_64() -> None:
     )
     assert spec.runtime.name == "python3.11"
     assert spec.architecture is Architecture.X86_64
-    assert spec.backend is Backend.AUTO
+    assert spec.backend is BackendChoice.AUTO
     assert spec.output == Path("dist/layer-python3.11-x86_64.zip")
 
 

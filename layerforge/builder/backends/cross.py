@@ -29,7 +29,7 @@ from layerforge.events import Event, EventKind, EventSink
 from layerforge.interpreters import Interpreter, interpreters_with_pip
 from layerforge.processes import run_streaming
 
-__all__ = ["CrossInstaller", "pip_interpreter", "uv_python"]
+__all__ = ["CrossBackend", "pip_interpreter", "uv_python"]
 
 
 def pip_interpreter(spec: LayerSpec) -> Interpreter:
@@ -100,6 +100,7 @@ class CrossSession:
             on_line=lambda line: self.sink(Event(EventKind.PROGRESS, "resolve", line)),
         )
         if done.returncode != 0:
+            # 16 ms, only to explain a failure
             from layerforge.builder.install.index import PackageIndex
 
             index = PackageIndex(self.spec.inputs.index_url)
@@ -118,7 +119,7 @@ def uv_python(bytecode: Interpreter | None, pip: Interpreter) -> Interpreter:
     return bytecode if bytecode is not None else pip
 
 
-class CrossInstaller:
+class CrossBackend:
     """Installs wheels for (runtime, arch) on any host: no Docker, nothing compiled."""
 
     name = "cross"

@@ -32,14 +32,14 @@ from layerforge.containers import (
     daemon_has_bridge,
     find_python,
     image_id,
+    platform_of,
 )
 from layerforge.errors import BuildError, ContainerError
 from layerforge.events import Event, EventKind, EventSink
 from layerforge.inputs import InputRequirement, Inputs
-from layerforge.interpreters import find_interpreter
-from layerforge.runtimes import Architecture
+from layerforge.interpreters import Interpreter, find_interpreter
 
-__all__ = ["DockerInstaller", "forwarded_environment", "platform_of"]
+__all__ = ["DockerBackend", "forwarded_environment"]
 
 WORK = "/work"
 INPUTS = "/inputs"
@@ -85,10 +85,6 @@ def forwarded_environment(environ: dict[str, str]) -> dict[str, str]:
         "PIP_DISABLE_PIP_VERSION_CHECK": "1",
         "PYTHONDONTWRITEBYTECODE": "1",
     }
-
-
-def platform_of(arch: Architecture) -> str:
-    return f"linux/{'arm64' if arch is Architecture.ARM64 else 'amd64'}"
 
 
 def _local_paths(inputs: Inputs) -> list[Path]:
@@ -201,7 +197,7 @@ class DockerSession:
         return bytecode.bytecode_report(tree, done.output, image)
 
 
-class DockerInstaller:
+class DockerBackend:
     """Builds inside ``image`` (the runtime's base image by default) through the Docker SDK."""
 
     name = "docker"
@@ -225,6 +221,11 @@ class DockerInstaller:
     @property
     def installer(self) -> str:
         return self.plan.name
+
+    @property
+    def bytecode(self) -> Interpreter | None:
+        """None: the image's own interpreter compiles the bytecode."""
+        return None
 
     def unpack_python(self, spec: LayerSpec) -> tuple[str, str]:
         """The host interpreter uv unpacks with, and its version: the runtime's version where

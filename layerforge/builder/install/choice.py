@@ -14,6 +14,7 @@ This module decides without loading pip's or uv's machinery: a warm build asks i
 from __future__ import annotations
 
 import os
+import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,13 +42,11 @@ _UV_ARCH = {Architecture.X86_64: "x86_64", Architecture.ARM64: "aarch64"}
 def uv_binary() -> str | None:
     """uv from the ``uv`` package (installed with layerforge's ``uv`` extra), else on PATH."""
     try:
-        from uv import find_uv_bin
+        from uv import find_uv_bin  # an optional extra: absent is an answer, not an error
 
         return str(find_uv_bin())
     except (ImportError, FileNotFoundError):
-        from shutil import which
-
-        return which("uv")
+        return shutil.which("uv")
 
 
 def uv_version(binary: str) -> str:

@@ -15,12 +15,16 @@ import os
 import sys
 import time
 from collections.abc import Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 
 from packaging.utils import canonicalize_name
 
+from layerforge.builder.install.index import PackageIndex, ReleaseSummary
 from layerforge.builder.result import DriftEntry, ResolvedDistribution
+from layerforge.errors import BuildError
 from layerforge.processes import Background
+from layerforge.runtimes import Architecture, get_runtime, supported_tags
 
 __all__ = ["DriftCheck", "main"]
 
@@ -88,12 +92,6 @@ class DriftCheck:
 def main() -> None:
     """The worker: the target in ``argv``, project names on stdin (each asked as it comes),
     one JSON line out when stdin ends."""
-    from concurrent.futures import Future, ThreadPoolExecutor
-
-    from layerforge.builder.install.index import PackageIndex, ReleaseSummary
-    from layerforge.errors import BuildError
-    from layerforge.runtimes import Architecture, get_runtime, supported_tags
-
     spans: list[tuple[float, float]] = []
 
     def summarise(name: str) -> ReleaseSummary:

@@ -6,9 +6,9 @@ from __future__ import annotations
 import json
 import os
 import ssl
+import urllib.error
+import urllib.request
 import zlib
-from collections.abc import Iterable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import cache, lru_cache
 from html.parser import HTMLParser
@@ -168,9 +168,6 @@ class PackageIndex:
         self.timeout = timeout
 
     def _files(self, name: str) -> list[dict[str, object]]:
-        import urllib.error  # urllib.request (and certifi) load only when the index is asked
-        import urllib.request
-
         project = canonicalize_name(name)
         url = f"{self.url}/{project}/"
         # project pages are large (numpy's: 2 MB of JSON) and compress tenfold
@@ -223,12 +220,3 @@ class PackageIndex:
             any_matching=bool(matching),
             matching_compatible=any(f in usable_set and f.fits(accepted) for f in matching),
         )
-
-    def summarise_many(
-        self, names: Iterable[str], accepted: frozenset[Tag], python: str
-    ) -> dict[str, ReleaseSummary]:
-        """``summarise`` for many projects at once, in parallel."""
-        names = list(names)
-        with ThreadPoolExecutor(max_workers=8) as pool:
-            summaries = pool.map(lambda n: self.summarise(n, accepted, python), names)
-            return {s.name: s for s in summaries}

@@ -7,6 +7,7 @@ import configparser
 import json
 import os
 import re
+import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +27,7 @@ from layerforge.errors import (
 from layerforge.inputs import Inputs
 from layerforge.inputs.requirement import file_digest
 from layerforge.runtimes import Architecture, Runtime, compatible_platform_tags, supported_tags
+from layerforge.scratch import build_scratch_parent
 
 if TYPE_CHECKING:
     from layerforge.builder.install.index import PackageIndex
@@ -320,10 +322,6 @@ def _full_folder(output: str) -> str:
     found = _FULL_PATH.search(output)
     if found:
         return found["path"] or "/"
-    import tempfile
-
-    from layerforge.scratch import build_scratch_parent
-
     try:
         folder, _ = build_scratch_parent()
     except UsageError:

@@ -32,20 +32,9 @@ from typing import Any, BinaryIO
 from layerforge.builder.output.placement import clone_file
 from layerforge.builder.result import BuildResult
 from layerforge.interrupts import deferred
+from layerforge.locations import default_cache_dir
 
-__all__ = ["BuildCache", "CacheHit", "default_cache_dir"]
-
-
-def default_cache_dir() -> Path:
-    """``$LAYERFORGE_CACHE_DIR``, else ``$XDG_CACHE_HOME/layerforge``, else ~/.cache/layerforge."""
-    explicit = os.environ.get("LAYERFORGE_CACHE_DIR")
-    if explicit:
-        return Path(explicit)
-    xdg = os.environ.get("XDG_CACHE_HOME")
-    if xdg:
-        return Path(xdg) / "layerforge"
-    home = os.environ.get("HOME") or tempfile.gettempdir()
-    return Path(home) / ".cache" / "layerforge"
+__all__ = ["BuildCache", "CacheHit"]
 
 
 @dataclass(frozen=True)

@@ -19,10 +19,9 @@ from typing import Any, TypeVar
 
 from layerforge.archive import sha256_of
 from layerforge.builder.output.placement import manifest_path_for
-from layerforge.builder.request import DEFAULT_ARCH, DEFAULT_RUNTIME
 from layerforge.errors import UsageError
 from layerforge.events import Event, EventKind, EventSink, emit_to
-from layerforge.runtimes import Architecture, Runtime, get_runtime
+from layerforge.runtimes import DEFAULT_ARCH, DEFAULT_RUNTIME, Architecture, Runtime, get_runtime
 from layerforge.settings import SettingValueError, to_arch, to_runtime
 
 __all__ = ["Manifest", "layer_target", "read_manifest"]

@@ -18,10 +18,10 @@ import threading
 from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 from typing import Protocol
 
+from layerforge._scripts import script_source
 from layerforge.builder.post.prune import PYCACHE
 from layerforge.builder.result import StepReport
 from layerforge.filetree import iter_files
@@ -65,8 +65,7 @@ def write_plan(tree: Path, plan: Path, *, root: str, workers: int | None = None)
 
 def compile_command(python: str, plan: str) -> list[str]:
     """The command that compiles a plan: the worker script run by the target interpreter."""
-    source = resources.files("layerforge._scripts").joinpath("bytecode_worker.py").read_text()
-    return [python, "-c", source, plan]
+    return [python, "-c", script_source("bytecode_worker.py"), plan]
 
 
 def bytecode_report(root: Path, output: str, interpreter: str) -> StepReport:

@@ -7,6 +7,7 @@ from typing import Any
 
 import click
 
+from layerforge.aws_names import check_bucket, normalise_prefix
 from layerforge.builder.output.manifest import layer_target
 from layerforge.cli.context import renderer
 from layerforge.cli.function_options import (
@@ -164,9 +165,9 @@ def invoke_local(
     run in parallel sandboxes, then the reduce merges them, as on Step Functions. Needs no AWS
     account. Exit 0 when every check passes, 1 when any fails.
     """
-    from layerforge.aws_names import check_bucket, normalise_prefix
+    # invoke-local's side (S3 through boto3, the proof checks: 50 ms) is not smoke's
+    from layerforge.sandbox.local_invoke import invoke_local as run_local
     from layerforge.sandbox.local_run import LocalRun, local_plan
-    from layerforge.sandbox.local_run import invoke_local as run_local
 
     render = renderer(json_output)
     spec = _spec(
