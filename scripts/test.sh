@@ -38,9 +38,10 @@ venv="${LAYERFORGE_TEST_VENV:-/var/tmp/layerforge-ci/venv}"
 "$venv/bin/python" -m pip install --quiet --upgrade pip
 "$venv/bin/python" -m pip install --quiet '.[test]'
 chmod -R a+rX "$venv"
-# the IaC toolchains tests/iac/ runs (npm's aws-cdk, aws-cdk-lib, aws-sam-cli): once, then cached;
-# if that fails, the rest still runs and those tests fail saying what is missing
-bash tests/iac/tools.sh || echo "tests/iac/tools.sh failed: the IaC tests will fail" >&2
+# the IaC toolchains tests/integration/iac/ runs (npm's aws-cdk, aws-cdk-lib, aws-sam-cli): once,
+# then cached; if that fails, the rest still runs and those tests fail saying what is missing
+iac=tests/integration/iac/tools.sh
+bash "$iac" || echo "$iac failed: the IaC tests will fail" >&2
 
 export LAYERFORGE_REQUIRE_DOCKER=1
 export LAYERFORGE_TEST_IMAGE=layerforge/lambda-python:3.11

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.iac.conftest import IAC, INSTALL, clean_env, output_of, require, run, tool
+from tests.integration.iac.conftest import IAC, INSTALL, clean_env, output_of, require, run, tool
 
 pytestmark = pytest.mark.slow
 

@@ -21,7 +21,7 @@ from typing import Any
 import boto3
 import pytest
 
-from tests.iac.conftest import (
+from tests.integration.iac.conftest import (
     IAC,
     aws_provider_mirror,
     clean_env,

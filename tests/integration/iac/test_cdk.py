@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from tests.iac.conftest import (
+from tests.integration.iac.conftest import (
     IAC,
     INSTALL,
     SALES_REPORT,

@@ -15,7 +15,7 @@ from layerforge.cli import main
 
 pytestmark = [pytest.mark.network, pytest.mark.slow]
 
-DATA = Path(__file__).parents[1] / "data" / "inputs"
+DATA = Path(__file__).parents[2] / "data" / "inputs"
 
 
 def _build(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, dict[str, Any], str]:

@@ -1,9 +1,10 @@
 """The IaC toolchains (Terraform with its hashicorp/aws provider mirror, the aws-cdk CLI with
 aws-cdk-lib, aws-sam-cli) and the real layerforge layer the snippets deploy.
 
-tests/iac/tools.sh installs the registry-borne tools into LAYERFORGE_IAC_TOOLS (scripts/test.sh
-runs it); Terraform and its provider mirror come with this project's machines. A missing tool
-skips its test with the reason, except under CI/LAYERFORGE_REQUIRE_DOCKER=1, where it fails.
+tests/integration/iac/tools.sh installs the registry-borne tools into LAYERFORGE_IAC_TOOLS
+(scripts/test.sh runs it); Terraform and its provider mirror come with this project's machines.
+A missing tool skips its test with the reason, except under CI/LAYERFORGE_REQUIRE_DOCKER=1,
+where it fails.
 """
 
 from __future__ import annotations
@@ -22,12 +23,12 @@ import pytest
 from layerforge.cli import main
 from tests.conftest import make_private_wheel, sandbox_required
 
-ROOT = Path(__file__).parents[2]
+ROOT = Path(__file__).parents[3]
 IAC = ROOT / "examples" / "iac"
 SALES_REPORT = ROOT / "examples" / "sales-report" / "sales_report"
 LAYER_ZIP = "dist/layer-python3.12-x86_64.zip"  # the path every snippet names
 TOOLS = Path(os.environ.get("LAYERFORGE_IAC_TOOLS", "/var/tmp/layerforge-ci/iac-tools"))
-INSTALL = "bash tests/iac/tools.sh installs it (scripts/test.sh runs that)"
+INSTALL = "bash tests/integration/iac/tools.sh installs it (scripts/test.sh runs that)"
 # where Terraform itself looks for unpacked or packed providers, and /opt/<mirror>/
 PROVIDER_DIRS = (
     "~/.terraform.d/plugins",
@@ -74,7 +75,7 @@ def clean_env(home: Path, **extra: str) -> dict[str, str]:
 
 
 def tool(name: str, *, installed_at: str) -> Path | None:
-    """``name`` from tests/iac/tools.sh's folder, else from PATH."""
+    """``name`` from tests/integration/iac/tools.sh's folder, else from PATH."""
     here = TOOLS / installed_at
     if here.is_file() and os.access(here, os.X_OK):
         return here

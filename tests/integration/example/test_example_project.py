@@ -18,7 +18,7 @@ from tests.conftest import json_document
 
 pytestmark = [pytest.mark.network, pytest.mark.slow]
 
-EXAMPLE = Path(__file__).parents[2] / "examples" / "sales-report"
+EXAMPLE = Path(__file__).parents[3] / "examples" / "sales-report"
 HANDLER = "sales_report.handler.main"
 
 

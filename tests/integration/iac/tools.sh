@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
-# The IaC toolchains tests/iac/ runs, installed once into LAYERFORGE_IAC_TOOLS (default
-# /var/tmp/layerforge-ci/iac-tools) and skipped when present: the aws-cdk CLI from npm, a
-# virtualenv with aws-cdk-lib + constructs (the CDK app's Python), one with aws-sam-cli (its
+# The IaC toolchains tests/integration/iac/ runs, installed once into LAYERFORGE_IAC_TOOLS
+# (default /var/tmp/layerforge-ci/iac-tools) and skipped when present: the aws-cdk CLI from npm,
+# a virtualenv with aws-cdk-lib + constructs (the CDK app's Python), one with aws-sam-cli (its
 # pins are its own: kept apart from the test virtualenv's boto3 and moto). Terraform and its
-# hashicorp/aws provider mirror are not on these registries: tests/iac/tools.py finds them.
+# hashicorp/aws provider mirror are not on these registries: conftest.py beside this finds them.
 set -euo pipefail
 tools="${LAYERFORGE_IAC_TOOLS:-/var/tmp/layerforge-ci/iac-tools}"
 python="${LAYERFORGE_IAC_PYTHON:-/usr/bin/python3}"
