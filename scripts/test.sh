@@ -48,5 +48,11 @@ export LAYERFORGE_TEST_IMAGE=layerforge/lambda-python:3.11
 export LAYERFORGE_TEST_IMAGE_ARM64=layerforge/lambda-python:3.11-arm64
 export LAYERFORGE_ROOTFS_ARM64=/var/tmp/layerforge-images/bookworm-arm64
 export LAYERFORGE_TEST_INSTALLED=1
-# the console script, not 'python -m': the checkout must not shadow the installed package
-"$venv/bin/pytest" --import-mode=append -p no:cacheprovider "$@"
+# the console script, not 'python -m': the checkout must not shadow the installed package; the
+# slowest tests and a junit file (summarised per folder at the end: CI's time, measured)
+report="${LAYERFORGE_TEST_REPORT:-$(dirname "$venv")/junit.xml}"
+status=0
+"$venv/bin/pytest" --import-mode=append -p no:cacheprovider --durations=30 \
+  --junitxml="$report" "$@" || status=$?
+"$venv/bin/python" scripts/durations.py "$report" || true
+exit "$status"

@@ -6,13 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from layerforge.cli import main
-
-
-def _run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    code = main(list(argv))
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
+from tests.conftest import run_cli as _run
 
 
 def test_version_and_help(capsys: pytest.CaptureFixture[str]) -> None:
@@ -51,9 +45,9 @@ def test_bad_pyproject_setting_is_usage_error_in_json_too(
     capsys: pytest.CaptureFixture[str], chdir_tmp: Path
 ) -> None:
     (chdir_tmp / "pyproject.toml").write_text('[tool.layerforge]\nruntime = "python9"\n')
-    code, out, err = _run(capsys, "build", "--json")
+    code, document, err = _run(capsys, "build", "--json")
     assert code == 2
-    assert '"exit_code": 2' in out and "unknown runtime" in out
+    assert document["exit_code"] == 2 and "unknown runtime" in document["error"]
     assert "unknown runtime 'python9'" in err
 
 

@@ -16,7 +16,7 @@ import pytest
 
 from layerforge.aws.clients import AwsClients, AwsTarget
 from layerforge.cli import main
-from tests.conftest import json_document
+from tests.conftest import run_cli
 
 REGIONS = ("us-east-1", "eu-west-1", "ap-southeast-2")
 SCHEMA = json.loads(
@@ -33,8 +33,7 @@ def layer(tmp_path: Path) -> Path:
 
 
 def _publish(capsys: pytest.CaptureFixture[str], endpoint: str, *argv: str) -> tuple[int, Any]:
-    code = main(["publish", *argv, "--endpoint-url", endpoint, "--json"])
-    document = json_document(capsys.readouterr().out)
+    code, document, _ = run_cli(capsys, "publish", *argv, "--endpoint-url", endpoint, "--json")
     if isinstance(document, dict) and "regions" in document:
         jsonschema.validate(document, SCHEMA)
     return code, document

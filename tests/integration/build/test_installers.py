@@ -5,23 +5,20 @@ layer, byte for byte, as pip alone), and an explicit uv is refused (uv has no gl
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from layerforge.cli import main
+from tests.conftest import run_cli
 
 pytestmark = [pytest.mark.network, pytest.mark.slow]
 
 DATA = Path(__file__).parents[2] / "data" / "inputs"
 
 
-def _build(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, dict[str, Any], str]:
-    code = main(["build", "--json", "--no-cache", *argv])
-    captured = capsys.readouterr()
-    return code, json.loads(captured.out), captured.err
+def _build(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, Any, str]:
+    return run_cli(capsys, "build", "--json", "--no-cache", *argv)
 
 
 def _build_each(
