@@ -126,7 +126,12 @@ def run_layerforge(
         start_new_session=True,
         preexec_fn=_preexec(user),  # noqa: PLW1509 - only drops privileges, no threads yet
     )
-    out, err, signalled, peak_kb = _communicate(process, timeout, interrupt_on, signum)
+    try:
+        out, err, signalled, peak_kb = _communicate(process, timeout, interrupt_on, signum)
+    finally:
+        for pipe in (process.stdout, process.stderr):
+            if pipe is not None:
+                pipe.close()
     _, status, _usage = os.wait4(process.pid, 0)
     process.returncode = os.waitstatus_to_exitcode(status)
     seconds = time.monotonic() - started
