@@ -25,7 +25,7 @@ class Folder:
 
 
 def folder_of(classname: str) -> str:
-    """``tests.integration.build.test_build[.TestX]`` -> ``tests/integration/build``."""
+    """``tests.integration.builder.test_build[.TestX]`` -> ``tests/integration/builder``."""
     parts = classname.split(".")
     for index, part in enumerate(parts):
         if part.startswith("test_") or part == "conftest":

@@ -54,7 +54,7 @@ def _docker_unavailable() -> str | None:
     from layerforge.errors import LayerforgeError
 
     try:
-        connect()
+        connect().close()
     except LayerforgeError as exc:
         return exc.message
     return None
@@ -121,6 +121,22 @@ def _free_port() -> int:
         return int(probe.getsockname()[1])
 
 
+def _moto_docker_host() -> None:
+    """moto asks once per process (cached) where its Lambda containers reach it, with an
+    ``os.popen`` it never closes (moto/settings.py get_docker_host): its pipe and its child
+    would be left to the garbage collector, in whichever test came next. Asked here first,
+    with the same command run to the end."""
+    from moto import settings
+
+    def popen(command: str, *_: object) -> io.StringIO:
+        done = subprocess.run(command, shell=True, capture_output=True, text=True, check=False)
+        return io.StringIO(done.stdout)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(os, "popen", popen)
+        settings.moto_server_host()
+
+
 @pytest.fixture(scope="session")
 def moto_endpoint() -> Iterator[str]:
     """A real moto server on loopback, spoken to over HTTP like AWS.
@@ -142,6 +158,7 @@ def moto_endpoint() -> Iterator[str]:
     with pytest.MonkeyPatch.context() as patch:
         for name, value in settings.items():
             patch.setenv(name, value)
+        _moto_docker_host()
         server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
         server.start()
         # moto executes state machines (Map states, Lambda tasks) only when told to
