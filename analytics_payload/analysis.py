@@ -16,7 +16,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from analytics_payload.sketch import QuantileSketch
+
 __all__ = [
+    "HISTOGRAM_EDGES",
     "NUMERIC_COLUMNS",
     "SCHEMA_VERSION",
     "SITES",
@@ -38,6 +41,8 @@ SITES = ("north", "south", "east", "west", "central")
 _SITE_WEIGHTS = (0.3, 0.25, 0.2, 0.15, 0.1)
 _SITE_OFFSET_C = np.array([-4.0, 5.0, 1.0, 0.5, 2.0])
 NUMERIC_COLUMNS = ("temperature_c", "humidity_pct", "energy_kwh", "wait_s")
+#: Fixed temperature bins (°C), so histograms of shards add up bin by bin.
+HISTOGRAM_EDGES = np.arange(-40.0, 61.0, 1.0)
 #: Points drawn per panel at most: plotting time does not grow with ``rows``.
 PLOT_SAMPLE = 20_000
 FIGURE_SIZE_IN = (12.0, 9.0)
@@ -156,6 +161,8 @@ def _group_aggregates(frame: pd.DataFrame) -> dict[str, Any]:
 
 
 def library_versions() -> dict[str, str]:
+    # matplotlib and seaborn load where a figure is drawn: the statistics never need them, and
+    # pyplot must not load before the caller chose a headless backend (``headless``)
     import matplotlib
     import seaborn
 
@@ -279,9 +286,6 @@ def build_merged_figure(merged: dict[str, Any], stats: dict[str, Any], *, seed: 
     histogram, per-site energy quartiles from the sketches, hourly means, the correlations."""
     import matplotlib.pyplot as plt
     import seaborn as sns
-
-    from analytics_payload.merge import HISTOGRAM_EDGES
-    from analytics_payload.sketch import QuantileSketch
 
     figure, axes = plt.subplots(2, 2, figsize=FIGURE_SIZE_IN, dpi=FIGURE_DPI)
     edges = HISTOGRAM_EDGES

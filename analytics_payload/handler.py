@@ -20,8 +20,8 @@ from analytics_payload.headless import configure_headless
 
 _HEADLESS = configure_headless()  # before anything imports matplotlib.pyplot
 
-from analytics_payload import analysis, storage  # noqa: E402
-from analytics_payload.events import (  # noqa: E402
+from analytics_payload import analysis, shards, storage  # noqa: E402
+from analytics_payload.event import (  # noqa: E402
     InvalidEventError,
     Params,
     parse_event,
@@ -44,7 +44,7 @@ def s3_client() -> Any:
     """One S3 client per container (reused while warm). Honours AWS_ENDPOINT_URL."""
     global _CLIENT  # noqa: PLW0603 - the one cached client per warm container
     if _CLIENT is None:
-        import boto3
+        import boto3  # loaded on the first upload: validation failures answer without it
 
         _CLIENT = boto3.client("s3")
     return _CLIENT
@@ -129,17 +129,15 @@ def _run(params: Params, request_id: str, started: float) -> dict[str, Any]:
 
 def _fan_out(mode: str, event: Any, request_id: str) -> dict[str, Any]:
     """shard and reduce: invalid events and failures raise, so the state machine retries."""
-    from analytics_payload import fanout
-
     if mode == "shard":
         shard = parse_shard_event(event, os.environ)
         log("accepted", request_id=request_id, mode=mode, run=shard.run, shard=shard.shard)
         log("headless", request_id=request_id, run=shard.run, **_HEADLESS)
-        return fanout.run_shard(shard, request_id, s3_client(), log)
+        return shards.run_shard(shard, request_id, s3_client(), log)
     reduce = parse_reduce_event(event, os.environ)
     log("accepted", request_id=request_id, mode=mode, run=reduce.run, shards=reduce.shards)
     log("headless", request_id=request_id, run=reduce.run, **_HEADLESS)
-    return fanout.run_reduce(reduce, request_id, s3_client(), log, str(_HEADLESS["backend"]))
+    return shards.run_reduce(reduce, request_id, s3_client(), log, str(_HEADLESS["backend"]))
 
 
 def lambda_handler(event: Any, context: Any) -> dict[str, Any]:

@@ -19,14 +19,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from analytics_payload.analysis import NUMERIC_COLUMNS, json_safe
+from analytics_payload.analysis import HISTOGRAM_EDGES, NUMERIC_COLUMNS, json_safe
 from analytics_payload.sketch import RELATIVE_ACCURACY, QuantileSketch
 
-__all__ = ["HISTOGRAM_EDGES", "finalize", "merge_partials", "partial_statistics"]
-
-
-#: Fixed temperature bins (°C), so histograms of shards add up bin by bin.
-HISTOGRAM_EDGES = np.arange(-40.0, 61.0, 1.0)
+__all__ = ["finalize", "merge_partials", "partial_statistics"]
 
 
 @dataclass

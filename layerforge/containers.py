@@ -16,7 +16,9 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import socket
 import threading
+import urllib.parse
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -28,6 +30,7 @@ from layerforge.errors import ContainerError, LayerforgeError
 from layerforge.events import Event, EventKind, EventSink
 from layerforge.interrupts import check_cancelled, deferred, on_cancel
 from layerforge.processes import Completed
+from layerforge.runtimes import Architecture
 
 __all__ = [
     "LABEL",
@@ -44,6 +47,7 @@ __all__ = [
     "has_image",
     "image_id",
     "local_image_state",
+    "platform_of",
     "probe_local_image",
 ]
 
@@ -85,14 +89,17 @@ class LocalImage:
     id: str | None = None
 
 
+def platform_of(arch: Architecture) -> str:
+    """The Docker platform of an architecture's images (``linux/amd64``, ``linux/arm64``)."""
+    return f"linux/{'arm64' if arch is Architecture.ARM64 else 'amd64'}"
+
+
 def probe_local_image(image: str, timeout: float = 2.0) -> LocalImage:
     """Ask the local engine over its Unix socket about ``image``, without loading the Docker
     SDK (a few milliseconds, where the SDK costs a third of a second). ``--backend auto``
     decides with it, and a warm docker build finds its cache entry (the key holds the image's
     id) before anything heavier is loaded."""
-    import http.client
-    import socket
-    import urllib.parse
+    import http.client  # with ssl, 5 ms: only this probe, never --help
 
     host = os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock")
     if not host.startswith("unix://"):
@@ -155,7 +162,7 @@ def connect(client_factory: Callable[[], Any] | None = None) -> Any:
 
 def daemon_has_bridge(client: Any) -> bool:
     """False when the daemon runs without its default bridge (then host networking it is)."""
-    import docker.errors
+    import docker.errors  # the SDK, loaded by connect() already
 
     try:
         return bool(client.networks.list(names=["bridge"]))
@@ -164,8 +171,8 @@ def daemon_has_bridge(client: Any) -> bool:
 
 
 def _pull(client: Any, image: str, platform: str | None, sink: EventSink) -> None:
-    import docker.errors
-    import docker.utils
+    import docker.errors  # the SDK, loaded by connect() already
+    import docker.utils  # the SDK, loaded by connect() already
 
     repository, tag = docker.utils.parse_repository_tag(image)
     layers: dict[str, tuple[int, int]] = {}
@@ -188,7 +195,7 @@ def _pull(client: Any, image: str, platform: str | None, sink: EventSink) -> Non
 
 def ensure_image(client: Any, image: str, *, platform: str | None = None, sink: EventSink) -> None:
     """Use the local image, or pull it with progress events; a clear error if neither works."""
-    import docker.errors
+    import docker.errors  # the SDK, loaded by connect() already
 
     try:
         client.images.get(image)
@@ -227,7 +234,7 @@ class Container:
     _nonce: str = ""  # this container's own label value, set before it is created
 
     def __enter__(self) -> Container:
-        import docker.errors
+        import docker.errors  # the SDK, loaded by connect() already
 
         check_cancelled()
         self._nonce = uuid.uuid4().hex
@@ -316,7 +323,7 @@ class Container:
         workdir: str | None = None,
     ) -> Completed:
         """Run ``command``; ``on_line`` sees each output line as it comes."""
-        import docker.errors
+        import docker.errors  # the SDK, loaded by connect() already
 
         check_cancelled()
         api = self.client.api
@@ -369,7 +376,7 @@ def find_python(container: Container, version: str) -> str:
 
 def has_image(client: Any, image: str) -> bool:
     """Whether the daemon has ``image`` locally (nothing is pulled)."""
-    import docker.errors
+    import docker.errors  # the SDK, loaded by connect() already
 
     try:
         client.images.get(image)
@@ -382,7 +389,7 @@ def has_image(client: Any, image: str) -> bool:
 
 def image_id(client: Any, image: str) -> str:
     """The content id of a local image (a tag can move; the id cannot)."""
-    import docker.errors
+    import docker.errors  # the SDK, loaded by connect() already
 
     try:
         return str(client.images.get(image).id)

@@ -11,6 +11,7 @@ key's path, ``[project].dynamic: expected a list of strings, got 5``, never a cr
 
 from __future__ import annotations
 
+import difflib
 import json
 import re
 import sys
@@ -135,7 +136,7 @@ def parse_json(text: str, source: str, *, hint: str) -> Any:
 
 @cache
 def _validator(schema: str) -> tuple[Callable[[Any], Any], dict[str, Any]]:
-    import fastjsonschema  # only once a document of this kind is read
+    import fastjsonschema  # 4 ms: only once a document of this kind is read, never --help
 
     text = resources.files("layerforge.data").joinpath(schema).read_text("utf-8")
     definition: dict[str, Any] = json.loads(text)
@@ -145,7 +146,7 @@ def _validator(schema: str) -> tuple[Callable[[Any], Any], dict[str, Any]]:
 def validate(document: object, kind: DocumentKind, *, source: str) -> None:
     """Check ``document`` against ``kind``'s schema; the first wrong value is an
     InvalidDocumentError naming ``source`` and the value's key path."""
-    import fastjsonschema
+    import fastjsonschema  # see _validator
 
     check, schema = _validator(kind.schema)
     try:
@@ -299,8 +300,6 @@ def _problem(error: Any, kind: DocumentKind) -> tuple[str, str | None]:
 
 
 def _unknown_key(key: str, known: Sequence[str], noun: str) -> tuple[str, str]:
-    import difflib  # only for a misspelt key
-
     close = difflib.get_close_matches(key, list(known), n=1)
     suggestion = f"did you mean {close[0]!r}? " if close else ""
     return f"unknown {noun} {key!r}", f"{suggestion}known {noun}s: {', '.join(known)}"

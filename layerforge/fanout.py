@@ -2,7 +2,7 @@
 per CSV object under an S3 prefix), each computing mergeable partial statistics, then a reduce
 that merges them.
 
-Step Functions (``layerforge.aws.fanout``) and the local sandboxes
+Step Functions (``layerforge.aws.distributed_map``) and the local sandboxes
 (``layerforge.sandbox.local_fanout``) run the same items with the same events, so a run proven
 locally is the run AWS executes. The run id names everything: the S3 prefix, the execution, the
 seed (when none is given); a rerun of an id writes the same objects.

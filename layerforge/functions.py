@@ -16,7 +16,8 @@ from importlib import resources
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from layerforge.builder.archive import ArchiveInfo, write_layer_zip
+from layerforge.archive import ArchiveInfo, write_layer_zip
+from layerforge.documents import EVENT, parse_json, validate
 from layerforge.errors import UsageError
 from layerforge.events import EventSink, emit_to
 from layerforge.proof.spec import ProofSpec, bundled_spec
@@ -303,8 +304,6 @@ def parse_event(text: str | None, default: dict[str, Any] | None = None) -> dict
             text = path.read_text("utf-8")
         except (OSError, UnicodeDecodeError) as exc:
             raise UsageError(f"{source}: cannot read the file ({exc})") from None
-    from layerforge.documents import EVENT, parse_json, validate
-
     event = parse_json(text, source, hint="give a JSON object, e.g. --event '{\"rows\": 1000}'")
     validate(event, EVENT, source=source)
     return dict(event)

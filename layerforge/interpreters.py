@@ -19,6 +19,7 @@ from functools import cache
 from pathlib import Path
 
 from layerforge.errors import UsageError
+from layerforge.locations import default_cache_dir
 from layerforge.processes import run
 
 __all__ = [
@@ -72,8 +73,6 @@ class Interpreter:
 
 
 def _memo_file() -> Path:
-    from layerforge.builder.cache import default_cache_dir
-
     return default_cache_dir() / "interpreters.json"
 
 

@@ -10,14 +10,15 @@ from dataclasses import dataclass
 from enum import Enum
 from functools import cache
 from importlib import resources
-from typing import TYPE_CHECKING, Any
+from typing import Any
+
+from packaging.tags import Tag, compatible_tags, cpython_tags
 
 from layerforge.errors import UsageError
 
-if TYPE_CHECKING:
-    from packaging.tags import Tag
-
 __all__ = [
+    "DEFAULT_ARCH",
+    "DEFAULT_RUNTIME",
     "LIMITS",
     "Architecture",
     "GlibcVersion",
@@ -29,6 +30,10 @@ __all__ = [
     "runtimes",
     "supported_tags",
 ]
+
+#: The target when neither flags, settings nor a layer's manifest name one.
+DEFAULT_RUNTIME = "python3.11"
+DEFAULT_ARCH = "x86_64"
 
 
 @dataclass(frozen=True, order=True)
@@ -235,8 +240,6 @@ def compatible_platform_tags(runtime: Runtime, arch: Architecture) -> list[str]:
 def preferred_tags(runtime: Runtime, arch: Architecture) -> tuple[Tag, ...]:
     """The wheel tags (python, abi, platform) the target interpreter accepts, in pip's order of
     preference (the most specific first)."""
-    from packaging.tags import compatible_tags, cpython_tags  # only a fresh build needs tags
-
     platforms = compatible_platform_tags(runtime, arch)
     interpreter = f"cp{runtime.python[0]}{runtime.python[1]}"
     return (

@@ -38,9 +38,10 @@ venv="${LAYERFORGE_TEST_VENV:-/var/tmp/layerforge-ci/venv}"
 "$venv/bin/python" -m pip install --quiet --upgrade pip
 "$venv/bin/python" -m pip install --quiet '.[test]'
 chmod -R a+rX "$venv"
-# the IaC toolchains tests/iac/ runs (npm's aws-cdk, aws-cdk-lib, aws-sam-cli): once, then cached;
-# if that fails, the rest still runs and those tests fail saying what is missing
-bash tests/iac/tools.sh || echo "tests/iac/tools.sh failed: the IaC tests will fail" >&2
+# the IaC toolchains tests/integration/iac/ runs (npm's aws-cdk, aws-cdk-lib, aws-sam-cli): once,
+# then cached; if that fails, the rest still runs and those tests fail saying what is missing
+iac=tests/integration/iac/tools.sh
+bash "$iac" || echo "$iac failed: the IaC tests will fail" >&2
 
 # asl-validator (npm) checks every Step Functions definition layerforge writes; installed once
 asl="${LAYERFORGE_ASL_VALIDATOR_DIR:-/var/tmp/layerforge-ci/asl-validator}"
@@ -53,5 +54,11 @@ export LAYERFORGE_TEST_IMAGE=layerforge/lambda-python:3.11
 export LAYERFORGE_TEST_IMAGE_ARM64=layerforge/lambda-python:3.11-arm64
 export LAYERFORGE_ROOTFS_ARM64=/var/tmp/layerforge-images/bookworm-arm64
 export LAYERFORGE_TEST_INSTALLED=1
-# the console script, not 'python -m': the checkout must not shadow the installed package
-"$venv/bin/pytest" --import-mode=append -p no:cacheprovider "$@"
+# the console script, not 'python -m': the checkout must not shadow the installed package; the
+# slowest tests and a junit file (summarised per folder at the end: CI's time, measured)
+report="${LAYERFORGE_TEST_REPORT:-$(dirname "$venv")/junit.xml}"
+status=0
+"$venv/bin/pytest" --import-mode=append -p no:cacheprovider --durations=30 \
+  --junitxml="$report" "$@" || status=$?
+"$venv/bin/python" scripts/durations.py "$report" || true
+exit "$status"

@@ -1,9 +1,17 @@
-"""Shared fixtures: nothing here fakes what it tests; helpers build real artifacts."""
+"""Shared fixtures: nothing here fakes what it tests; helpers build real artifacts.
+
+Markers say what a test needs: ``docker`` (an engine), ``moto`` (the moto server), ``network``
+(the package index), ``slow``. A test that uses a fixture needing one of them gets its marker
+here, so ``pytest -m "not docker"`` leaves out every test that would start a container. A
+``docker`` test skips where no engine answers, and fails instead under CI (or
+LAYERFORGE_REQUIRE_DOCKER=1), where every test must run.
+"""
 
 from __future__ import annotations
 
 import base64
 import contextlib
+import functools
 import hashlib
 import io
 import json
@@ -22,6 +30,44 @@ from typing import Any
 import pytest
 
 from layerforge.cli import main
+
+#: the fixtures that bring each marker with them (directly or through the fixtures they use)
+MARKER_FIXTURES = {
+    "docker": {"docker_client"},
+    "moto": {"moto_endpoint"},
+    "network": {"seed_build", "plain_recipe_layer"},
+}
+
+
+@pytest.hookimpl(tryfirst=True)  # before -m selects by marker
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        used = set(getattr(item, "fixturenames", ()))
+        for marker, fixtures in MARKER_FIXTURES.items():
+            if used & fixtures:
+                item.add_marker(marker)
+
+
+@functools.cache
+def _docker_unavailable() -> str | None:
+    from layerforge.containers import connect
+    from layerforge.errors import LayerforgeError
+
+    try:
+        connect().close()
+    except LayerforgeError as exc:
+        return exc.message
+    return None
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    if item.get_closest_marker("docker") is None:
+        return
+    reason = _docker_unavailable()
+    if reason is not None:
+        if sandbox_required():
+            pytest.fail(f"Docker is required here but unavailable: {reason}")
+        pytest.skip(f"no Docker engine (scripts/test.sh starts one): {reason}")
 
 
 @pytest.fixture
@@ -75,6 +121,22 @@ def _free_port() -> int:
         return int(probe.getsockname()[1])
 
 
+def _moto_docker_host() -> None:
+    """moto asks once per process (cached) where its Lambda containers reach it, with an
+    ``os.popen`` it never closes (moto/settings.py get_docker_host): its pipe and its child
+    would be left to the garbage collector, in whichever test came next. Asked here first,
+    with the same command run to the end."""
+    from moto import settings
+
+    def popen(command: str, *_: object) -> io.StringIO:
+        done = subprocess.run(command, shell=True, capture_output=True, text=True, check=False)
+        return io.StringIO(done.stdout)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(os, "popen", popen)
+        settings.moto_server_host()
+
+
 @pytest.fixture(scope="session")
 def moto_endpoint() -> Iterator[str]:
     """A real moto server on loopback, spoken to over HTTP like AWS.
@@ -96,6 +158,7 @@ def moto_endpoint() -> Iterator[str]:
     with pytest.MonkeyPatch.context() as patch:
         for name, value in settings.items():
             patch.setenv(name, value)
+        _moto_docker_host()
         server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
         server.start()
         # moto executes state machines (Map states, Lambda tasks) only when told to
@@ -153,15 +216,10 @@ def run_cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, Any, s
 
 @pytest.fixture(scope="session")
 def docker_client() -> Any:
+    """The engine's client (the ``docker`` marker this brings has checked that it answers)."""
     from layerforge.containers import connect
-    from layerforge.errors import LayerforgeError
 
-    try:
-        return connect()
-    except LayerforgeError as exc:
-        if sandbox_required():
-            pytest.fail(f"Docker is required here but unavailable: {exc.message}")
-        pytest.skip(f"no Docker engine (scripts/test.sh starts one): {exc.message}")
+    return connect()
 
 
 @pytest.fixture(scope="session")

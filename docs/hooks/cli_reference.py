@@ -12,7 +12,7 @@ import click
 from mkdocs.config.defaults import MkDocsConfig
 from mkdocs.exceptions import PluginError
 
-from layerforge.cli.main import cli
+from layerforge.cli.app import cli
 
 
 def on_config(config: MkDocsConfig) -> MkDocsConfig:

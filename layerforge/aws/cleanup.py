@@ -19,8 +19,7 @@ from typing import Any
 import botocore.exceptions
 
 from layerforge.aws.clients import AWS_ERRORS, AwsClients, aws_error, error_code
-from layerforge.aws.fanout import machine_arn, machine_exists
-from layerforge.aws.names import fanout_names
+from layerforge.aws.distributed_map import machine_arn, machine_exists
 from layerforge.aws.ownership import (
     RoleFacts,
     function_policy_name,
@@ -34,6 +33,7 @@ from layerforge.aws.ownership import (
 from layerforge.aws.publish import STAGING_PREFIX, is_layerforge_version, is_staging_key
 from layerforge.aws.publish import remove_staging as _remove_staging
 from layerforge.aws.role import regional_role_name
+from layerforge.aws_names import fanout_names
 from layerforge.errors import UsageError
 
 __all__ = ["CleanupPlan", "CleanupRequest", "CleanupResult", "Deletion", "cleanup", "plan_cleanup"]

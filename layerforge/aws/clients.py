@@ -17,7 +17,7 @@ import boto3.exceptions
 import botocore.exceptions
 from botocore.config import Config
 
-from layerforge.aws.names import partition_of
+from layerforge.aws_names import partition_of
 from layerforge.errors import AwsError, UsageError
 from layerforge.interrupts import refuse_once_cancelled
 

@@ -15,9 +15,10 @@ from typing import Any
 
 import botocore.exceptions
 
+from layerforge.archive import sha256_of
 from layerforge.aws.clients import AWS_ERRORS, AwsClients, aws_error, aws_step, error_code
 from layerforge.aws.deploy import FunctionConfig, check_environment
-from layerforge.aws.fanout import (
+from layerforge.aws.distributed_map import (
     check_rerun,
     fanout_quotas,
     machine_arn,
@@ -25,16 +26,6 @@ from layerforge.aws.fanout import (
     read_scopes,
     state_machine_definition,
     state_machine_policy,
-)
-from layerforge.aws.names import (
-    arn,
-    check_bucket,
-    check_function_name,
-    check_layer_name,
-    check_role_arn,
-    check_role_name,
-    fanout_names,
-    role_name_of,
 )
 from layerforge.aws.ownership import (
     function_policy_name,
@@ -55,7 +46,16 @@ from layerforge.aws.proven import (
 )
 from layerforge.aws.publish import find_layer_version
 from layerforge.aws.role import LAMBDA_SERVICE, STATES_SERVICE, execution_policy, require_trust
-from layerforge.builder.archive import sha256_of
+from layerforge.aws_names import (
+    arn,
+    check_bucket,
+    check_function_name,
+    check_layer_name,
+    check_role_arn,
+    check_role_name,
+    fanout_names,
+    role_name_of,
+)
 from layerforge.errors import CheckFailedError, UsageError
 from layerforge.fanout import FanOut
 from layerforge.functions import FunctionSource
@@ -237,7 +237,8 @@ def _check_event(run: ProofRun) -> None:
             hint="the function's role may write only below --prefix",
         )
     if run.function.bundled:
-        from analytics_payload.events import InvalidEventError, parse_event
+        # the bundled function's own rules (issue 21 §2: a protocol)
+        from analytics_payload.event import InvalidEventError, parse_event
 
         try:
             parse_event(dict(run.event), run.function_environment())

@@ -16,11 +16,11 @@ from typing import Any
 
 import botocore.exceptions
 
+from layerforge.archive import sha256_of
 from layerforge.aws.clients import AWS_ERRORS, AwsClients, aws_error, error_code
-from layerforge.aws.names import check_bucket, check_layer_name
 from layerforge.aws.preflight import check_bucket_reachable
 from layerforge.aws.publish import PublishedLayer, publish_layer
-from layerforge.builder.archive import sha256_of
+from layerforge.aws_names import check_bucket, check_layer_name
 from layerforge.errors import (
     EXIT_OPERATION_FAILED,
     CheckFailedError,

@@ -19,7 +19,6 @@ from typing import Any
 import botocore.exceptions
 
 from layerforge.aws.clients import error_code
-from layerforge.aws.names import arn
 from layerforge.aws.ownership import (
     RoleFacts,
     function_policy_name,
@@ -28,6 +27,7 @@ from layerforge.aws.ownership import (
     read_role,
     refuse_role,
 )
+from layerforge.aws_names import arn
 from layerforge.errors import AwsError, UsageError
 
 __all__ = [

@@ -18,7 +18,7 @@ import botocore.exceptions
 
 from layerforge.aws.clients import AWS_ERRORS, AwsClients, aws_error, aws_step, error_code
 from layerforge.aws.deploy import DeployedFunction, deploy_function
-from layerforge.aws.fanout import (
+from layerforge.aws.distributed_map import (
     STATES_TRUST_POLICY,
     FanOutResult,
     ensure_state_machine,

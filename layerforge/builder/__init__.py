@@ -10,10 +10,10 @@ from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from layerforge.builder.cache import BuildCache
-    from layerforge.builder.manifest import Manifest, layer_target, read_manifest
+    from layerforge.builder.output.cache import BuildCache
+    from layerforge.builder.output.manifest import Manifest, layer_target, read_manifest
+    from layerforge.builder.output.placement import manifest_path_for
     from layerforge.builder.pipeline import build_layer
-    from layerforge.builder.placement import manifest_path_for
     from layerforge.builder.result import (
         BuildResult,
         DriftEntry,
@@ -35,12 +35,12 @@ __all__ = [
 ]
 
 _HOMES = {
-    "BuildCache": "cache",
+    "BuildCache": "output.cache",
     "build_layer": "pipeline",
-    "Manifest": "manifest",
-    "layer_target": "manifest",
-    "manifest_path_for": "placement",
-    "read_manifest": "manifest",
+    "Manifest": "output.manifest",
+    "layer_target": "output.manifest",
+    "manifest_path_for": "output.placement",
+    "read_manifest": "output.manifest",
     "BuildResult": "result",
     "DriftEntry": "result",
     "ResolvedDistribution": "result",

@@ -19,14 +19,16 @@ combinations initialised it at once.
 
 from __future__ import annotations
 
-import os
 import sysconfig
+import time
 from dataclasses import dataclass, replace
 from importlib import import_module
 from typing import Any
 
-from layerforge.builder.cache import BuildCache
+from layerforge.builder.output.cache import BuildCache
 from layerforge.builder.pipeline import build_layer
+from layerforge.builder.request import BackendChoice as Backend
+from layerforge.builder.request import LayerSpec
 from layerforge.builder.result import BuildResult
 from layerforge.errors import (
     EXIT_CHECK_FAILED,
@@ -38,7 +40,7 @@ from layerforge.errors import (
 from layerforge.events import Event, EventKind, EventSink, emit_to
 from layerforge.interpreters import find_interpreter, interpreters_with_pip, probe_interpreter
 from layerforge.interrupts import WorkerPool, cancelled, expect_output
-from layerforge.spec import Backend, LayerSpec
+from layerforge.processes import usable_cores
 
 __all__ = ["MatrixEntry", "MatrixOutcome", "build_matrix"]
 
@@ -103,14 +105,14 @@ class MatrixOutcome:
 
 #: What a fresh build imports on first use: imported once, before the worker threads.
 _FRESH_BUILD_MODULES = (
-    "layerforge.builder.archive",
-    "layerforge.builder.cross",
-    "layerforge.builder.drift",
-    "layerforge.builder.inventory",
-    "layerforge.builder.records",
+    "layerforge.archive",
+    "layerforge.builder.backends.cross",
+    "layerforge.builder.install.drift",
+    "layerforge.builder.post.inventory",
+    "layerforge.builder.post.records",
     "layerforge.verify",
 )
-_DOCKER_MODULES = ("docker", "layerforge.builder.docker")
+_DOCKER_MODULES = ("docker", "layerforge.builder.backends.docker")
 
 
 def _prefixed(sink: EventSink, target: str) -> EventSink:
@@ -125,7 +127,7 @@ def resolve_shared_lookups(specs: list[LayerSpec]) -> None:
     """Whatever a build looks up once per process and keeps, looked up here, on one thread,
     before the combinations' threads start (first initialisations race: ``sysconfig``'s is not
     thread-safe on CPython 3.11, and uv's ``find_uv_bin`` then read ``EXE`` as None)."""
-    from layerforge.builder.installers import uv_binary
+    from layerforge.builder.install.choice import uv_binary
 
     sysconfig.get_config_vars()
     uv_binary()
@@ -158,15 +160,13 @@ def build_matrix(
     workers: int | None = None,
 ) -> MatrixOutcome:
     """Build every combination; each result (or error) is reported separately."""
-    import time
-
     started = time.monotonic()
     sink = emit_to(on_event)
     cache = cache if cache is not None else BuildCache()
     for spec in specs:
         expect_output(spec.output)
     resolve_shared_lookups(specs)
-    count = workers or max(1, min(len(specs), os.cpu_count() or 1))
+    count = workers or max(1, min(len(specs), usable_cores()))
     with WorkerPool(count, thread_name_prefix="layerforge-matrix") as pool:
         futures = [pool.submit(_one, spec, sink, cache) for spec in specs]
         entries = [future.result() for future in futures]

@@ -10,22 +10,24 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import sys
 import time
 from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from packaging.utils import canonicalize_name
 
-from layerforge import __version__, containers
-from layerforge.builder import fontcache, postprocess
-from layerforge.builder.bytecode import BytecodeJob
-from layerforge.builder.cache import BuildCache, CacheHit
-from layerforge.builder.placement import (
+from layerforge import __version__
+from layerforge.archive import write_layer_zip
+from layerforge.builder.backends import BackendSession, BuildBackend
+from layerforge.builder.backends.select import select_backend
+from layerforge.builder.output.cache import BuildCache, CacheHit
+from layerforge.builder.output.placement import (
     StagedLayer,
     check_output,
     discard_rejected,
@@ -33,49 +35,26 @@ from layerforge.builder.placement import (
     place_layer,
     staged_layer,
 )
+from layerforge.builder.post import fontcache, prune
+from layerforge.builder.post.bytecode import BytecodeJob
+from layerforge.builder.request import LayerSpec
 from layerforge.builder.result import BuildResult, ResolvedDistribution, StepReport
-from layerforge.errors import (
-    CheckFailedError,
-    ContainerError,
-    UsageError,
-)
+from layerforge.errors import CheckFailedError
 from layerforge.events import Event, EventKind, EventSink, emit_to
-from layerforge.interpreters import Interpreter, find_interpreter, require_interpreter
 from layerforge.interrupts import WorkerPool, check_cancelled, expect_output
 from layerforge.runtimes import LIMITS, compatible_platform_tags
 from layerforge.scratch import build_scratch_parent, remove_beside, scratch_dir
-from layerforge.spec import Backend, InstallerChoice, LayerSpec
+from layerforge.verify import Report, Severity
 
-if TYPE_CHECKING:  # the rest of the pipeline loads on a cache miss only (warm starts are short)
-    from layerforge.builder.cross import CrossInstaller
-    from layerforge.builder.docker import DockerInstaller
-    from layerforge.verify import Report
+if TYPE_CHECKING:
+    if sys.version_info >= (3, 11):
+        from importlib.resources.abc import Traversable
+    else:
+        from importlib.abc import Traversable
 
-__all__ = ["Installer", "build_layer", "manifest_path_for"]
+__all__ = ["build_layer", "manifest_path_for"]
 
 T = TypeVar("T")
-
-
-class InstallSession(Protocol):
-    """A backend at work: installs into the tree and compiles its bytecode."""
-
-    def install(self, tree: Path) -> list[ResolvedDistribution]: ...
-
-    def start_bytecode(self, tree: Path) -> BytecodeJob: ...
-
-    def write_font_list(self, tree: Path) -> StepReport: ...
-
-
-class Installer(Protocol):
-    """A backend: opens a session (a container, a scratch folder) for one build."""
-
-    name: str
-
-    def cache_inputs(self, spec: LayerSpec) -> dict[str, object]: ...
-
-    def session(
-        self, spec: LayerSpec, work: Path, sink: EventSink
-    ) -> AbstractContextManager[InstallSession]: ...
 
 
 @dataclass
@@ -114,78 +93,28 @@ class _Clock:
         return value
 
 
-# -- choosing the backend ------------------------------------------------------------------
-
-
-def _bytecode_interpreter(spec: LayerSpec) -> Interpreter | None:
-    if spec.python is not None:
-        return require_interpreter(spec.python, spec.runtime.python)
-    return find_interpreter(spec.runtime.python)
-
-
-def _cross(spec: LayerSpec) -> CrossInstaller:
-    from layerforge.builder.cross import CrossInstaller  # a docker build never loads pip's side
-
-    return CrossInstaller(spec, _bytecode_interpreter(spec))
-
-
-def _docker_installer(spec: LayerSpec, sink: EventSink, *, pull: bool) -> DockerInstaller:
-    from layerforge.builder.docker import DockerInstaller, platform_of
-    from layerforge.builder.installers import choose_installer
-
-    image = spec.image or spec.runtime.image
-    client = containers.connect()
-    if pull:
-        containers.ensure_image(client, image, platform=platform_of(spec.architecture), sink=sink)
-    elif not containers.has_image(client, image):
-        raise ContainerError(f"image {image} is not present locally")
-    plan = choose_installer(spec, image_pip=True)
-    return DockerInstaller(client, image, plan=plan, network=spec.network)
-
-
-def _known_image(spec: LayerSpec, probe: containers.LocalImage) -> DockerInstaller | None:
-    """A docker installer for an image the socket says is here, the SDK left for a miss."""
-    from layerforge.builder.docker import DockerInstaller
-    from layerforge.builder.installers import choose_installer
-
-    if not probe.present or probe.id is None:
-        return None
-    image = spec.image or spec.runtime.image
-    plan = choose_installer(spec, image_pip=True)
-    return DockerInstaller(None, image, plan=plan, network=spec.network, image_id=probe.id)
-
-
-def select_installer(spec: LayerSpec, sink: EventSink) -> Installer:
-    """cross or docker as asked; auto takes docker when a daemon answers and has the image
-    (and cross when --installer uv asks for the host's uv)."""
-    if spec.installer is InstallerChoice.UV:
-        if spec.backend is Backend.DOCKER:
-            raise UsageError(
-                "--installer uv runs on the host: it goes with --backend cross",
-                hint="drop --installer uv, or use --backend cross (or auto)",
-            )
-        return _cross(spec)
-    if spec.backend is Backend.CROSS:
-        return _cross(spec)
-    image = spec.image or spec.runtime.image
-    probe = containers.probe_local_image(image)  # the socket: no SDK loaded for this
-    if spec.backend is Backend.DOCKER:
-        return _known_image(spec, probe) or _docker_installer(spec, sink, pull=True)
-    if probe.present is False:
-        note = f"backend auto: using cross (docker unavailable: no local engine has {image})"
-        sink(Event(EventKind.NOTE, "backend", note))
-        return _cross(spec)
-    try:
-        installer = _known_image(spec, probe) or _docker_installer(spec, sink, pull=False)
-    except ContainerError as unavailable:
-        note = f"backend auto: using cross (docker unavailable: {unavailable.message})"
-        sink(Event(EventKind.NOTE, "backend", note))
-        return _cross(spec)
-    sink(Event(EventKind.NOTE, "backend", f"backend auto: using docker ({installer.image})"))
-    return installer
-
-
 # -- the cache key ----------------------------------------------------------------------------
+
+
+#: layerforge's code and data that decide what a build makes (folders with their sub-folders)
+_FINGERPRINTED = (
+    "builder",
+    "data",
+    "verify",
+    "inputs",
+    "archive.py",
+    "filetree.py",
+    "_scripts/bytecode_worker.py",
+    "_scripts/fontcache_worker.py",
+)
+
+
+def _fingerprinted(item: Traversable, name: str) -> Iterator[tuple[str, Traversable]]:
+    if item.is_dir():
+        for child in sorted(item.iterdir(), key=lambda p: p.name):
+            yield from _fingerprinted(child, f"{name}/{child.name}")
+    elif item.name.endswith((".py", ".json")):
+        yield name, item
 
 
 @cache
@@ -193,39 +122,37 @@ def _code_fingerprint() -> str:
     """layerforge's own code and data: a changed rule or step is a changed build."""
     digest = hashlib.sha256(__version__.encode())
     root = resources.files("layerforge")
-    for folder in ("builder", "data", "verify", "inputs"):
-        for item in sorted(root.joinpath(folder).iterdir(), key=lambda p: p.name):
-            if item.name.endswith((".py", ".json")):
-                digest.update(item.name.encode() + item.read_bytes())
+    for part in _FINGERPRINTED:
+        for name, item in _fingerprinted(root.joinpath(part), part):
+            digest.update(name.encode() + item.read_bytes())
     return digest.hexdigest()
 
 
 def _strip_identity(spec: LayerSpec) -> object:
     if not spec.strip_binaries:
         return False
-    tool = postprocess.find_strip(spec.architecture)
+    tool = prune.find_strip(spec.architecture)
     if tool is None:
         return None
     stat = Path(tool).resolve().stat()
     return [tool, stat.st_size, stat.st_mtime_ns]
 
 
-def _cache_inputs(
-    spec: LayerSpec, installer: Installer, bytecode: Interpreter | None
-) -> dict[str, Any]:
+def _cache_inputs(spec: LayerSpec, backend: BuildBackend) -> dict[str, Any]:
+    bytecode = backend.bytecode
     return {
         "layerforge": [__version__, _code_fingerprint()],
         "inputs": spec.inputs.cache_inputs(),
         "runtime": spec.runtime.name,
         "architecture": spec.architecture.value,
         "platform_tags": compatible_platform_tags(spec.runtime, spec.architecture),
-        "backend": installer.name,
+        "backend": backend.name,
         "strip": _strip_identity(spec),
         "bytecode": spec.compile_bytecode,
         "bytecode_interpreter": (
-            bytecode.full_version if bytecode and installer.name == "cross" else None
+            bytecode.full_version if bytecode and backend.name == "cross" else None
         ),
-        **installer.cache_inputs(spec),
+        **backend.cache_inputs(spec),
     }
 
 
@@ -235,13 +162,13 @@ def _cache_inputs(
 def _postprocess(
     spec: LayerSpec,
     tree: Path,
-    session: InstallSession,
+    session: BackendSession,
     clock: _Clock,
     checkpoint: Callable[[list[StepReport]], None],
 ) -> list[StepReport]:
     """prune, then strip and RECORD with bytecode alongside; ``checkpoint`` sees the steps
     once the tree's sizes are final but for bytecode (it may stop the build there)."""
-    from layerforge.builder.records import normalise_records
+    from layerforge.builder.post.records import normalise_records  # cold half: 7 ms
 
     def detail(report: StepReport) -> str:
         return report.detail
@@ -249,7 +176,7 @@ def _postprocess(
     def timed(report: StepReport, name: str) -> StepReport:
         return report.timed(clock.timings.get(name, 0.0))
 
-    steps = [timed(clock.run("prune", lambda: postprocess.prune(tree), detail), "prune")]
+    steps = [timed(clock.run("prune", lambda: prune.prune(tree), detail), "prune")]
     bytecode: tuple[BytecodeJob, float] | None = None
     if spec.compile_bytecode:
         started = clock.begin("bytecode", "alongside stripping and RECORD files")
@@ -259,7 +186,7 @@ def _postprocess(
         if spec.strip_binaries:
             stripped = clock.run(
                 "strip",
-                lambda: postprocess.strip_binaries(tree, spec.architecture, clock.sink),
+                lambda: prune.strip_binaries(tree, spec.architecture, clock.sink),
                 lambda result: result.report.detail,
             )
             steps.append(timed(stripped.report, "strip"))
@@ -290,7 +217,7 @@ def _with_sizes(
 
 def _verify(spec: LayerSpec, layer: Path, sink: EventSink) -> Report:
     """The verify-abi rules on what was built; errors fail the build before it is placed."""
-    from layerforge.verify import Severity, verify_layer  # loaded for fresh builds only
+    from layerforge.verify import verify_layer  # the rules: 60 ms a cache hit never pays
 
     report = verify_layer([layer], spec.runtime, spec.architecture, on_event=sink)
     if not report.passed:
@@ -308,8 +235,6 @@ def _verify(spec: LayerSpec, layer: Path, sink: EventSink) -> Report:
 
 
 def _verification(report: Report) -> dict[str, Any]:
-    from layerforge.verify import Severity
-
     return {
         "passed": report.passed,
         "errors": report.count(Severity.ERROR),
@@ -318,12 +243,12 @@ def _verification(report: Report) -> dict[str, Any]:
     }
 
 
-def _compiles(spec: LayerSpec, installer: Installer) -> bool:
+def _compiles(spec: LayerSpec, backend: BuildBackend) -> bool:
     """Whether the build will ship bytecode: asked for, and an interpreter of the target's
     version to compile it (a docker build has the image's)."""
     if not spec.compile_bytecode:
         return False
-    return installer.name != "cross" or getattr(installer, "bytecode", None) is not None
+    return backend.name != "cross" or backend.bytecode is not None
 
 
 @dataclass
@@ -333,12 +258,12 @@ class _Fresh:
 
 
 def _build_fresh(
-    spec: LayerSpec, installer: Installer, work: Path, clock: _Clock, staged: StagedLayer
+    spec: LayerSpec, backend: BuildBackend, work: Path, clock: _Clock, staged: StagedLayer
 ) -> _Fresh:
-    from layerforge.builder.archive import write_layer_zip
-    from layerforge.builder.budget import check_tree
-    from layerforge.builder.drift import DriftCheck
-    from layerforge.builder.inventory import tree_inventory
+    # the cold half of the pipeline (drift 2 ms, inventory 2 ms): a cache hit never loads it
+    from layerforge.builder.install.drift import DriftCheck
+    from layerforge.builder.post.budget import check_tree
+    from layerforge.builder.post.inventory import tree_inventory
 
     tree = work / "python"
     tree.mkdir()
@@ -351,14 +276,14 @@ def _build_fresh(
         architecture=spec.architecture.value,
     )
     with drift_check.stopped_on_failure():
-        with installer.session(spec, work, clock.sink) as session:
+        with backend.session(spec, work, clock.sink) as session:
             installed = clock.run(
                 "resolve",
                 lambda: session.install(tree),
                 lambda found: f"{len(found)} distributions",
             )
             drift_check.ask(d.name for d in installed)
-            compiles = _compiles(spec, installer)
+            compiles = _compiles(spec, backend)
 
             def checkpoint(done: list[StepReport]) -> None:
                 early = tree_inventory(tree, without_bytecode=True)
@@ -396,8 +321,8 @@ def _build_fresh(
         runtime=spec.runtime.name,
         glibc=str(spec.runtime.glibc),
         architecture=spec.architecture.value,
-        backend=installer.name,
-        installer=str(getattr(installer, "installer", "pip")),
+        backend=backend.name,
+        installer=backend.installer,
         layerforge_version=__version__,
         requirements=list(spec.requirements),
         packages=packages,
@@ -422,7 +347,7 @@ def _deliver(
     """Place a cached build; None (and the entry dropped) if its bytes are not the recorded."""
     clock.sink(Event(EventKind.NOTE, "cache", f"inputs unchanged: reusing build {hit.key[:12]}"))
     if spec.max_unzipped is not None:  # a cached build is within Lambda's budget: a lower one
-        from layerforge.builder.budget import check_cached
+        from layerforge.builder.post.budget import check_cached
 
         check_cached(spec, hit.result)
     result = hit.result.relocated(
@@ -456,9 +381,8 @@ def build_layer(
     cache = cache if cache is not None else BuildCache()
     check_output(spec.output)
     expect_output(spec.output)  # an interrupt says what became of it
-    installer = select_installer(spec, clock.sink)
-    bytecode = getattr(installer, "bytecode", None)
-    key = BuildCache.key(_cache_inputs(spec, installer, bytecode))
+    backend = select_backend(spec, clock.sink)
+    key = BuildCache.key(_cache_inputs(spec, backend))
     hit = cache.lookup(key) if spec.use_cache else None
     with hit or contextlib.nullcontext():  # the hit's zip stays open until it is placed
         delivered = _deliver(spec, hit, clock, cache) if hit is not None else None
@@ -471,7 +395,7 @@ def build_layer(
         scratch_dir("layerforge-build-", parent=parent) as work,
         staged_layer(spec.output) as staged,
     ):
-        fresh = _build_fresh(spec, installer, work, clock, staged)
+        fresh = _build_fresh(spec, backend, work, clock, staged)
         with clock.step("cache"):
             cache.store(key, fresh.layer, fresh.result)
         clock.finish("cache")

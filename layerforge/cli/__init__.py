@@ -15,19 +15,19 @@ __all__ = ["cli", "main"]
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI with ``argv`` (the process's own arguments when None) and return the exit
-    code; see ``layerforge.cli.main.main``."""
+    code; see ``layerforge.cli.app.main``."""
     if argv is None:
         from layerforge.interrupts import exit_at_once_on_signals
 
         exit_at_once_on_signals()
-    from layerforge.cli.main import main as run
+    from layerforge.cli.app import main as run
 
     return run(argv)
 
 
 def __getattr__(name: str) -> Any:
     if name == "cli":
-        from layerforge.cli.main import cli
+        from layerforge.cli.app import cli
 
         return cli
     raise AttributeError(name)

@@ -36,6 +36,7 @@ from layerforge.errors import (
     LayerforgeError,
 )
 from layerforge.interrupts import OutputFate
+from layerforge.locations import state_dir
 
 __all__ = ["ISSUES_URL", "report_exception", "wants_debug"]
 
@@ -57,9 +58,8 @@ def wants_debug(argv: list[str]) -> bool:
 
 def _crash_log(text: str) -> Path | None:
     """Write ``text`` where the user can find it; None if nowhere is writable."""
-    state = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
     name = f"crash-{time.strftime('%Y%m%dT%H%M%S')}-{os.getpid()}.log"
-    for folder in (Path(state) / "layerforge", Path(tempfile.gettempdir())):
+    for folder in (state_dir(), Path(tempfile.gettempdir())):
         try:
             folder.mkdir(parents=True, exist_ok=True)
             path = folder / (name if folder.name == "layerforge" else f"layerforge-{name}")

@@ -113,17 +113,7 @@ debug_option = click.option(
     expose_value=False,
     help="Show the full traceback of an unexpected error (or set LAYERFORGE_DEBUG=1).",
 )
-region_option = click.option(
-    "--region",
-    "regions",
-    type=REGION,
-    multiple=True,
-    help="AWS region (repeatable where a command publishes to several; default: your config).",
-)
 profile_option = click.option("--profile", help="AWS profile.")
-endpoint_option = click.option(
-    "--endpoint-url", type=URL, help="Endpoint for every AWS service (e.g. a moto server)."
-)
 
 
 def apply(*options: Callable[[F], F]) -> Callable[[F], F]:

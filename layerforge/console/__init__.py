@@ -7,13 +7,13 @@ progress, warnings and errors. Nothing dynamic is ever interpreted as rich marku
 from __future__ import annotations
 
 import json
-import os
-import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any, Protocol, cast
+from typing import TYPE_CHECKING, Any, cast
 
-from layerforge.console.text import Styled, format_bytes, styled
+from layerforge.console.output import Output, PlainOutput, console_for
+from layerforge.console.progress import plain_progress, rich_progress
+from layerforge.console.text import format_bytes, styled
 from layerforge.errors import LayerforgeError
 from layerforge.events import Event, EventKind, EventSink
 
@@ -29,61 +29,6 @@ if TYPE_CHECKING:
 
 __all__ = ["Output", "PlainOutput", "Renderer", "format_bytes"]
 
-#: Width for output that is not a terminal (logs, pipes): wide enough that nothing is cut.
-_LOG_WIDTH = 200
-
-
-class Output(Protocol):
-    """What the renderer writes through: a rich ``Console`` or ``PlainOutput``."""
-
-    @property
-    def is_terminal(self) -> bool: ...
-
-    def print(self, *objects: Any, **options: Any) -> None: ...
-
-
-class PlainOutput:
-    """stdout or stderr when it is not a terminal (logs, pipes, --json): lines written as they
-    are, nothing cut or wrapped, no colour, as a rich console would write them there; rich is
-    loaded only to lay out a table. The stream is looked up at each write (tests swap it)."""
-
-    is_terminal = False
-
-    def __init__(self, *, stderr: bool) -> None:
-        self.stderr = stderr
-        self._rich: Console | None = None
-
-    def _stream(self) -> Any:
-        return sys.stderr if self.stderr else sys.stdout
-
-    def print(self, *objects: Any, **options: Any) -> None:
-        if all(isinstance(o, str | Styled) for o in objects):
-            stream = self._stream()
-            stream.write(" ".join(str(o) for o in objects) + "\n")
-            stream.flush()
-            return
-        if self._rich is None:
-            self._rich = _rich_console(stderr=self.stderr, terminal=False)
-        self._rich.print(*objects, **options)
-
-    def print_json(self, text: str) -> None:
-        """As rich prints JSON: re-indented by two, non-ASCII kept."""
-        self.print(json.dumps(json.loads(text), indent=2, ensure_ascii=False))
-
-
-def _rich_console(*, stderr: bool, terminal: bool) -> Console:
-    from rich.console import Console
-
-    width = None if terminal or os.environ.get("COLUMNS") else _LOG_WIDTH
-    return Console(stderr=stderr, soft_wrap=not terminal, highlight=False, width=width)
-
-
-def _console(*, stderr: bool) -> Output:
-    stream = sys.stderr if stderr else sys.stdout
-    if stream.isatty() or os.environ.get("FORCE_COLOR"):
-        return _rich_console(stderr=stderr, terminal=stream.isatty())
-    return PlainOutput(stderr=stderr)
-
 
 class Renderer:
     """Owns the two consoles: progress and errors on stderr, reports on stdout."""
@@ -92,16 +37,14 @@ class Renderer:
         self, *, json_output: bool, out: Output | None = None, err: Output | None = None
     ) -> None:
         self.json_output = json_output
-        self.out = out if out is not None else _console(stderr=False)
-        self.err = err if err is not None else _console(stderr=True)
+        self.out = out if out is not None else console_for(stderr=False)
+        self.err = err if err is not None else console_for(stderr=True)
 
     # -- progress and notes (stderr) ------------------------------------------------------
 
     @contextmanager
     def progress(self) -> Iterator[EventSink]:
         """Rich progress bars on a terminal, plain lines otherwise (also with --json)."""
-        from layerforge.console.progress import plain_progress, rich_progress
-
         if self.err.is_terminal:
             with rich_progress(cast("Console", self.err)) as sink:
                 yield sink
@@ -160,6 +103,7 @@ class Renderer:
                 document["smoke"] = smoke.to_dict()
             self.json(document)
             return
+        # rich.table (40 ms): --json draws none
         from layerforge.console.tables import budget_line, packages_table, steps_table
 
         self.out.print(packages_table(result))
@@ -184,7 +128,7 @@ class Renderer:
         if self.json_output:
             self.json(outcome.to_dict())
             return
-        from layerforge.console.tables import matrix_table
+        from layerforge.console.tables import matrix_table  # rich.table (40 ms): --json draws none
 
         self.out.print(matrix_table(outcome))
         built = sum(1 for e in outcome.entries if e.result is not None)
@@ -211,6 +155,7 @@ class Renderer:
         if self.json_output:
             self.json(report.to_dict())
             return
+        # rich.table (40 ms): --json draws none
         from layerforge.console.tables import findings_table
 
         if report.findings:
@@ -222,7 +167,7 @@ class Renderer:
         if self.json_output:
             self.json(report.to_dict())
             return
-        from layerforge.console.tables import smoke_table
+        from layerforge.console.tables import smoke_table  # rich.table (40 ms): --json draws none
 
         self.out.print(smoke_table(report))
         failed = ", ".join(i.module for i in report.failed)
@@ -239,6 +184,7 @@ class Renderer:
         if self.json_output:
             self.json(report.to_dict())
             return
+        # rich.table (40 ms): --json draws none
         from layerforge.console.tables import proof_table, shards_table
 
         self.out.print(proof_table(report, title))

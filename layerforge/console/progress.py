@@ -14,7 +14,7 @@ if TYPE_CHECKING:
     from rich.console import Console
     from rich.progress import TaskID
 
-    from layerforge.console import Output
+    from layerforge.console.output import Output
 
 __all__ = ["STEP_TITLES", "plain_progress", "rich_progress"]
 

@@ -37,7 +37,7 @@ class Styled:
         return "".join(text for text, _ in self.parts)
 
     def __rich__(self) -> Text:
-        from rich.text import Text
+        from rich.text import Text  # rich: only a terminal renders this
 
         text = Text()
         for part, style in self.parts:

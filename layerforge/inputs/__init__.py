@@ -19,7 +19,7 @@ from layerforge.inputs.lockfiles import (
     read_pyproject_dependencies,
 )
 from layerforge.inputs.markers import target_environment
-from layerforge.inputs.model import InputRequirement, Inputs
+from layerforge.inputs.requirement import InputRequirement, Inputs
 from layerforge.inputs.requirements import (
     RequirementsFileContent,
     binary_only,

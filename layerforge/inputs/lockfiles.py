@@ -11,17 +11,21 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from packaging.specifiers import InvalidSpecifier, SpecifierSet
+from packaging.utils import InvalidWheelFilename, canonicalize_name, parse_wheel_filename
+from packaging.version import InvalidVersion, Version
+
 from layerforge.documents import PROJECT_TABLE, PYLOCK, read_toml, validate
 from layerforge.errors import InvalidDocumentError, NoCompatibleWheelError, UsageError
 from layerforge.inputs.markers import applies
-from layerforge.inputs.model import InputRequirement, file_digest
+from layerforge.inputs.requirement import InputRequirement, file_digest
 from layerforge.inputs.requirements import (
     BINARY_HINT,
     RequirementsFileContent,
     binary_only,
     file_url_path,
 )
-from layerforge.runtimes import Architecture, Runtime
+from layerforge.runtimes import Architecture, Runtime, preferred_tags
 
 __all__ = ["LockTarget", "is_pylock", "is_pyproject", "read_pylock", "read_pyproject_dependencies"]
 
@@ -97,9 +101,6 @@ def _wheel_file(wheel: Mapping[str, Any]) -> str:
 
 def _rank(wheel: Mapping[str, Any], package: Mapping[str, Any], key: str, lock: _Lock) -> int:
     """How much the target prefers this wheel (0 best); -1 when it cannot use it."""
-    from packaging.utils import InvalidWheelFilename, canonicalize_name, parse_wheel_filename
-    from packaging.version import InvalidVersion, Version
-
     if not wheel.get("url") and not wheel.get("path"):
         raise lock.invalid(key, "a wheel needs a url or a path")
     name = _wheel_file(wheel)
@@ -122,8 +123,6 @@ class _Lock:
     """One lock file being read for one target."""
 
     def __init__(self, path: Path, target: LockTarget) -> None:
-        from layerforge.runtimes import preferred_tags
-
         self.path = path
         self.target = target
         tags = preferred_tags(target.runtime, target.architecture)
@@ -131,8 +130,6 @@ class _Lock:
 
     def check_target(self, document: Mapping[str, Any]) -> None:
         """The lock's ``requires-python`` and ``environments`` admit the target (PEP 751)."""
-        from packaging.specifiers import InvalidSpecifier, SpecifierSet
-
         version = self.target.environment["python_full_version"]
         if "requires-python" in document:
             try:

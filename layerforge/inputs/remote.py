@@ -21,8 +21,8 @@ _BLOCK = 1 << 16
 def fetch_text(url: str, *, what: str) -> str:
     """The UTF-8 text at ``url``; a missing or unusable document is a UsageError, a server or
     network that does not answer a BuildError."""
-    import urllib.error
-    import urllib.request  # only for a file named by URL
+    import urllib.error  # with ssl, 17 ms: only a requirements file named by URL
+    import urllib.request
 
     if not url.startswith(("http://", "https://")):
         raise UsageError(f"cannot fetch {what} {url}: only http and https URLs are fetched")

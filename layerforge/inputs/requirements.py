@@ -9,7 +9,7 @@ import re
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import unquote, urlsplit
+from urllib.parse import unquote, urljoin, urlsplit
 
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import InvalidWheelFilename, canonicalize_name, parse_wheel_filename
@@ -17,7 +17,8 @@ from packaging.utils import InvalidWheelFilename, canonicalize_name, parse_wheel
 from layerforge.documents import REQUIREMENT_OPTIONS, read_text, validate
 from layerforge.errors import UsageError
 from layerforge.inputs.markers import applies
-from layerforge.inputs.model import InputRequirement
+from layerforge.inputs.remote import fetch_text
+from layerforge.inputs.requirement import InputRequirement
 
 __all__ = ["RequirementsFileContent", "binary_only", "parse_requirement", "read_requirements_file"]
 
@@ -175,8 +176,6 @@ class _Source:
                 hint="download the file and name its path",
             )
         if self.url is not None:
-            from urllib.parse import urljoin
-
             return _Source(urljoin(self.url, name))
         local = Path(file_url_path(name, self.name)) if name.startswith("file:") else Path(name)
         path = (self.folder / local.expanduser()).resolve()
@@ -184,8 +183,6 @@ class _Source:
 
     def text(self) -> str:
         if self.path is None:
-            from layerforge.inputs.remote import fetch_text
-
             return fetch_text(self.name, what="requirements file")
         return read_text(
             self.path, "requirements file", hint="check the path given to -r / requirements-file"
@@ -193,7 +190,7 @@ class _Source:
 
 
 def _parse(text: str, source: _Source) -> object:
-    import pip_requirements_parser as parser
+    import pip_requirements_parser as parser  # 23 ms: a requirements file, never --help
 
     try:
         if source.path is not None:

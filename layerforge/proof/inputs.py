@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from layerforge.aws.names import check_bucket
+from layerforge.aws_names import check_bucket
 from layerforge.errors import UsageError
 from layerforge.proof.spec import ProofSpec, key_problem
 from layerforge.proof.templates import Templates

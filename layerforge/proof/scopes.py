@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from layerforge.aws.names import check_bucket
+from layerforge.aws_names import check_bucket
 from layerforge.errors import UsageError
 from layerforge.proof.templates import TEMPLATE, Templates
 

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from layerforge.sandbox.docker import docker_sandbox
+from layerforge.sandbox.base import Invocation, ModuleImport, Sandbox
+from layerforge.sandbox.docker_sandbox import docker_sandbox
 from layerforge.sandbox.engines import ENGINES, open_sandbox
 from layerforge.sandbox.environment import SandboxSpec
-from layerforge.sandbox.sandbox import Invocation, ModuleImport, Sandbox
 from layerforge.sandbox.smoke import SmokeReport, layer_modules, smoke_test
 
 __all__ = [

@@ -14,6 +14,7 @@ host's (or the root filesystem's), and there is no memory limit.
 from __future__ import annotations
 
 import shutil
+import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -22,6 +23,7 @@ from pathlib import Path
 from layerforge.errors import SandboxError
 from layerforge.interpreters import Interpreter, find_interpreter
 from layerforge.processes import Completed, run, run_streaming
+from layerforge.sandbox.base import Sandbox
 from layerforge.sandbox.emulation import is_emulated, require_emulation, rootfs_for
 from layerforge.sandbox.environment import (
     RUNNER_DIR,
@@ -30,7 +32,6 @@ from layerforge.sandbox.environment import (
     lambda_environment,
     prepare_tree,
 )
-from layerforge.sandbox.sandbox import Sandbox
 from layerforge.scratch import scratch_dir
 
 __all__ = ["bwrap_available", "bwrap_sandbox"]
@@ -93,8 +94,6 @@ def _foreign_root(rootfs: Path, spec: SandboxSpec) -> _Root:
 
 def _runtime_packages() -> dict[str, Path]:
     """Where the host keeps boto3 and its dependencies (Lambda provides them in /var/runtime)."""
-    import sys
-
     done = run([sys.executable, "-c", _LOCATE, *_RUNTIME_PACKAGES], timeout=60)
     found = {}
     for line in done.stdout.splitlines():

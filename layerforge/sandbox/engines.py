@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from layerforge import containers
-from layerforge.builder.docker import platform_of
+from layerforge.containers import platform_of
 from layerforge.errors import (
     CheckFailedError,
     ContainerError,
@@ -18,10 +18,10 @@ from layerforge.errors import (
     UsageError,
 )
 from layerforge.events import Event, EventKind, EventSink
+from layerforge.sandbox.base import Sandbox
 from layerforge.sandbox.bwrap import bwrap_sandbox
-from layerforge.sandbox.docker import docker_sandbox
+from layerforge.sandbox.docker_sandbox import docker_sandbox
 from layerforge.sandbox.environment import SandboxSpec
-from layerforge.sandbox.sandbox import Sandbox
 
 __all__ = ["ENGINES", "open_sandbox"]
 

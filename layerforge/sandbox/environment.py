@@ -11,9 +11,9 @@ import zipfile
 import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from importlib import resources
 from pathlib import Path
 
+from layerforge._scripts import script_source
 from layerforge.errors import CheckFailedError, UsageError
 from layerforge.runtimes import LIMITS, Architecture, Runtime
 
@@ -26,13 +26,12 @@ __all__ = [
     "lambda_environment",
     "open_layer_zip",
     "prepare_tree",
-    "support_source",
 ]
 
 TASK_ROOT = "/var/task"
 RUNNER_DIR = "/var/layerforge"
 RUNNER = f"{RUNNER_DIR}/lambda_runner.py"
-HARNESS = f"{RUNNER_DIR}/harness.py"
+HARNESS = f"{RUNNER_DIR}/smoke_harness.py"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -74,11 +73,6 @@ def lambda_environment(spec: SandboxSpec) -> dict[str, str]:
         "HOME": "/home/sbx_user1051",
         **spec.environment,
     }
-
-
-def support_source(name: str) -> str:
-    """A standalone script of this package (the runner, the import harness)."""
-    return resources.files("layerforge.sandbox").joinpath(name).read_text("utf-8")
 
 
 def _member_mode(info: zipfile.ZipInfo) -> int:
@@ -154,8 +148,8 @@ def prepare_tree(root: Path, layer: Path, code: Path | None) -> tuple[Path, Path
     extract_layer(layer, root / "opt")
     runner = root / "runner"
     runner.mkdir(mode=0o755)
-    for name in ("lambda_runner.py", "harness.py"):
-        (runner / name).write_text(support_source(name), "utf-8")
+    for name in ("lambda_runner.py", "smoke_harness.py"):
+        (runner / name).write_text(script_source(name), "utf-8")
         (runner / name).chmod(0o644)
     task = code if code is not None else root / "task"
     task.mkdir(mode=0o755, exist_ok=True)

@@ -1,7 +1,7 @@
 """``invoke-local --shards N``: the fan-out's map and reduce in the sandbox, with no AWS.
 
 The same items, events, retries and proof as the Step Functions run
-(``layerforge.aws.fanout``): each shard is one invocation in the sandbox (up to
+(``layerforge.aws.distributed_map``): each shard is one invocation in the sandbox (up to
 ``--max-concurrency`` at once, bounded by this machine's cores), tried ``SHARD_ATTEMPTS``
 times; the reduce runs once every shard has answered, and refuses (naming them) when partials
 are missing. S3 is the embedded moto server (or ``--endpoint-url``). A signal runs no queued
@@ -11,7 +11,6 @@ container removed) at once, and the command ends as interrupted.
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 from dataclasses import replace
@@ -28,11 +27,12 @@ from layerforge.fanout import (
     shard_section,
 )
 from layerforge.interrupts import WorkerPool, check_cancelled
+from layerforge.processes import usable_cores
 from layerforge.proof import ProofReport, check_all
+from layerforge.sandbox.base import Invocation, Sandbox
 from layerforge.sandbox.engines import open_sandbox
 from layerforge.sandbox.environment import SandboxSpec
 from layerforge.sandbox.local_run import LocalRun, local_session, run_details
-from layerforge.sandbox.sandbox import Invocation, Sandbox
 from layerforge.scratch import scratch_dir
 
 __all__ = ["invoke_local_fanout", "local_workers"]
@@ -40,7 +40,7 @@ __all__ = ["invoke_local_fanout", "local_workers"]
 
 def local_workers(fanout: FanOut) -> int:
     """Shards run at once here: --max-concurrency, at most the shards and this machine's cores."""
-    return max(1, min(fanout.max_concurrency, fanout.count, os.cpu_count() or 1))
+    return max(1, min(fanout.max_concurrency, fanout.count, usable_cores()))
 
 
 def _upload_folder(s3: Any, folder: Path, bucket: str, prefix: str) -> None:

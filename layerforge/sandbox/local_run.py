@@ -24,7 +24,7 @@ __all__ = [
     "LocalRun",
     "LocalSession",
     "embedded_s3",
-    "invoke_local",
+    "invoke_single",
     "local_plan",
     "local_s3",
     "local_session",
@@ -41,6 +41,7 @@ LOCAL_CREDENTIALS = {
 def embedded_s3() -> Iterator[str]:
     """A moto server on 127.0.0.1 for the length of the block; yields its endpoint."""
     try:
+        # an optional extra (320 ms): only without --endpoint-url
         from moto.server import ThreadedMotoServer
     except ImportError:
         raise UsageError(
@@ -58,7 +59,7 @@ def embedded_s3() -> Iterator[str]:
 
 
 def local_s3(endpoint: str, region: str) -> Any:
-    import boto3
+    import boto3  # boto3 (120 ms): invoke-local only, never smoke
 
     return boto3.client(
         "s3",
@@ -70,7 +71,7 @@ def local_s3(endpoint: str, region: str) -> Any:
 
 
 def _ensure_bucket(s3: Any, bucket: str, url: str) -> None:
-    import botocore.exceptions
+    import botocore.exceptions  # with boto3, invoke-local only
 
     try:
         try:
@@ -181,12 +182,8 @@ def local_plan(run: LocalRun, spec: SandboxSpec) -> dict[str, Any]:
     }
 
 
-def invoke_local(run: LocalRun, spec: SandboxSpec, *, sink: EventSink) -> ProofReport:
-    """Run the function with the layer in the sandbox and prove what it did."""
-    if run.fanout is not None:
-        from layerforge.sandbox.local_fanout import invoke_local_fanout
-
-        return invoke_local_fanout(run, run.fanout, spec, sink=sink)
+def invoke_single(run: LocalRun, spec: SandboxSpec, *, sink: EventSink) -> ProofReport:
+    """Run the function once with the layer in the sandbox and prove what it did."""
     with local_session(run, spec) as session, scratch_dir("layerforge-task-") as scratch:
         code = run.function.stage(scratch / "task")
         with open_sandbox(run.layer, session.spec, code=code, engine=run.engine, sink=sink) as box:

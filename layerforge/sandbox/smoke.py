@@ -15,9 +15,9 @@ from pathlib import Path
 from typing import Any
 
 from layerforge.events import Event, EventKind, EventSink
+from layerforge.sandbox.base import ModuleImport
 from layerforge.sandbox.engines import open_sandbox
 from layerforge.sandbox.environment import SandboxSpec, open_layer_zip
-from layerforge.sandbox.sandbox import ModuleImport
 
 __all__ = ["SmokeReport", "layer_modules", "modules_in", "smoke_test"]
 

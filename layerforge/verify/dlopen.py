@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from layerforge.runtimes import Runtime
 from layerforge.verify.elf import ElfFacts
-from layerforge.verify.model import Finding, Rule, Severity
+from layerforge.verify.findings import Finding, Rule, Severity
 from layerforge.verify.policy import AbiPolicy
 
 __all__ = ["DF_1_NOOPEN", "DF_1_PIE", "check_loadable"]

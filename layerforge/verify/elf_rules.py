@@ -17,8 +17,8 @@ from collections.abc import Iterable, Mapping, Sequence
 
 from layerforge.runtimes import Architecture, Runtime
 from layerforge.verify.elf import ElfFacts, UndefinedSymbol, WeakNeed
+from layerforge.verify.findings import Finding, Rule, Severity
 from layerforge.verify.loader import Resolution
-from layerforge.verify.model import Finding, Rule, Severity
 from layerforge.verify.policy import AbiPolicy, libpython_rule, version_key
 
 __all__ = [

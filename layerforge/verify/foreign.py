@@ -12,7 +12,7 @@ from __future__ import annotations
 import posixpath
 import re
 
-from layerforge.verify.model import Finding, Rule, Severity
+from layerforge.verify.findings import Finding, Rule, Severity
 
 __all__ = ["FOREIGN_SUFFIXES", "check_foreign", "foreign_format"]
 

@@ -9,7 +9,7 @@ from collections import Counter
 from collections.abc import Sequence
 
 from layerforge.runtimes import Runtime
-from layerforge.verify.model import Finding, Rule, Severity
+from layerforge.verify.findings import Finding, Rule, Severity
 from layerforge.verify.source import Entry
 
 __all__ = ["check_placement", "check_unsafe_entries"]

@@ -19,7 +19,7 @@ from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from layerforge.verify.model import Finding, Rule, Severity
+from layerforge.verify.findings import Finding, Rule, Severity
 from layerforge.verify.source import Entry
 
 __all__ = ["MAX_LINKS", "SHARED_OBJECT", "LayerPaths", "Lookup", "check_links"]

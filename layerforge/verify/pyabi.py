@@ -6,7 +6,7 @@ import re
 from collections.abc import Sequence
 
 from layerforge.runtimes import Architecture, Runtime
-from layerforge.verify.model import Finding, Rule, Severity
+from layerforge.verify.findings import Finding, Rule, Severity
 from layerforge.verify.source import Entry
 
 __all__ = ["check_python_abi"]

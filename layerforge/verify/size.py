@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from layerforge.runtimes import LIMITS
-from layerforge.verify.model import Finding, Rule, Severity
+from layerforge.verify.findings import Finding, Rule, Severity
 from layerforge.verify.source import Entry
 
 __all__ = ["check_size", "unzipped_bytes"]

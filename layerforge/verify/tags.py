@@ -23,7 +23,7 @@ from packaging.tags import Tag, parse_tag
 from packaging.utils import InvalidWheelFilename, canonicalize_name, parse_wheel_filename
 
 from layerforge.runtimes import Architecture, Runtime, supported_tags
-from layerforge.verify.model import Finding, Rule, Severity
+from layerforge.verify.findings import Finding, Rule, Severity
 from layerforge.verify.source import Entry, LayerSource, MemberError
 
 __all__ = ["check_wheel_tags", "wheel_tags"]

@@ -9,7 +9,6 @@ libraries it finds define, and what ``dlopen`` maps (anything named like a share
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Sequence
 from concurrent.futures import Future
@@ -19,6 +18,7 @@ from pathlib import Path
 
 from layerforge.events import Event, EventKind, EventSink, emit_to
 from layerforge.interrupts import WorkerPool
+from layerforge.processes import usable_cores
 from layerforge.runtimes import Architecture, Runtime
 from layerforge.verify.dlopen import check_loadable
 from layerforge.verify.elf import (
@@ -38,11 +38,11 @@ from layerforge.verify.elf_rules import (
     check_weak_versions,
     unmet_weak_versions,
 )
+from layerforge.verify.findings import Finding, Report, Rule, Severity
 from layerforge.verify.foreign import check_foreign
 from layerforge.verify.layout import check_placement, check_unsafe_entries
 from layerforge.verify.links import SHARED_OBJECT, LayerPaths, check_links
 from layerforge.verify.loader import LayerLoader, Resolution
-from layerforge.verify.model import Finding, Report, Rule, Severity
 from layerforge.verify.policy import AbiPolicy, policy_for
 from layerforge.verify.pyabi import check_python_abi
 from layerforge.verify.size import check_size, unzipped_bytes
@@ -210,7 +210,7 @@ def _read_binaries(
     files = [e for e in entries if e.is_regular]
     layer_files = frozenset(e.path for e in entries if not e.is_dir)
     found = _Binaries()
-    with WorkerPool(max(2, os.cpu_count() or 2)) as pool:  # an interrupt stops it at once
+    with WorkerPool(max(2, usable_cores())) as pool:  # an interrupt stops it at once
         pending = _sniff(source, files, layer_files, aliases, pool=pool, found=found)
         found.elf_count = len(pending)
         for number, (entry, future) in enumerate(pending, start=1):

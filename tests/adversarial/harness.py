@@ -182,7 +182,12 @@ def run_layerforge(
         preexec_fn=_preexec(user),  # noqa: PLW1509 - only drops privileges, no threads yet
     )
     signals = _Signals(interrupt_on, signum, repeat, spacing, delay)
-    out, err, peak_kb = _communicate(process, timeout, signals)
+    try:
+        out, err, peak_kb = _communicate(process, timeout, signals)
+    finally:
+        for pipe in (process.stdout, process.stderr):
+            if pipe is not None:
+                pipe.close()
     _, status, _usage = os.wait4(process.pid, 0)
     process.returncode = os.waitstatus_to_exitcode(status)
     exited = signals.exited or time.monotonic()

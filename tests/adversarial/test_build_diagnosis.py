@@ -87,6 +87,7 @@ def html_index() -> Iterator[str]:
     thread.start()
     yield f"http://127.0.0.1:{server.server_address[1]}/simple"
     server.shutdown()
+    server.server_close()
 
 
 def test_an_html_only_index_is_understood(lf: LF, html_index: str) -> None:

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from layerforge.builder.placement import place_layer
+from layerforge.builder.output.placement import place_layer
 from layerforge.errors import Interrupted
 from layerforge.interrupts import cancel, outputs, signals_raise
 from tests.adversarial.conftest import LF, failed_cleanly, interrupted_cleanly

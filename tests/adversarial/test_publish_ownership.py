@@ -19,7 +19,7 @@ from layerforge.aws.role import TRUST_POLICY
 from tests.adversarial.conftest import LF, failed_as_json, failed_cleanly, zip_of
 from tests.adversarial.harness import Run
 from tests.adversarial.test_publish_inputs import REGION, aws
-from tests.aws.fixtures import ADMIN
+from tests.integration.aws.fixtures import ADMIN
 
 pytestmark = [pytest.mark.adversarial, pytest.mark.slow]
 __all__ = ["aws"]  # the moto fixture, shared with the other publish cases

@@ -135,7 +135,7 @@ def test_process_wide_lookups_are_made_before_the_combinations_threads() -> None
         "import sysconfig, threading\n"
         "from layerforge.builder.matrix import resolve_shared_lookups\n"
         "from layerforge.runtimes import Architecture, get_runtime\n"
-        "from layerforge.spec import specs_from_settings\n"
+        "from layerforge.builder.request import specs_from_settings\n"
         "runtimes = (get_runtime('python3.11'), get_runtime('python3.12'))\n"
         "flags = {'runtime': runtimes, 'arch': (Architecture.X86_64,)}\n"
         "specs = specs_from_settings(flags, {})\n"

@@ -24,7 +24,7 @@ runtime_packages() {  # boto3 in /var/runtime, as Lambda provides it (pure Pytho
   python3 -m pip install --quiet --no-compile --target "$1/var/runtime" \
     --only-binary=:all: --python-version 3.11 --implementation cp --abi cp311 \
     --platform manylinux2014_x86_64 boto3
-  cp "$here/../../layerforge/sandbox/lambda_runner.py" "$1/var/runtime/bootstrap.py"
+  cp "$here/../../layerforge/_scripts/lambda_runner.py" "$1/var/runtime/bootstrap.py"
   rm -f "$1"/usr/lib/python3.*/EXTERNALLY-MANAGED
   rm -rf "$1"/var/cache/apt/archives/*.deb "$1"/var/lib/apt/lists/*
 }

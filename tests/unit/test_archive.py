@@ -4,7 +4,9 @@ import os
 import zipfile
 from pathlib import Path
 
-from layerforge.builder.archive import sha256_of, write_layer_zip
+import pytest
+
+from layerforge.archive import sha256_of, write_layer_zip
 from layerforge.events import Event
 
 
@@ -83,6 +85,7 @@ def test_parallel_and_serial_deflate_write_the_same_bytes(tmp_path: Path) -> Non
         assert archive.getinfo("python/empty.txt").file_size == 0
 
 
+@pytest.mark.slow  # 65,600 files written and zipped: tens of seconds on a loaded machine
 def test_more_than_65535_entries_get_zip64_end_records(tmp_path: Path) -> None:
     tree = tmp_path / "many"
     for index in range(65_600):

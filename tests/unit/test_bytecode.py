@@ -11,7 +11,7 @@ import sys
 import time
 from pathlib import Path
 
-from layerforge.builder.bytecode import (
+from layerforge.builder.post.bytecode import (
     BYTECODE_ENVIRONMENT,
     LAMBDA_LAYER_ROOT,
     compile_bytecode,

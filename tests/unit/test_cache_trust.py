@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from layerforge.builder.cache import BuildCache
-from layerforge.builder.placement import place_layer
+from layerforge.builder.output.cache import BuildCache
+from layerforge.builder.output.placement import place_layer
 from layerforge.builder.result import BuildResult
 from layerforge.errors import CheckFailedError
 
@@ -130,7 +130,7 @@ def test_a_hit_delivers_the_zip_it_opened_while_another_build_replaces_the_entry
 def test_a_staged_layer_never_committed_leaves_nothing_and_the_old_pair_intact(
     tmp_path: Path,
 ) -> None:
-    from layerforge.builder.placement import staged_layer
+    from layerforge.builder.output.placement import staged_layer
     from tests.conftest import old_pair_and_new_zip
 
     output, source = old_pair_and_new_zip(tmp_path)

@@ -6,13 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from layerforge.cli import main
-
-
-def _run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    code = main(list(argv))
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
+from tests.conftest import run_cli as _run
 
 
 def test_version_and_help(capsys: pytest.CaptureFixture[str]) -> None:
@@ -51,9 +45,9 @@ def test_bad_pyproject_setting_is_usage_error_in_json_too(
     capsys: pytest.CaptureFixture[str], chdir_tmp: Path
 ) -> None:
     (chdir_tmp / "pyproject.toml").write_text('[tool.layerforge]\nruntime = "python9"\n')
-    code, out, err = _run(capsys, "build", "--json")
+    code, document, err = _run(capsys, "build", "--json")
     assert code == 2
-    assert '"exit_code": 2' in out and "unknown runtime" in out
+    assert document["exit_code"] == 2 and "unknown runtime" in document["error"]
     assert "unknown runtime 'python9'" in err
 
 
@@ -63,7 +57,8 @@ def test_bad_size_is_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
 
 
 def test_out_of_disk_during_install_is_named() -> None:
-    from layerforge.builder.pip import PipTarget, explain_pip_failure
+    from layerforge.builder.install.pip import explain_pip_failure
+    from layerforge.builder.install.target import PipTarget
     from layerforge.runtimes import Architecture, get_runtime
 
     output = "Installing collected packages: numpy\nERROR: [Errno 28] No space left on device\n"

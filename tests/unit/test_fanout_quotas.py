@@ -1,7 +1,8 @@
 """The fan-out within the service limits it promises, proven without AWS: from the definition
 layerforge generates and a run's own execution input and items, the largest state every step
 carries and the history every execution writes, for 10,000 shards, against the quotas AWS
-documents (moto enforces none of them). ``tests/docker/test_fanout.py`` checks the computation
+documents (moto enforces none of them).
+``tests/integration/fanout/test_fanout.py`` checks the computation
 against the real state sizes in a moto execution's history.
 
 The quotas, and the pages that state them:
@@ -34,7 +35,7 @@ from typing import Any
 import boto3
 import pytest
 
-from layerforge.aws.fanout import fanout_quotas, state_machine_definition
+from layerforge.aws.distributed_map import fanout_quotas, state_machine_definition
 from layerforge.aws.quotas import (
     HISTORY_EVENTS,
     LAMBDA_PAYLOAD_BYTES,

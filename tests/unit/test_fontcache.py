@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from layerforge.builder.fontcache import (
+from layerforge.builder.post.fontcache import (
     SHIPPED,
     FontListRun,
     holds_matplotlib,

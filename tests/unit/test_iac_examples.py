@@ -1,6 +1,6 @@
 """The IaC snippets the README shows are the files under examples/iac/. Here, the quick checks:
 cfn-lint on the SAM template, check-jsonschema (with the GitHub workflow schema it ships) on the
-CI job, and the job's own commands against layerforge's CLI. tests/iac/ runs the tools
+CI job, and the job's own commands against layerforge's CLI. tests/integration/iac/ runs the tools
 themselves: terraform apply against moto, cdk synth + cfn-lint, sam validate --lint."""
 
 from __future__ import annotations

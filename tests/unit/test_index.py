@@ -10,7 +10,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 from packaging.tags import Tag
 
-from layerforge.builder.index import PackageIndex
+from layerforge.builder.install.index import PackageIndex
 from layerforge.errors import BuildError
 from layerforge.runtimes import Architecture, get_runtime, supported_tags
 
@@ -83,7 +83,7 @@ def test_unreachable_index_is_a_build_error_with_a_hint() -> None:
 
 
 def test_drift_that_cannot_be_asked_is_a_warning_from_its_own_process() -> None:
-    from layerforge.builder.drift import DriftCheck
+    from layerforge.builder.install.drift import DriftCheck
     from layerforge.builder.result import ResolvedDistribution
 
     installed = [
@@ -102,7 +102,7 @@ def test_drift_that_cannot_be_asked_is_a_warning_from_its_own_process() -> None:
 
 
 def test_drift_time_counts_questions_in_flight_not_the_waits_between() -> None:
-    from layerforge.builder.drift import _busy
+    from layerforge.builder.install.drift import _busy
 
     assert _busy([]) == 0
     assert _busy([(0.0, 1.0), (0.5, 1.5), (3.0, 4.0)]) == 2.5  # overlap counted once, gap not

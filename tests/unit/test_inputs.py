@@ -14,11 +14,11 @@ from pathlib import Path
 
 import pytest
 
+from layerforge.builder.request import specs_from_settings
 from layerforge.errors import InvalidDocumentError, NoCompatibleWheelError, UsageError
 from layerforge.inputs import InputsRequest, collect_inputs
 from layerforge.runtimes import Architecture, get_runtime
 from layerforge.settings import SETTINGS, read_settings
-from layerforge.spec import specs_from_settings
 from tests.conftest import make_private_wheel
 
 PY311, PY312 = get_runtime("python3.11"), get_runtime("python3.12")
@@ -450,8 +450,8 @@ def test_a_full_disk_under_uv_is_named_not_hidden_by_a_retry(tmp_path: Path) -> 
     a full disk (a fault a real disk gives only at one exact fill level): the build's own cache
     is already named, so nothing is retried with a second --cache-dir (uv refused that as "the
     argument '--cache-dir' cannot be used multiple times", hiding the full disk)."""
-    from layerforge.builder.pip import PipTarget
-    from layerforge.builder.uv import install_downloaded
+    from layerforge.builder.install.target import PipTarget
+    from layerforge.builder.install.uv import install_downloaded
     from layerforge.errors import BuildError
 
     scratch = tmp_path / "scratch" / "layerforge-build-x1" / "pip"

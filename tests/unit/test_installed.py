@@ -17,4 +17,4 @@ def test_the_installed_package_is_the_one_under_test() -> None:
     assert checkout not in installed.parents, installed
     for data in ("abi-policy.json", "runtimes.json", "prune-policy.json"):
         assert (installed.parent / "data" / data).is_file()
-    assert (installed.parent / "sandbox" / "harness.py").is_file()
+    assert (installed.parent / "_scripts" / "smoke_harness.py").is_file()

@@ -12,12 +12,12 @@ from typing import Any
 
 import pytest
 
-from layerforge.builder.manifest import layer_target, read_manifest
-from layerforge.builder.placement import manifest_path_for, place_layer
+from layerforge.builder.output.manifest import layer_target, read_manifest
+from layerforge.builder.output.placement import manifest_path_for, place_layer
+from layerforge.builder.request import specs_from_settings
 from layerforge.errors import UsageError
 from layerforge.events import Event
 from layerforge.runtimes import Architecture, get_runtime
-from layerforge.spec import specs_from_settings
 
 PY311, PY312 = get_runtime("python3.11"), get_runtime("python3.12")
 X86, ARM = Architecture.X86_64, Architecture.ARM64

@@ -7,8 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from layerforge.builder.bytecode import compile_bytecode
-from layerforge.builder.postprocess import prune, strip_binaries
+from layerforge.builder.post.bytecode import compile_bytecode
+from layerforge.builder.post.prune import prune, strip_binaries
 from layerforge.events import Event
 from layerforge.interpreters import probe_interpreter
 from layerforge.runtimes import Architecture, get_runtime

@@ -6,7 +6,7 @@ import csv
 import io
 from pathlib import Path
 
-from layerforge.builder.records import INSTALLER_NAME, normalise_records
+from layerforge.builder.post.records import INSTALLER_NAME, normalise_records
 
 
 def _rows(record: Path) -> list[list[str]]:

@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+import json
+from importlib import resources
+
 import pytest
 from packaging.tags import Tag
 
@@ -82,3 +85,10 @@ def test_architecture_aliases() -> None:
     assert Architecture.X86_64.elf_machine == 62
     with pytest.raises(UsageError):
         Architecture.parse("riscv64")
+
+
+def test_every_section_of_the_runtime_table_names_its_source() -> None:
+    table = json.loads(resources.files("layerforge.data").joinpath("runtimes.json").read_text())
+    sections = {name for name in table if not name.startswith("_")}
+    assert sections == {"runtimes", "architectures", "limits"}
+    assert all(table["_sources"].get(name) for name in sections)

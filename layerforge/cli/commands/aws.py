@@ -11,16 +11,16 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from layerforge.aws.names import normalise_prefix
-from layerforge.builder.manifest import layer_target
+from layerforge.aws_names import normalise_prefix
+from layerforge.builder.output.manifest import layer_target
+from layerforge.cli.app import cli
 from layerforge.cli.context import renderer
-from layerforge.cli.functions import (
+from layerforge.cli.function_options import (
     fanout_and_proof,
     fanout_options,
     function_and_proof,
     function_options,
 )
-from layerforge.cli.main import cli
 from layerforge.cli.options import (
     ARCH,
     PATH,
@@ -75,6 +75,7 @@ def _regions(purpose: str) -> Callable[[F], F]:
 
 def connect(region: str | None, profile: str | None, endpoint_url: str | None) -> AwsClients:
     """boto3 loads only for the commands that talk to AWS (it costs a third of a second)."""
+    # boto3 (190 ms) loads when the command runs, not for --help
     from layerforge.aws.clients import AwsTarget, connect_aws
 
     return connect_aws(AwsTarget(region, profile, endpoint_url))
@@ -144,6 +145,7 @@ def publish_and_invoke(*, layer: Path, json_output: bool, dry_run: bool, **optio
     same inputs were already proven, a rerun reports that proof and changes nothing. Exit 0
     when every check passes, 1 when any fails.
     """
+    # boto3 (190 ms) loads when the command runs, not for --help
     from layerforge.aws.preflight import ProofRun
     from layerforge.aws.run import dry_run_plan
     from layerforge.aws.run import publish_and_invoke as run_proof
@@ -212,7 +214,7 @@ def _settle(
 ) -> ExecutionInterrupted:
     """An interrupted fan-out wait: stop the execution on AWS when --stop-on-interrupt says so
     or, at a terminal after Ctrl-C, when the user says yes; otherwise it keeps running."""
-    from layerforge.aws.fanout import stop_execution
+    from layerforge.aws.distributed_map import stop_execution
 
     if not stop and ask and interrupted.signum == signal.SIGINT and sys.stdin.isatty():
         try:
@@ -254,6 +256,7 @@ def _in_regions(
 ) -> int:
     """The proof in every region: each region's own bucket (``{region}`` in --bucket), every
     pre-flight before any change, then the regions concurrently."""
+    # boto3 (190 ms) loads when the command runs, not for --help
     from layerforge.aws.clients import AwsTarget, connect_aws
     from layerforge.aws.run import dry_run_plan, prove_everywhere
 
@@ -398,7 +401,8 @@ def publish_command(
     The same zip is reused where a version with its sha256 exists. Prints the version ARNs.
     Exit 0 when every region has it, 3 when a region failed (the others are kept).
     """
-    from layerforge.aws.clients import connect_aws
+    # boto3 (190 ms) loads when the command runs, not for --help
+    from layerforge.aws.clients import AwsTarget, connect_aws
     from layerforge.aws.regions import LayerPublish, publish_everywhere, staging_buckets
 
     render = renderer(json_output)
@@ -425,8 +429,6 @@ def publish_command(
 
     def clients_for(region: str) -> AwsClients:
         return connect_aws(AwsTarget(region, profile, endpoint_url))
-
-    from layerforge.aws.clients import AwsTarget
 
     outcome = publish_everywhere(request, clients_for)
     render.publish_result(outcome)

@@ -7,15 +7,16 @@ from typing import Any
 
 import click
 
-from layerforge.builder.manifest import layer_target
+from layerforge.aws_names import check_bucket, normalise_prefix
+from layerforge.builder.output.manifest import layer_target
+from layerforge.cli.app import cli
 from layerforge.cli.context import renderer
-from layerforge.cli.functions import (
+from layerforge.cli.function_options import (
     fanout_and_proof,
     fanout_options,
     function_and_proof,
     function_options,
 )
-from layerforge.cli.main import cli
 from layerforge.cli.options import (
     PATH,
     URL,
@@ -164,9 +165,9 @@ def invoke_local(
     run in parallel sandboxes, then the reduce merges them, as on Step Functions. Needs no AWS
     account. Exit 0 when every check passes, 1 when any fails.
     """
-    from layerforge.aws.names import check_bucket, normalise_prefix
+    # invoke-local's side (S3 through boto3, the proof checks: 50 ms) is not smoke's
+    from layerforge.sandbox.local_invoke import invoke_local as run_local
     from layerforge.sandbox.local_run import LocalRun, local_plan
-    from layerforge.sandbox.local_run import invoke_local as run_local
 
     render = renderer(json_output)
     spec = _spec(

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import click
 
-from layerforge.builder.manifest import layer_target
+from layerforge.builder.output.manifest import layer_target
+from layerforge.cli.app import cli
 from layerforge.cli.context import renderer
-from layerforge.cli.main import cli
 from layerforge.cli.options import (
     PATH,
     SIZE,
