@@ -510,6 +510,8 @@ def _interrupt_when(
     out = process.stdout.read().decode(errors="replace")
     process.wait()
     ended = time.monotonic()
+    process.stdout.close()
+    process.stderr.close()
     if terminal is not None:
         os.close(terminal)
     assert signalled, err[-3000:]

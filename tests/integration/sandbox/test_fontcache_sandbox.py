@@ -134,7 +134,7 @@ def cold_starts(
 
 def _readme_lines() -> str:
     """The README's lines for a user's handler, with a config folder of their own here."""
-    readme = (Path(__file__).parents[2] / "README.md").read_text("utf-8")
+    readme = (Path(__file__).parents[3] / "README.md").read_text("utf-8")
     block = next(b for b in readme.split("```python")[1:] if ".layerforge/matplotlib" in b)
     return textwrap.dedent(block.split("```")[0]).replace("/tmp/matplotlib", "/tmp/readme")
 
